@@ -1,0 +1,96 @@
+"""The contracts between channels and the core: InboundMessage, OutboundMessage, Receipt, the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from contactcenter.domain.identities import Address
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHints:
+    """Evidence a channel found about which conversation a message continues."""
+
+    portal_token: str | None = None  # the ticket's private portal link token
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    ticket_number: int | None = None  # a [#123] tag, trusted only from a participant of that ticket
+    conversation_key: str | None = None  # messaging: the chat/conversation this continues
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A customer message from any channel, normalized. Channels build it; only intake consumes it."""
+
+    channel: str
+    external_id: str  # the dedupe key: unique per channel
+    sender: Address
+    received_at: datetime
+    text: str
+    sender_name: str = ""
+    other_addresses: tuple[Address, ...] = ()  # further identities the sender gave (web form: e-mail + phone)
+    recipient: str = ""
+    subject: str = ""
+    html: str | None = None  # already sanitized
+    attachments: tuple[InboundAttachment, ...] = ()
+    hints: ThreadHints = field(default_factory=ThreadHints)
+    language: str | None = None
+    topic: str | None = None  # a topic the customer chose (web form, phone menu)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    raw: bytes = b""  # the provider payload, kept for replay
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply to send on a ticket's channel."""
+
+    message_id: int
+    ticket_id: int
+    channel: str
+    to: tuple[Address, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    conversation_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the provider answered for a send."""
+
+    status: str  # a DeliveryStatus value: sent, delivered or failed
+    provider_id: str | None = None
+    error: str | None = None
+
+
+class Sender(Protocol):
+    """Sends outbound messages for one channel."""
+
+    async def send(self, message: OutboundMessage) -> Receipt: ...
+
+
+class ChannelRegistry:
+    """Which sender serves which channel. Built in app.py; tests can swap entries."""
+
+    def __init__(self) -> None:
+        self._senders: dict[str, Sender] = {}
+
+    def register(self, channel: str, sender: Sender) -> None:
+        self._senders[channel] = sender
+
+    def sender(self, channel: str) -> Sender | None:
+        return self._senders.get(channel)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(sorted(self._senders))

@@ -1,0 +1,1 @@
+"""Omnichannel contact-center server."""

@@ -1,0 +1,5 @@
+"""`python -m contactcenter`."""
+
+from contactcenter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The versioned JSON API (/api/v1): handlers validate input, call an action, answer JSON."""

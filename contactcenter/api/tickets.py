@@ -1,0 +1,227 @@
+"""Ticket endpoints: queue lists, detail with timeline, reply, note, changes, merge, attachments."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactcenter.actions import tickets as actions
+from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.schemas import (
+    AttachmentOut,
+    ContactRef,
+    MergeIn,
+    MessageOut,
+    NoteIn,
+    ReplyIn,
+    TicketDetail,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    TicketQuery,
+    TimelineEntry,
+)
+from contactcenter.db import search
+from contactcenter.db.models import Attachment, AuditEvent, Contact, Message, Ticket, TicketTag, User
+from contactcenter.domain.enums import TicketStatus
+from contactcenter.errors import Invalid, NotFound
+
+api = Api()
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise Invalid("cursor is not one this API gave out")
+
+
+def ticket_out(ticket: Ticket, contact_name: str, tags: list[str]) -> TicketOut:
+    return TicketOut(
+        id=ticket.id, number=ticket.id, subject=ticket.subject, status=TicketStatus(ticket.status),
+        priority=ticket.priority, type=ticket.type, channel=ticket.channel, language=ticket.language,
+        queue=ticket.queue, contact=ContactRef(id=ticket.contact_id, name=contact_name),
+        organization_id=ticket.organization_id, assignee_id=ticket.assignee_id, tags=tags,
+        requirements=ticket.requirements, follow_up_of_id=ticket.follow_up_of_id,
+        merged_into_id=ticket.merged_into_id, created_at=ticket.created_at, updated_at=ticket.updated_at,
+        last_message_at=ticket.last_message_at, solved_at=ticket.solved_at, closed_at=ticket.closed_at)
+
+
+async def tickets_out(session: AsyncSession, query: Select[Any]) -> list[TicketOut]:
+    """Run a ``select(Ticket, Contact.name)`` and shape its rows, tags included."""
+    rows = (await session.execute(query)).all()
+    tags = await actions.ticket_tags(session, [t.id for t, _ in rows]) if rows else {}
+    return [ticket_out(t, name, tags[t.id]) for t, name in rows]
+
+
+def _filtered(req: ApiRequest, session: AsyncSession, q: TicketQuery) -> Select[Any]:
+    query = select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
+    if q.status:
+        try:
+            statuses = [TicketStatus(s.strip()) for s in q.status.split(",") if s.strip()]
+        except ValueError:
+            raise Invalid(f"status must be among {', '.join(TicketStatus)}") from None
+        query = query.where(Ticket.status.in_(statuses))
+    if q.assignee:
+        if q.assignee == "me":
+            query = query.where(Ticket.assignee_id == req.user.id)
+        elif q.assignee == "none":
+            query = query.where(Ticket.assignee_id.is_(None))
+        elif q.assignee.isdigit() and len(q.assignee) < 18:
+            query = query.where(Ticket.assignee_id == int(q.assignee))
+        else:
+            raise Invalid("assignee must be 'me', 'none' or a user id")
+    for column, value in ((Ticket.queue, q.queue), (Ticket.channel, q.channel), (Ticket.priority, q.priority),
+                          (Ticket.type, q.type), (Ticket.contact_id, q.contact_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if q.tag:
+        query = query.where(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == q.tag.lower())))
+    if q.q:
+        condition = search.matching(session, q.q)
+        if condition is not None:
+            query = query.where(condition)
+    return query
+
+
+@api.route("GET", "/tickets", summary="List tickets with filters, newest first, keyset-paginated",
+           tag="tickets", query=TicketQuery, response=TicketPage)
+async def list_tickets(req: ApiRequest) -> TicketPage:
+    q: TicketQuery = req.query
+    async with req.ctx.db.read() as session:
+        query = _filtered(req, session, q)
+        if q.cursor:
+            last = decode_cursor(q.cursor)
+            query = query.where(Ticket.id < last if q.order == "newest" else Ticket.id > last)
+        query = query.order_by(Ticket.id.desc() if q.order == "newest" else Ticket.id.asc()).limit(q.limit + 1)
+        items = await tickets_out(session, query)
+    more = len(items) > q.limit
+    items = items[: q.limit]
+    return TicketPage(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+
+def _attachment_out(a: Attachment) -> AttachmentOut:
+    return AttachmentOut(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
+                         url=f"/api/v1/attachments/{a.id}")
+
+
+async def ticket_detail(session: AsyncSession, ticket_id: int) -> TicketDetail:
+    row = (await session.execute(select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
+                                 .where(Ticket.id == ticket_id))).first()
+    if row is None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    ticket, contact_name = row
+    tags = (await actions.ticket_tags(session, [ticket.id]))[ticket.id]
+    messages = (await session.execute(
+        select(Message, Contact.name, User.name).outerjoin(Contact, Contact.id == Message.contact_id)
+        .outerjoin(User, User.id == Message.user_id).where(Message.ticket_id == ticket.id)
+        .order_by(Message.id))).all()
+    attachments: dict[int, list[AttachmentOut]] = {}
+    if messages:
+        for a in (await session.scalars(select(Attachment).where(
+                Attachment.message_id.in_([m.id for m, _, _ in messages])).order_by(Attachment.id))).all():
+            attachments.setdefault(a.message_id, []).append(_attachment_out(a))
+    timeline = [TimelineEntry(
+        kind="message", at=m.created_at, id=m.id, direction=m.direction, author_kind=m.author_kind,
+        author_id=m.contact_id if m.author_kind == "contact" else m.user_id,
+        author_name=cname if m.author_kind == "contact" else uname, channel=m.channel, internal=m.internal,
+        text=m.text, html=m.html, delivery_status=m.delivery_status, thread_reason=m.thread_reason,
+        attachments=attachments.get(m.id, [])) for m, cname, uname in messages]
+    events = (await session.scalars(select(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
+                                    .order_by(AuditEvent.id))).all()
+    timeline += [TimelineEntry(kind="event", at=e.created_at, id=e.id, action=e.action, actor_kind=e.actor_kind,
+                               actor_id=e.actor_id, changes=e.changes) for e in events]
+    timeline.sort(key=lambda entry: (entry.at, entry.kind != "message", entry.id))
+    return TicketDetail(**ticket_out(ticket, contact_name, tags).model_dump(), timeline=timeline)
+
+
+@api.route("GET", "/tickets/{id}", summary="A ticket with its whole timeline (messages, notes, changes)",
+           tag="tickets", response=TicketDetail)
+async def get_ticket(req: ApiRequest) -> TicketDetail:
+    async with req.ctx.db.read() as session:
+        return await ticket_detail(session, req.path_id())
+
+
+def _message_out(m: Message) -> MessageOut:
+    return MessageOut(id=m.id, ticket_id=m.ticket_id, internal=m.internal, delivery_status=m.delivery_status,
+                      created_at=m.created_at)
+
+
+@api.route("POST", "/tickets/{id}/replies", summary="Reply to the customer on the ticket's channel",
+           tag="tickets", body=ReplyIn, response=MessageOut, status=201, responses={409: "ticket closed or merged"})
+async def reply(req: ApiRequest) -> MessageOut:
+    body: ReplyIn = req.body
+    async with req.ctx.db.write() as session:
+        message = await actions.do_reply(session, req.path_id(), body.text, body.html, actor=req.actor,
+                                         status=body.status)
+    return _message_out(message)
+
+
+@api.route("POST", "/tickets/{id}/notes", summary="Add an internal note (never shown to the customer)",
+           tag="tickets", body=NoteIn, response=MessageOut, status=201)
+async def add_note(req: ApiRequest) -> MessageOut:
+    body: NoteIn = req.body
+    async with req.ctx.db.write() as session:
+        message = await actions.do_add_note(session, req.path_id(), body.text, actor=req.actor)
+    return _message_out(message)
+
+
+@api.route("PATCH", "/tickets/{id}", summary="Change status, priority, type, tags, assignee, queue or subject",
+           tag="tickets", body=TicketPatch, response=TicketOut, responses={409: "status change not allowed"})
+async def update_ticket(req: ApiRequest) -> TicketOut:
+    body: TicketPatch = req.body
+    changes = body.model_dump(exclude_unset=True)
+    async with req.ctx.db.write() as session:
+        ticket_id = req.path_id()
+        await actions.do_update_ticket(session, ticket_id, changes, actor=req.actor)
+        items = await tickets_out(session, select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
+                                  .where(Ticket.id == ticket_id))
+    return items[0]
+
+
+@api.route("POST", "/tickets/{id}/merge", summary="Merge this ticket into another; this one is closed",
+           tag="tickets", body=MergeIn, response=TicketOut, responses={409: "cannot merge these tickets"})
+async def merge_ticket(req: ApiRequest) -> TicketOut:
+    body: MergeIn = req.body
+    async with req.ctx.db.write() as session:
+        target = await actions.do_merge_tickets(session, req.path_id(), body.into, actor=req.actor)
+        items = await tickets_out(session, select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
+                                  .where(Ticket.id == target.id))
+    return items[0]
+
+
+@api.route("GET", "/attachments/{id}", summary="Download an attachment", tag="tickets")
+async def download_attachment(req: ApiRequest) -> web.StreamResponse:
+    async with req.ctx.db.read() as session:
+        attachment = await session.get(Attachment, req.path_id())
+    if attachment is None:
+        raise NotFound("attachment not found")
+    return await attachment_response(req.ctx.store.path(attachment.sha256), attachment)
+
+
+async def attachment_response(path: Any, attachment: Attachment) -> web.StreamResponse:
+    """Serve a stored file as a download, never rendered inline."""
+    response = web.FileResponse(path, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": _disposition(attachment.filename),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
+    return response
+
+
+def _disposition(filename: str) -> str:
+    from urllib.parse import quote
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

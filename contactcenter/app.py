@@ -1,0 +1,120 @@
+"""create_app: the only place that wires things together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+from channels.base import ChannelRegistry
+from channels.webform.sender import PortalSender
+from contactcenter.api import session as session_api
+from contactcenter.api import tickets as tickets_api
+from contactcenter.api.framework import Api, error_middleware, json_response
+from contactcenter.context import CTX, Context, Limits
+from contactcenter.db.engine import Database
+from contactcenter.db.migrate import upgrade
+from contactcenter.delivery import DeliveryWorker
+from contactcenter.events import ReplyQueued
+from contactcenter.ratelimit import RateLimiter
+from contactcenter.relay import Relay
+from contactcenter.settings import Settings, secret_key
+from contactcenter.storage import AttachmentStore
+
+log = logging.getLogger(__name__)
+
+API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api)
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+@web.middleware
+async def security_headers(request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+def build_context(settings: Settings) -> Context:
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    relay = Relay(db, settings.relay)
+    db.on_commit(relay.wake)
+    channels = ChannelRegistry()
+    channels.register("webform", PortalSender())
+    wf, au = settings.webform, settings.auth
+    limits = Limits(
+        login_ip=RateLimiter(au.login_attempts * 5, au.login_window_seconds),
+        login_email=RateLimiter(au.login_attempts, au.login_window_seconds),
+        webform_ip=RateLimiter(wf.rate_per_ip, wf.window_seconds),
+        webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
+    )
+    return Context(settings=settings, db=db, store=AttachmentStore(settings.data_path / "attachments"),
+                   relay=relay, channels=channels, limits=limits, secret=secret_key(settings))
+
+
+def setup_subscribers(ctx: Context) -> None:
+    delivery = DeliveryWorker(ctx.db, ctx.channels)
+    ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CTX]
+    ctx.settings.data_path.mkdir(parents=True, exist_ok=True)
+    await upgrade(ctx.db.engine)
+    yield
+    await ctx.db.dispose()
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    relay = app[CTX].relay
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    try:
+        await relay.drain()  # flush what was committed before shutdown
+    except Exception:
+        log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
+
+
+def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
+    combined = Api()
+    for module in modules:
+        module.setup(app)
+        combined.operations.extend(module.operations)
+    description = combined.openapi()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return json_response(description)
+
+    async def health(request: web.Request) -> web.Response:
+        async with request.app[CTX].db.read() as session:
+            await session.execute(text("SELECT 1"))
+        return json_response({"status": "ok"})
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/health", health)
+
+
+def create_app(settings: Settings, *, context: Context | None = None, relay: bool = True) -> web.Application:
+    """The aiohttp application: API, web form and portal, with the database, relay and workers as resources."""
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[security_headers, error_middleware])
+    ctx = context or build_context(settings)
+    app[CTX] = ctx
+    setup_subscribers(ctx)
+    app.cleanup_ctx.append(database_ctx)
+    if relay:
+        app.cleanup_ctx.append(relay_ctx)
+    setup_api(app, API_MODULES)
+    return app

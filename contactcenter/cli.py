@@ -1,0 +1,129 @@
+"""`contactcenter serve | migrate | demo | admin create-user | admin create-token`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from sqlalchemy import select
+
+from contactcenter.actions.audit import SYSTEM
+from contactcenter.settings import Settings, SettingsError, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    overrides: dict[str, dict[str, object]] = {}
+    if getattr(args, "host", None):
+        overrides.setdefault("server", {})["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides.setdefault("server", {})["port"] = args.port
+    if getattr(args, "data_dir", None):
+        overrides.setdefault("server", {})["data_dir"] = args.data_dir
+    return settings.with_overrides(overrides) if overrides else settings
+
+
+async def _with_db(settings: Settings, work: str, **kwargs: object) -> int:
+    from contactcenter.db.engine import Database
+    from contactcenter.db.migrate import upgrade
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db.engine)
+        if work == "demo":
+            from contactcenter.demo import load_demo
+            await load_demo(db, out=print)
+        elif work == "create-user":
+            from contactcenter.auth import do_create_user
+            from contactcenter.domain.enums import Role
+            async with db.write() as session:
+                user = await do_create_user(session, email=str(kwargs["email"]), name=str(kwargs["name"]),
+                                            role=Role(str(kwargs["role"])), password=str(kwargs["password"]),
+                                            actor=SYSTEM)
+            print(f"created {user.role} {user.email} (id {user.id})")
+        elif work == "create-token":
+            from contactcenter.auth import do_create_token
+            from contactcenter.db.models import User
+            async with db.write() as session:
+                found = await session.scalar(select(User).where(User.email == str(kwargs["email"]).lower()))
+                if found is None:
+                    print(f"no user with e-mail {kwargs['email']}", file=sys.stderr)
+                    return 1
+                _, plain = await do_create_token(session, found, str(kwargs["name"]), actor=SYSTEM)
+            print(plain)
+        return 0
+    finally:
+        await db.dispose()
+
+
+def _serve(settings: Settings, demo: bool) -> int:
+    from contactcenter.app import create_app
+    if demo:
+        asyncio.run(_with_db(settings, "demo"))
+    app = create_app(settings)
+    print(f"contactcenter listening on http://{settings.server.host}:{settings.server.port} "
+          f"(database: {'SQLite in ' + str(settings.data_path) if not settings.database.url else 'PostgreSQL'})")
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
+                access_log=None, shutdown_timeout=10)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contactcenter", description=__doc__)
+    parser.add_argument("--config", help="a TOML settings file (else $CC_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (migrates the database first)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir")
+    serve.add_argument("--demo", action="store_true", help="load the demo data first")
+    for name, text in (("migrate", "create or upgrade the database schema"), ("demo", "load the demo data")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--data-dir")
+    admin = commands.add_parser("admin", help="user administration").add_subparsers(dest="admin", required=True)
+    create_user = admin.add_parser("create-user", help="create a staff user")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--name", required=True)
+    create_user.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    create_user.add_argument("--password", help="else read from $CC_PASSWORD or asked for")
+    create_user.add_argument("--data-dir")
+    create_token = admin.add_parser("create-token", help="create an API token for a user; prints it once")
+    create_token.add_argument("--email", required=True)
+    create_token.add_argument("--name", default="cli")
+    create_token.add_argument("--data-dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        print(f"contactcenter: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.server.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "serve":
+        return _serve(settings, args.demo)
+    if args.command == "migrate":
+        code = asyncio.run(_with_db(settings, "migrate"))
+        print("database schema is up to date")
+        return code
+    if args.command == "demo":
+        return asyncio.run(_with_db(settings, "demo"))
+    if args.admin == "create-user":
+        import os
+        password = args.password or os.environ.get("CC_PASSWORD") or getpass.getpass("password: ")
+        try:
+            return asyncio.run(_with_db(settings, "create-user", email=args.email, name=args.name,
+                                        role=args.role, password=password))
+        except Exception as exc:  # shown as one line: a CLI user needs the reason, not a traceback
+            print(f"contactcenter: {exc}", file=sys.stderr)
+            return 1
+    return asyncio.run(_with_db(settings, "create-token", email=args.email, name=args.name))

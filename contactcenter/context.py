@@ -1,0 +1,36 @@
+"""The long-lived parts of a running server, kept under one typed AppKey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from channels.base import ChannelRegistry
+from contactcenter.db.engine import Database
+from contactcenter.ratelimit import RateLimiter
+from contactcenter.relay import Relay
+from contactcenter.settings import Settings
+from contactcenter.storage import AttachmentStore
+
+
+@dataclass
+class Limits:
+    login_ip: RateLimiter
+    login_email: RateLimiter
+    webform_ip: RateLimiter
+    webform_address: RateLimiter
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    store: AttachmentStore
+    relay: Relay
+    channels: ChannelRegistry
+    limits: Limits
+    secret: bytes
+
+
+CTX = web.AppKey("ctx", Context)

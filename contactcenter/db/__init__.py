@@ -1,0 +1,1 @@
+"""Database access: typed tables, the session factory and migrations."""

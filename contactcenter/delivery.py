@@ -1,0 +1,55 @@
+"""The delivery worker: sends queued replies through the channel registry and records the outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from channels.base import ChannelRegistry, OutboundMessage, Receipt
+from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.db.engine import Database
+from contactcenter.db.models import ContactIdentity, Message, Ticket
+from contactcenter.domain.enums import DeliveryStatus, IdentityKind
+from contactcenter.domain.identities import Address
+from contactcenter.events import Event, ReplyQueued
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, registry: ChannelRegistry) -> None:
+        self.db = db
+        self.registry = registry
+
+    async def on_reply_queued(self, event: Event) -> None:
+        """Send one queued reply. Idempotent: a reply no longer queued is left alone."""
+        assert isinstance(event, ReplyQueued)
+        async with self.db.read() as session:
+            message = await session.get(Message, event.message_id)
+            if message is None or message.delivery_status != DeliveryStatus.QUEUED:
+                return
+            ticket = await session.get(Ticket, message.ticket_id)
+            assert ticket is not None
+            identities = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value)
+                                                .where(ContactIdentity.contact_id == ticket.contact_id)
+                                                .order_by(ContactIdentity.id))).all()
+        outbound = OutboundMessage(
+            message_id=message.id, ticket_id=ticket.id, channel=message.channel,
+            to=tuple(Address(IdentityKind(kind), value) for kind, value in identities),
+            subject=ticket.subject, text=message.text, html=message.html, conversation_key=ticket.conversation_key)
+        sender = self.registry.sender(message.channel)
+        if sender is None:
+            receipt = Receipt(DeliveryStatus.FAILED, error=f"no sender for channel {message.channel!r}")
+        else:
+            receipt = await sender.send(outbound)
+        async with self.db.write() as session:
+            stored = await session.get(Message, message.id)
+            assert stored is not None
+            stored.delivery_status = receipt.status
+            stored.provider_id = receipt.provider_id
+            stored.delivery_error = receipt.error
+            record(session, SYSTEM, "message.delivery", "message", message.id,
+                   {"status": receipt.status, "error": receipt.error}, ticket_id=ticket.id)
+        if receipt.status == DeliveryStatus.FAILED:
+            log.warning("reply %s on ticket %s not delivered: %s", message.id, ticket.id, receipt.error)

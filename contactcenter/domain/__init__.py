@@ -1,0 +1,1 @@
+"""Domain layer: pure business rules and value types."""

@@ -1,0 +1,40 @@
+"""Where an inbound message goes, decided from the evidence intake found. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from contactcenter.domain.enums import TicketStatus
+from contactcenter.domain.lifecycle import ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class FoundTicket:
+    """A ticket some piece of evidence points at, and which evidence it was."""
+
+    ticket_id: int
+    status: TicketStatus
+    solved_at: datetime | None
+    evidence: str  # e.g. "portal-link", "subject-tag", "conversation"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDecision:
+    ticket_id: int | None  # None: open a new ticket
+    reason: str  # stored on the message
+    reopen: bool = False
+    follow_up_of: int | None = None
+
+
+def decide(found: FoundTicket | None, now: datetime, reopen_window: timedelta) -> ThreadDecision:
+    """Continue an active ticket, reopen a recently solved one, or open a (follow-up) ticket."""
+    if found is None:
+        return ThreadDecision(None, "new: no thread evidence")
+    if found.status in ACTIVE:
+        return ThreadDecision(found.ticket_id, f"{found.evidence}: continues #{found.ticket_id}")
+    if found.status == TicketStatus.SOLVED and found.solved_at and now - found.solved_at <= reopen_window:
+        return ThreadDecision(found.ticket_id, f"{found.evidence}: reopens solved #{found.ticket_id}", reopen=True)
+    state = "closed" if found.status == TicketStatus.CLOSED else "solved too long ago"
+    return ThreadDecision(None, f"{found.evidence}: #{found.ticket_id} is {state}, follow-up ticket",
+                          follow_up_of=found.ticket_id)

@@ -1,0 +1,99 @@
+"""Typed domain events. Actions append them to the outbox in their transaction; the relay delivers them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactcenter.db.models import OutboxEvent
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class TicketCreated(Event):
+    topic: ClassVar[str] = "ticket.created"
+    ticket_id: int
+    channel: str
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    topic: ClassVar[str] = "message.received"
+    ticket_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class ReplyQueued(Event):
+    """An agent reply waits for the delivery worker."""
+
+    topic: ClassVar[str] = "reply.queued"
+    ticket_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class NoteAdded(Event):
+    topic: ClassVar[str] = "note.added"
+    ticket_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class TicketChanged(Event):
+    topic: ClassVar[str] = "ticket.changed"
+    ticket_id: int
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TicketsMerged(Event):
+    topic: ClassVar[str] = "ticket.merged"
+    source_id: int
+    target_id: int
+
+
+@dataclass(frozen=True)
+class ContactsMerged(Event):
+    topic: ClassVar[str] = "contact.merged"
+    merge_id: int
+    source_id: int
+    target_id: int
+    undone: bool = False
+
+
+@dataclass(frozen=True)
+class AgentChanged(Event):
+    topic: ClassVar[str] = "agent.changed"
+    user_id: int
+    fields: tuple[str, ...]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.topic: cls
+    for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
+                ContactsMerged, AgentChanged)
+}
+
+
+def encode(event: Event) -> dict[str, Any]:
+    return dataclasses.asdict(event)
+
+
+def decode(topic: str, payload: dict[str, Any]) -> Event:
+    """Rebuild an event from its outbox row. Tuples come back from JSON as lists."""
+    cls = EVENT_TYPES[topic]
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
+    return cls(**values)
+
+
+def emit(session: AsyncSession, event: Event) -> None:
+    """Append ``event`` to the outbox in the caller's transaction."""
+    session.add(OutboxEvent(topic=event.topic, payload=encode(event)))

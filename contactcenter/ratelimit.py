@@ -1,0 +1,61 @@
+"""Sliding-window rate limits kept in this process's memory."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class RateLimiter:
+    """At most ``limit`` hits per key within ``window`` seconds; limit 0 means unlimited."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._hits: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.get(key)
+        if hits is None:
+            if len(self._hits) >= self.max_keys:
+                self._prune(now)
+            hits = self._hits[key] = deque()
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        return hits
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
+            del self._hits[key]
+        if len(self._hits) >= self.max_keys:  # still full: forget the oldest half
+            for key in list(self._hits)[: self.max_keys // 2]:
+                del self._hits[key]
+
+    def allowed(self, key: str, now: float | None = None) -> bool:
+        """Count a hit for ``key`` and say whether it is within the limit."""
+        if self.limit <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        hits = self._recent(key, now)
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        return True
+
+    def blocked(self, key: str, now: float | None = None) -> bool:
+        """Whether ``key`` is over the limit, without counting a hit."""
+        if self.limit <= 0:
+            return False
+        now = time.monotonic() if now is None else now
+        return len(self._recent(key, now)) >= self.limit
+
+    def hit(self, key: str, now: float | None = None) -> None:
+        if self.limit > 0:
+            now = time.monotonic() if now is None else now
+            self._recent(key, now).append(now)
+
+    def retry_after(self, key: str, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        hits = self._recent(key, now)
+        return max(1, int(hits[0] + self.window - now) + 1) if hits else 0

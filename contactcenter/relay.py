@@ -1,0 +1,138 @@
+"""The outbox relay: delivers committed events to subscribers, at least once, with retries and dead letters.
+
+Several processes may relay from one PostgreSQL database: rows are claimed with FOR UPDATE SKIP LOCKED
+and a claim that is not finished in time (the process died) is taken over by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from contactcenter.db.engine import Database
+from contactcenter.db.models import OutboxEvent
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import OutboxStatus
+from contactcenter.events import Event, decode
+from contactcenter.settings import RelaySettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    name: str
+    topic: str
+    handler: Handler
+
+
+class Relay:
+    def __init__(self, db: Database, settings: RelaySettings) -> None:
+        self.db = db
+        self.settings = settings
+        self._subscribers: list[Subscriber] = []
+        self._wake = asyncio.Event()
+
+    def subscribe(self, topic: str, name: str, handler: Handler) -> None:
+        """Call ``handler`` for every event of ``topic``. Handlers must be idempotent."""
+        self._subscribers.append(Subscriber(name, topic, handler))
+
+    def wake(self) -> None:
+        """Look for new events now (called after every commit)."""
+        self._wake.set()
+
+    async def _claim(self) -> list[OutboxEvent]:
+        now = utcnow()
+        async with self.db.write() as session:
+            query = (select(OutboxEvent)
+                     .where(or_(and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now),
+                                and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)))
+                     .order_by(OutboxEvent.id).limit(self.settings.batch_size))
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(query)).all())
+            if rows:
+                await session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows]))
+                    .values(status=OutboxStatus.CLAIMED,
+                            claimed_until=now + timedelta(seconds=self.settings.claim_timeout)))
+            return rows
+
+    async def _dispatch(self, row: OutboxEvent) -> dict[str, str]:
+        """Run the subscribers still owed this event; return the failures by subscriber name."""
+        owed = set(row.pending_subscribers or [s.name for s in self._subscribers if s.topic == row.topic])
+        failures: dict[str, str] = {}
+        if not owed:
+            return failures
+        try:
+            event = decode(row.topic, row.payload)
+        except (KeyError, TypeError) as exc:
+            return {name: f"undecodable event: {exc!r}" for name in owed}
+        for sub in self._subscribers:
+            if sub.name in owed and sub.topic == row.topic:
+                try:
+                    await sub.handler(event)
+                except Exception as exc:  # a subscriber's failure must not stop the relay
+                    log.exception("subscriber %s failed on outbox event %s", sub.name, row.id)
+                    failures[sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
+        return failures
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; return how many events it handled."""
+        rows = await self._claim()
+        if not rows:
+            return 0
+        done: list[int] = []
+        failed: dict[int, tuple[OutboxEvent, dict[str, str]]] = {}
+        for row in rows:
+            failures = await self._dispatch(row)
+            if failures:
+                failed[row.id] = (row, failures)
+            else:
+                done.append(row.id)
+        now = utcnow()
+        async with self.db.write() as session:
+            if done:
+                await session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
+                                      .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
+            for row, failures in failed.values():
+                attempts = row.attempts + 1
+                dead = attempts >= self.settings.max_attempts
+                delay = self.settings.retry_base_delay * 2 ** (attempts - 1)
+                await session.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(
+                    attempts=attempts, status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                    available_at=now + timedelta(seconds=delay), claimed_until=None,
+                    pending_subscribers=sorted(failures), last_error="; ".join(
+                        f"{k}: {v}" for k, v in sorted(failures.items()))[:4000]))
+                if dead:
+                    log.error("outbox event %s (%s) moved to dead letters after %s attempts",
+                              row.id, row.topic, attempts)
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Deliver everything available now (used at shutdown and by tests)."""
+        while await self.run_once():
+            pass
+
+    async def run(self) -> None:
+        """Relay until cancelled."""
+        while True:
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("outbox relay batch failed; retrying")
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+            except TimeoutError:
+                pass

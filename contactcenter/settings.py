@@ -1,0 +1,215 @@
+"""Frozen settings: config/default.toml < an optional TOML file < CC_<SECTION>__<KEY> environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contactcenter.paths import config_dir
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong name, type or value."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    data_dir: str = "./data"
+    secret_key: str = ""
+    max_body_bytes: int = 25 * 1024 * 1024
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""
+    pool_size: int = 10
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    reopen_window_days: int = 7
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    poll_interval: float = 1.0
+    batch_size: int = 100
+    max_attempts: int = 8
+    retry_base_delay: float = 2.0
+    claim_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    session_hours: int = 12
+    cookie_secure: bool = False
+    login_attempts: int = 10
+    login_window_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    label: str
+    label_fa: str = ""
+    skill: str = ""
+    type: str = "question"
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class WebformSettings:
+    rate_per_ip: int = 20
+    rate_per_address: int = 10
+    window_seconds: int = 3600
+    max_attachments: int = 5
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    allowed_attachment_types: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    default_region: str = "IR"
+    topics: tuple[Topic, ...] = ()
+
+    def topic(self, topic_id: str) -> Topic | None:
+        """The configured topic with this id, if any."""
+        return next((t for t in self.topics if t.id == topic_id), None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    webform: WebformSettings = field(default_factory=WebformSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_path / 'contactcenter.db'}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.server.public_url or f"http://{self.server.host}:{self.server.port}").rstrip("/")
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
+        """A copy with some values replaced, e.g. ``{"server": {"port": 0}}``."""
+        return _build(_merge(dataclasses.asdict(self), overrides))
+
+
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"{section}.{key}"
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if value.lower() in {"0", "false", "no", "off"}:
+                return False
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int | float):
+        try:
+            return type(default)(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+        if isinstance(value, list | tuple):
+            return tuple(value)
+    raise SettingsError(f"setting {where}: {value!r} is not a valid {type(default).__name__}")
+
+
+def _section(cls: type[Any], name: str, values: Mapping[str, Any]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    defaults = cls()
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if cls is WebformSettings and key == "topics":
+            try:
+                kwargs[key] = tuple(t if isinstance(t, Topic) else Topic(**t) for t in value)
+            except TypeError as exc:
+                raise SettingsError(f"setting webform.topics: {exc}") from None
+        else:
+            kwargs[key] = _coerce(name, key, value, getattr(defaults, key))
+    return cls(**kwargs)
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    sections = {f.name: f.type for f in dataclasses.fields(Settings)}
+    unknown = set(values) - set(sections)
+    if unknown:
+        raise SettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
+    kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
+             "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings}
+    return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if name.startswith("CC_") and "__" in name:
+            section, _, key = name[3:].lower().partition("__")
+            found.setdefault(section, {})[key] = value
+    return found
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read config/default.toml, then ``path`` (or $CC_CONFIG), then CC_* variables."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = tomllib.loads((config_dir() / "default.toml").read_text("utf-8"))
+    path = path or environ.get("CC_CONFIG")
+    if path:
+        try:
+            values = _merge(values, tomllib.loads(Path(path).read_text("utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+    return _build(_merge(values, _env_overrides(environ)))
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The signing key: the configured one, else one generated once and kept in the data folder."""
+    if settings.server.secret_key:
+        return settings.server.secret_key.encode()
+    path = settings.data_path / "secret_key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key

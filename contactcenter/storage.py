@@ -1,0 +1,38 @@
+"""Attachment bytes on disk, addressed by their sha256 (stored once however often they arrive)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+
+class AttachmentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a sha256 hex digest")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def _write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        return digest
+
+    async def save(self, data: bytes) -> str:
+        """Write ``data`` durably (before the database row that refers to it) and return its sha256."""
+        return await asyncio.to_thread(self._write, data)
+
+    async def read(self, sha256: str) -> bytes:
+        return await asyncio.to_thread(self.path(sha256).read_bytes)

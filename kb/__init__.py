@@ -1,0 +1,1 @@
+"""Knowledge base: text normalization, article search and suggestions."""

@@ -1,0 +1,1 @@
+"""Routing: what a ticket needs and which agent should get it."""
