@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from contactcenter.actions.audit import SYSTEM
 from contactcenter.app import build_context, create_app
@@ -25,23 +27,34 @@ from contactcenter.db.migrate import upgrade
 from contactcenter.domain.enums import Role
 from contactcenter.settings import Settings, load_settings
 
-PG_URL = os.environ.get("CC_TEST_DATABASE_URL", "")
+SERVER_URL = os.environ.get("CC_TEST_DATABASE_URL", "")
+# Each run gets a database of its own on that server, so concurrent runs never meet.
+PG_URL = SERVER_URL and f"{SERVER_URL.rsplit('/', 1)[0]}/cc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 TABLES_IN_ORDER: list[str] = []
 
 
-def _pg_reset_schema() -> None:
-    async def reset() -> None:
+async def _admin_sql(statement: str) -> None:
+    engine = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+def _pg_create() -> None:
+    async def create() -> None:
+        await _admin_sql(f'CREATE DATABASE "{PG_URL.rsplit("/", 1)[1]}"')
         db = Database(PG_URL)
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
         await upgrade(db.engine)
         async with db.engine.connect() as conn:
             rows = await conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))
             TABLES_IN_ORDER.extend(r[0] for r in rows)
         await db.dispose()
-    asyncio.run(reset())
+    asyncio.run(create())
+
+
+def _pg_drop() -> None:
+    asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{PG_URL.rsplit("/", 1)[1]}" WITH (FORCE)'))
 
 
 def _sqlite_template(path: Path) -> None:
@@ -53,14 +66,16 @@ def _sqlite_template(path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    """Migrate once per run: a SQLite template file, or the PostgreSQL test database."""
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """Migrate once per run: a SQLite template file, or a fresh PostgreSQL database dropped at the end."""
     if PG_URL:
-        _pg_reset_schema()
-        return None
+        _pg_create()
+        yield None
+        _pg_drop()
+        return
     path = tmp_path_factory.mktemp("template") / "contactcenter.db"
     _sqlite_template(path)
-    return path
+    yield path
 
 
 @pytest.fixture
