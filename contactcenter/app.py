@@ -11,7 +11,11 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.base import ChannelRegistry
+from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
+from contactcenter.api import agents as agents_api
+from contactcenter.api import contacts as contacts_api
+from contactcenter.api import directory as directory_api
 from contactcenter.api import session as session_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
@@ -20,6 +24,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued
+from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
@@ -27,7 +32,8 @@ from contactcenter.storage import AttachmentStore
 
 log = logging.getLogger(__name__)
 
-API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api)
+API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
+                                agents_api.api, webform_routes.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -57,8 +63,9 @@ def build_context(settings: Settings) -> Context:
         webform_ip=RateLimiter(wf.rate_per_ip, wf.window_seconds),
         webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
     )
-    return Context(settings=settings, db=db, store=AttachmentStore(settings.data_path / "attachments"),
-                   relay=relay, channels=channels, limits=limits, secret=secret_key(settings))
+    store = AttachmentStore(settings.data_path / "attachments")
+    return Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
+                   secret=secret_key(settings), intake=IntakeQueue(db, store, settings))
 
 
 def setup_subscribers(ctx: Context) -> None:
@@ -117,4 +124,5 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     if relay:
         app.cleanup_ctx.append(relay_ctx)
     setup_api(app, API_MODULES)
+    webform_routes.setup_webform(app)
     return app

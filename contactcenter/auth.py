@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, record
@@ -22,7 +23,7 @@ from contactcenter.errors import Conflict, Invalid
 _hasher = PasswordHasher()
 # Verifying against this keeps unknown e-mails as slow as wrong passwords (no user enumeration by timing).
 _DUMMY_HASH = _hasher.hash("not-a-password")
-TOKEN_PREFIX = "cc_"
+TOKEN_PREFIX = "cc_"  # noqa: S105 (a prefix, not a secret)
 MIN_PASSWORD = 10
 
 
@@ -108,8 +109,8 @@ async def do_create_token(session: AsyncSession, user: User, name: str, *, actor
 
 
 async def do_revoke_token(session: AsyncSession, token_id: int, user_id: int, *, actor: Actor) -> bool:
-    result = await session.execute(update(ApiToken).where(
-        ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    active = (ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    result = cast(CursorResult[Any], await session.execute(update(ApiToken).where(*active).values(revoked_at=utcnow())))
     if result.rowcount:
         record(session, actor, "token.revoked", "user", user_id, {"token_id": token_id})
     return bool(result.rowcount)

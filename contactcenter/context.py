@@ -8,6 +8,7 @@ from aiohttp import web
 
 from channels.base import ChannelRegistry
 from contactcenter.db.engine import Database
+from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
@@ -31,6 +32,7 @@ class Context:
     channels: ChannelRegistry
     limits: Limits
     secret: bytes
+    intake: IntakeQueue
 
 
 CTX = web.AppKey("ctx", Context)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.db.models import OutboxEvent
+from contactcenter.db.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,13 @@ def decode(topic: str, payload: dict[str, Any]) -> Event:
     return cls(**values)
 
 
+def outbox_row(event: Event, at: datetime | None = None) -> dict[str, Any]:
+    """The values of one outbox row (for bulk inserts; ``emit`` adds a single one)."""
+    at = at or utcnow()
+    return {"topic": event.topic, "payload": encode(event), "status": "pending", "attempts": 0,
+            "available_at": at, "created_at": at}
+
+
 def emit(session: AsyncSession, event: Event) -> None:
     """Append ``event`` to the outbox in the caller's transaction."""
-    session.add(OutboxEvent(topic=event.topic, payload=encode(event)))
+    session.add(OutboxEvent(**outbox_row(event)))

@@ -1,37 +1,46 @@
 """InboundMessage -> ticket: the single entry point for every channel.
 
-One transaction: drop redeliveries, resolve the contact, thread the message, store it with its
-attachments, index it for search, and write audit and outbox rows.
+One transaction drops redeliveries, resolves the contacts, threads each message, stores it with its
+attachments, indexes it for search, and writes audit and outbox rows. Messages that arrive together
+are taken in one batch ("group commit"): the statements are set-based, so a batch of 50 costs about
+as many database round trips as a single message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InboundMessage
-from contactcenter.actions.audit import Actor, record
-from contactcenter.actions.contacts import resolve_contact
+from contactcenter.actions.audit import Actor, audit_row
+from contactcenter.actions.contacts import ContactRequest, ResolvedContact, resolve_contacts
 from contactcenter.db import search
-from contactcenter.db.engine import Database
-from contactcenter.db.models import Attachment, Contact, Message, Ticket
+from contactcenter.db.engine import Database, DatabaseUnavailable
+from contactcenter.db.ids import insert_rows
+from contactcenter.db.models import Attachment, AuditEvent, Message, OutboxEvent, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
 from contactcenter.domain.language import detect_language
 from contactcenter.domain.lifecycle import status_after_customer_message
-from contactcenter.domain.threading import FoundTicket, decide
-from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, emit
+from contactcenter.domain.threading import FoundTicket, ThreadDecision, decide
+from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, outbox_row
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
 from routing.requirements import derive
 
+log = logging.getLogger(__name__)
 SUBJECT_FROM_TEXT = 80
+MAX_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,140 +54,17 @@ class IntakeResult:
     portal_token: str | None = None  # the private link token, shown once when a ticket is created
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A message waiting for intake, its attachments already on disk."""
+
+    message: InboundMessage
+    attachment_hashes: tuple[str, ...] = ()
+
+
 def token_hash(token: str) -> str:
     """How portal tokens are stored: only their sha256."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def _duplicate(session: AsyncSession, msg: InboundMessage) -> IntakeResult | None:
-    row = (await session.execute(
-        select(Message.id, Message.ticket_id, Message.contact_id, Message.thread_reason)
-        .where(Message.channel == msg.channel, Message.external_id == msg.external_id))).first()
-    if row is None:
-        return None
-    return IntakeResult(ticket_id=row.ticket_id, message_id=row.id, contact_id=row.contact_id or 0,
-                        created_ticket=False, duplicate=True, thread_reason=row.thread_reason)
-
-
-async def _live(session: AsyncSession, ticket: Ticket | None) -> Ticket | None:
-    """Follow merges to the ticket that now holds the conversation."""
-    seen: set[int] = set()
-    while ticket is not None and ticket.merged_into_id is not None and ticket.id not in seen:
-        seen.add(ticket.id)
-        ticket = await session.get(Ticket, ticket.merged_into_id)
-    return ticket
-
-
-async def _is_participant(session: AsyncSession, ticket: Ticket, contact: Contact) -> bool:
-    if ticket.contact_id == contact.id:
-        return True
-    return await session.scalar(select(Message.id).where(
-        Message.ticket_id == ticket.id, Message.contact_id == contact.id).limit(1)) is not None
-
-
-async def _find_thread(session: AsyncSession, msg: InboundMessage, contact: Contact) -> FoundTicket | None:
-    """Walk the evidence chain, strongest first."""
-    hints = msg.hints
-    ticket: Ticket | None = None
-    evidence = ""
-    if hints.portal_token:
-        ticket = await session.scalar(select(Ticket).where(Ticket.portal_token_hash == token_hash(hints.portal_token)))
-        evidence = "portal-link"
-    if ticket is None and hints.ticket_number is not None:
-        tagged = await session.get(Ticket, hints.ticket_number)
-        if tagged is not None and await _is_participant(session, tagged, contact):
-            ticket, evidence = tagged, "subject-tag"
-    if ticket is None and hints.conversation_key:
-        ticket = await session.scalar(
-            select(Ticket).where(Ticket.contact_id == contact.id, Ticket.channel == msg.channel,
-                                 Ticket.conversation_key == hints.conversation_key,
-                                 Ticket.merged_into_id.is_(None))
-            .order_by(Ticket.id.desc()).limit(1))
-        evidence = "conversation"
-    ticket = await _live(session, ticket)
-    if ticket is None:
-        return None
-    return FoundTicket(ticket.id, TicketStatus(ticket.status), ticket.solved_at, evidence)
-
-
-async def receive(session: AsyncSession, msg: InboundMessage, settings: Settings,
-                  attachment_hashes: tuple[str, ...] = ()) -> IntakeResult:
-    """Store ``msg`` on the right ticket in the caller's transaction. Attachments are already on disk."""
-    duplicate = await _duplicate(session, msg)
-    if duplicate is not None:
-        return duplicate
-    now = utcnow()
-    language = msg.language or detect_language(f"{msg.subject} {msg.text}", settings.intake.default_language)
-    contact = await resolve_contact(session, (msg.sender, *msg.other_addresses), msg.sender_name, language)
-    found = await _find_thread(session, msg, contact)
-    decision = decide(found, now, timedelta(days=settings.intake.reopen_window_days))
-    actor = Actor.contact(contact.id)
-    portal_token: str | None = None
-    if decision.ticket_id is None:
-        topic = settings.webform.topic(msg.topic) if msg.topic else None
-        needs = derive(channel=msg.channel, language=language,
-                       topic_skill=topic.skill if topic else "",
-                       topic_type=topic.type if topic else "question",
-                       topic_priority=topic.priority if topic else "normal")
-        portal_token = secrets.token_urlsafe(32)
-        subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
-        ticket = Ticket(subject=subject[:500], status=TicketStatus.NEW, priority=needs.priority, type=needs.type,
-                        channel=msg.channel, language=language, contact_id=contact.id,
-                        organization_id=contact.organization_id, queue=needs.queue,
-                        requirements=needs.to_dict(), portal_token_hash=token_hash(portal_token),
-                        conversation_key=msg.hints.conversation_key, follow_up_of_id=decision.follow_up_of,
-                        created_at=now, updated_at=now, last_message_at=now)
-        session.add(ticket)
-        await session.flush()
-        record(session, actor, "ticket.created", "ticket", ticket.id,
-               {"channel": msg.channel, "follow_up_of": decision.follow_up_of}, ticket_id=ticket.id)
-        emit(session, TicketCreated(ticket_id=ticket.id, channel=msg.channel))
-    else:
-        loaded = await session.get(Ticket, decision.ticket_id)
-        assert loaded is not None
-        ticket = loaded
-        status = status_after_customer_message(TicketStatus(ticket.status))
-        if status != ticket.status:
-            record(session, actor, "ticket.updated", "ticket", ticket.id,
-                   {"status": [ticket.status, status.value]}, ticket_id=ticket.id)
-            emit(session, TicketChanged(ticket_id=ticket.id, fields=("status",)))
-            ticket.status = status
-            if decision.reopen:
-                ticket.solved_at = None
-        ticket.updated_at = ticket.last_message_at = now
-    message = Message(ticket_id=ticket.id, direction=Direction.INBOUND, author_kind=AuthorKind.CONTACT,
-                      contact_id=contact.id, channel=msg.channel, subject=msg.subject[:500], text=msg.text,
-                      html=msg.html, external_id=msg.external_id, delivery_status=DeliveryStatus.RECEIVED,
-                      thread_reason=decision.reason[:200], meta=dict(msg.metadata), raw=msg.raw or None,
-                      created_at=msg.received_at)
-    session.add(message)
-    await session.flush()
-    for attachment, sha in zip(msg.attachments, attachment_hashes, strict=True):
-        session.add(Attachment(message_id=message.id, filename=attachment.filename[:255],
-                               content_type=attachment.content_type, size=len(attachment.data), sha256=sha))
-    await search.index_ticket(session, ticket.id, msg.subject if decision.ticket_id is None else "", msg.text,
-                              new=decision.ticket_id is None)
-    record(session, actor, "message.received", "message", message.id,
-           {"channel": msg.channel, "thread_reason": message.thread_reason}, ticket_id=ticket.id)
-    emit(session, MessageReceived(ticket_id=ticket.id, message_id=message.id))
-    return IntakeResult(ticket_id=ticket.id, message_id=message.id, contact_id=contact.id,
-                        created_ticket=decision.ticket_id is None, duplicate=False,
-                        thread_reason=message.thread_reason, portal_token=portal_token)
-
-
-async def intake(db: Database, store: AttachmentStore, settings: Settings, msg: InboundMessage) -> IntakeResult:
-    """Persist ``msg`` (files first, then one transaction) and return where it went.
-
-    A concurrent delivery of the same message loses the race on UNIQUE(channel, external_id);
-    it is then retried once and answered with the original result.
-    """
-    hashes = tuple([await store.save(a.data) for a in msg.attachments])
-    try:
-        async with db.write() as session:
-            return await receive(session, msg, settings, hashes)
-    except IntegrityError:
-        async with db.write() as session:
-            return await receive(session, msg, settings, hashes)
 
 
 def is_portal_token_match(ticket: Ticket, token: str) -> bool:
@@ -186,4 +72,324 @@ def is_portal_token_match(ticket: Ticket, token: str) -> bool:
     return ticket.portal_token_hash is not None and secrets.compare_digest(ticket.portal_token_hash,
                                                                            token_hash(token))
 
+
+@dataclass(slots=True)
+class _Step:
+    """What the batch does with one arrival."""
+
+    index: int
+    contact: ResolvedContact
+    language: str
+    decision: ThreadDecision
+    ticket: Ticket | None = None  # an existing ticket it continues
+    opener: _Step | None = None  # or the step in this batch that opens its conversation's ticket
+    ticket_id: int = 0
+    portal_token: str | None = None
+
+
+class _Batch:
+    """The work of one intake batch: set-based lookups, then one bulk insert per table."""
+
+    def __init__(self, session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> None:
+        self.session = session
+        self.arrivals = arrivals
+        self.settings = settings
+        self.now = utcnow()
+        self.results: list[IntakeResult | None] = [None] * len(arrivals)
+        self.first_of: dict[tuple[str, str], int] = {}  # dedupe key -> first arrival in this batch
+        self.audits: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.evidence: dict[int, str] = {}
+
+    def audit(self, contact_id: int, action: str, object_type: str, object_id: int, changes: dict[str, Any],
+              ticket_id: int) -> None:
+        self.audits.append(audit_row(Actor.contact(contact_id), action, object_type, object_id, changes,
+                                     ticket_id=ticket_id, at=self.now))
+
+    async def drop_redeliveries(self) -> list[int]:
+        """Answer messages stored before with their original result; return the indexes still to do."""
+        keys = [(a.message.channel, a.message.external_id) for a in self.arrivals]
+        rows = (await self.session.execute(
+            select(Message.channel, Message.external_id, Message.id, Message.ticket_id, Message.contact_id,
+                   Message.thread_reason).where(tuple_(Message.channel, Message.external_id).in_(set(keys))))).all()
+        stored = {(r.channel, r.external_id): r for r in rows}
+        todo: list[int] = []
+        for index, key in enumerate(keys):
+            row = stored.get(key)
+            if row is not None:
+                self.results[index] = IntakeResult(row.ticket_id, row.id, row.contact_id or 0, created_ticket=False,
+                                                   duplicate=True, thread_reason=row.thread_reason)
+            elif key not in self.first_of:
+                self.first_of[key] = index
+                todo.append(index)
+            # else: a second copy in this very batch, answered from the first one at the end
+        return todo
+
+    async def _tickets_by(self, column: Any, values: set[Any]) -> dict[Any, Ticket]:
+        if not values:
+            return {}
+        found = (await self.session.scalars(select(Ticket).where(column.in_(values)))).all()
+        return {getattr(t, column.key): t for t in found}
+
+    async def _live(self, ticket: Ticket | None) -> Ticket | None:
+        """Follow merges to the ticket that now holds the conversation."""
+        seen: set[int] = set()
+        while ticket is not None and ticket.merged_into_id is not None and ticket.id not in seen:
+            seen.add(ticket.id)
+            ticket = await self.session.get(Ticket, ticket.merged_into_id)
+        return ticket
+
+    async def _is_participant(self, ticket: Ticket, contact_id: int) -> bool:
+        if ticket.contact_id == contact_id:
+            return True
+        return await self.session.scalar(select(Message.id).where(
+            Message.ticket_id == ticket.id, Message.contact_id == contact_id).limit(1)) is not None
+
+    async def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
+        """Walk the evidence chain for each message, strongest first, one query per kind of evidence."""
+        hints = {i: self.arrivals[i].message.hints for i in todo}
+        by_token = await self._tickets_by(Ticket.portal_token_hash,
+                                          {token_hash(h.portal_token) for h in hints.values() if h.portal_token})
+        by_number = await self._tickets_by(Ticket.id, {h.ticket_number for h in hints.values()
+                                                       if h.ticket_number is not None})
+        conversations = {(contacts[i].id, self.arrivals[i].message.channel, h.conversation_key)
+                         for i, h in hints.items() if h.conversation_key}
+        by_conversation: dict[tuple[int, str, str], Ticket] = {}
+        if conversations:
+            latest = (select(func.max(Ticket.id))
+                      .where(tuple_(Ticket.contact_id, Ticket.channel, Ticket.conversation_key).in_(conversations),
+                             Ticket.merged_into_id.is_(None))
+                      .group_by(Ticket.contact_id, Ticket.channel, Ticket.conversation_key))
+            for t in (await self.session.scalars(select(Ticket).where(Ticket.id.in_(latest)))).all():
+                by_conversation[(t.contact_id, t.channel, t.conversation_key or "")] = t
+        found: dict[int, Ticket | None] = {}
+        for index, hint in hints.items():
+            contact_id = contacts[index].id
+            ticket: Ticket | None = None
+            if hint.portal_token:
+                ticket, self.evidence[index] = by_token.get(token_hash(hint.portal_token)), "portal-link"
+            if ticket is None and hint.ticket_number is not None:
+                tagged = by_number.get(hint.ticket_number)
+                if tagged is not None and await self._is_participant(tagged, contact_id):
+                    ticket, self.evidence[index] = tagged, "subject-tag"
+            if ticket is None and hint.conversation_key:
+                key = (contact_id, self.arrivals[index].message.channel, hint.conversation_key)
+                ticket, self.evidence[index] = by_conversation.get(key), "conversation"
+            found[index] = await self._live(ticket)
+        return found
+
+    def plan(self, todo: list[int], contacts: dict[int, ResolvedContact], languages: dict[int, str],
+             found: dict[int, Ticket | None]) -> list[_Step]:
+        """Decide each message's ticket; messages of one new conversation share the ticket the first opens."""
+        window = timedelta(days=self.settings.intake.reopen_window_days)
+        opened: dict[tuple[int, str, str], _Step] = {}
+        steps: list[_Step] = []
+        for index in todo:
+            msg, contact, ticket = self.arrivals[index].message, contacts[index], found[index]
+            language = languages[index]
+            key = (contact.id, msg.channel, msg.hints.conversation_key or "")
+            if ticket is None and msg.hints.conversation_key and key in opened:
+                opener = opened[key]
+                steps.append(_Step(index, contact, language, ThreadDecision(None, "conversation: continues "),
+                                   opener=opener))
+                continue
+            fact = None if ticket is None else FoundTicket(ticket.id, TicketStatus(ticket.status), ticket.solved_at,
+                                                           self.evidence[index])
+            decision = decide(fact, self.now, window)
+            step = _Step(index, contact, language, decision, ticket=ticket if decision.ticket_id else None)
+            if decision.ticket_id is None and msg.hints.conversation_key:
+                opened[key] = step
+            steps.append(step)
+        return steps
+
+    async def open_tickets(self, steps: list[_Step]) -> None:
+        """Insert the new tickets (one statement) and give every step its ticket id."""
+        openers = [s for s in steps if s.ticket is None and s.opener is None]
+        rows = []
+        for step in openers:
+            msg = self.arrivals[step.index].message
+            topic = self.settings.webform.topic(msg.topic) if msg.topic else None
+            needs = derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
+                           topic_type=topic.type if topic else "question",
+                           topic_priority=topic.priority if topic else "normal")
+            step.portal_token = secrets.token_urlsafe(32)
+            subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
+            rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
+                         "type": needs.type.value, "channel": msg.channel, "language": step.language,
+                         "contact_id": step.contact.id, "organization_id": step.contact.organization_id,
+                         "queue": needs.queue, "requirements": needs.to_dict(),
+                         "portal_token_hash": token_hash(step.portal_token),
+                         "conversation_key": msg.hints.conversation_key,
+                         "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
+                         "updated_at": self.now, "last_message_at": self.now})
+        for step, ticket_id in zip(openers, await insert_rows(self.session, Ticket, rows), strict=True):
+            step.ticket_id = ticket_id
+            msg = self.arrivals[step.index].message
+            self.audit(step.contact.id, "ticket.created", "ticket", ticket_id,
+                       {"channel": msg.channel, "follow_up_of": step.decision.follow_up_of}, ticket_id)
+            self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel), self.now))
+        for step in steps:
+            if step.ticket is not None:
+                step.ticket_id = step.ticket.id
+                self.continue_ticket(step)
+            elif step.opener is not None:
+                step.ticket_id = step.opener.ticket_id
+                step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
+
+    def continue_ticket(self, step: _Step) -> None:
+        ticket = step.ticket
+        assert ticket is not None
+        status = status_after_customer_message(TicketStatus(ticket.status))
+        if status != ticket.status:
+            self.audit(step.contact.id, "ticket.updated", "ticket", ticket.id,
+                       {"status": [ticket.status, status.value]}, ticket.id)
+            self.events.append(outbox_row(TicketChanged(ticket_id=ticket.id, fields=("status",)), self.now))
+            ticket.status = status
+            if step.decision.reopen:
+                ticket.solved_at = None
+        ticket.updated_at = ticket.last_message_at = self.now
+
+    async def store_messages(self, steps: list[_Step]) -> None:
+        rows: list[dict[str, Any]] = [
+            {"ticket_id": s.ticket_id, "direction": Direction.INBOUND.value, "author_kind": AuthorKind.CONTACT.value,
+             "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
+             "subject": msg.subject[:500], "text": msg.text, "html": msg.html, "external_id": msg.external_id,
+             "provider_id": None, "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
+             "thread_reason": s.decision.reason[:200], "meta": dict(msg.metadata), "raw": msg.raw or None,
+             "created_at": msg.received_at}
+                for s in steps for msg in [self.arrivals[s.index].message]]
+        message_ids = await insert_rows(self.session, Message, rows)
+        attachments: list[dict[str, Any]] = []
+        index_rows: list[tuple[int, str, bool]] = []
+        for step, message_id, row in zip(steps, message_ids, rows, strict=True):
+            arrival = self.arrivals[step.index]
+            msg = arrival.message
+            attachments += [{"message_id": message_id, "filename": a.filename[:255], "content_type": a.content_type,
+                             "size": len(a.data), "sha256": sha, "created_at": self.now}
+                            for a, sha in zip(msg.attachments, arrival.attachment_hashes, strict=True)]
+            opens = step.portal_token is not None
+            index_rows.append((step.ticket_id, f"{msg.subject} {msg.text}" if opens else msg.text, opens))
+            self.audit(step.contact.id, "message.received", "message", message_id,
+                       {"channel": msg.channel, "thread_reason": row["thread_reason"]}, step.ticket_id)
+            self.events.append(outbox_row(MessageReceived(ticket_id=step.ticket_id, message_id=message_id), self.now))
+            self.results[step.index] = IntakeResult(step.ticket_id, message_id, step.contact.id,
+                                                    created_ticket=opens, duplicate=False,
+                                                    thread_reason=row["thread_reason"], portal_token=step.portal_token)
+        await insert_rows(self.session, Attachment, attachments)
+        await search.index_many(self.session, index_rows)
+        await insert_rows(self.session, AuditEvent, self.audits)
+        await insert_rows(self.session, OutboxEvent, self.events)
+
+
+async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> list[IntakeResult]:
+    """Store every arrival on the right ticket in the caller's transaction; results in arrival order."""
+    batch = _Batch(session, arrivals, settings)
+    todo = await batch.drop_redeliveries()
+    if todo:
+        default = settings.intake.default_language
+        messages = {i: arrivals[i].message for i in todo}
+        languages = {i: m.language or detect_language(f"{m.subject} {m.text}", default) for i, m in messages.items()}
+        requests = [ContactRequest((m.sender, *m.other_addresses), m.sender_name, languages[i])
+                    for i, m in messages.items()]
+        contacts = dict(zip(todo, await resolve_contacts(session, requests), strict=True))
+        found = await batch.find_threads(todo, contacts)
+        steps = batch.plan(todo, contacts, languages, found)
+        await batch.open_tickets(steps)
+        await batch.store_messages(steps)
+    for index, arrival in enumerate(arrivals):
+        if batch.results[index] is None:  # a second copy within this batch
+            first = batch.results[batch.first_of[(arrival.message.channel, arrival.message.external_id)]]
+            assert first is not None
+            batch.results[index] = IntakeResult(first.ticket_id, first.message_id, first.contact_id,
+                                                created_ticket=False, duplicate=True,
+                                                thread_reason=first.thread_reason)
+    return [r for r in batch.results if r is not None]
+
+
+async def receive(session: AsyncSession, msg: InboundMessage, settings: Settings,
+                  attachment_hashes: tuple[str, ...] = ()) -> IntakeResult:
+    """Store one message in the caller's transaction (attachments already on disk)."""
+    return (await receive_batch(session, [Arrival(msg, attachment_hashes)], settings))[0]
+
+
+async def _save_attachments(store: AttachmentStore, msg: InboundMessage) -> Arrival:
+    return Arrival(msg, tuple([await store.save(a.data) for a in msg.attachments]))
+
+
+async def _commit_one(db: Database, settings: Settings, arrival: Arrival) -> IntakeResult:
+    """One message in its own transaction. Losing a race on a unique constraint (a concurrent
+    redelivery, or the same new address from another process) is retried once and then sees the winner."""
+    try:
+        async with db.write() as session:
+            return await receive(session, arrival.message, settings, arrival.attachment_hashes)
+    except IntegrityError:
+        async with db.write() as session:
+            return await receive(session, arrival.message, settings, arrival.attachment_hashes)
+
+
+async def intake(db: Database, store: AttachmentStore, settings: Settings, msg: InboundMessage) -> IntakeResult:
+    """Persist one message (files first, then one transaction) and return where it went."""
+    return await _commit_one(db, settings, await _save_attachments(store, msg))
+
+
+class IntakeQueue:
+    """Group commit for the intake path: whoever calls ``submit`` while a batch is being written waits
+    for the next one, and every waiting message goes into that next transaction together.
+
+    Each caller is answered only after its batch is committed. If a batch fails, its messages are
+    retried one per transaction so that one bad message cannot fail the others.
+    """
+
+    def __init__(self, db: Database, store: AttachmentStore, settings: Settings, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.store = store
+        self.settings = settings
+        self.max_batch = max_batch
+        self._waiting: list[tuple[Arrival, asyncio.Future[IntakeResult]]] = []
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, msg: InboundMessage) -> IntakeResult:
+        arrival = await _save_attachments(self.store, msg)
+        future: asyncio.Future[IntakeResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((arrival, future))
+        if not self._writing:
+            self._writing = True
+            self._task = asyncio.get_running_loop().create_task(self._write_all(), name="intake-batch")
+        return await future
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
+                await self._write(batch)
+        finally:
+            self._writing = False
+
+    async def _write(self, batch: list[tuple[Arrival, asyncio.Future[IntakeResult]]]) -> None:
+        arrivals = [a for a, _ in batch]
+        try:
+            async with self.db.write() as session:
+                results = await receive_batch(session, arrivals, self.settings)
+        except DatabaseUnavailable as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except Exception:
+            if len(batch) > 1:
+                log.info("intake batch of %d failed; storing its messages one by one", len(batch))
+            for arrival, future in batch:
+                try:
+                    result = await _commit_one(self.db, self.settings, arrival)
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
 

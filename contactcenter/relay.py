@@ -7,6 +7,7 @@ and a claim that is not finished in time (the process died) is taken over by ano
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -132,7 +133,5 @@ class Relay:
             if handled:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
-            except TimeoutError:
-                pass

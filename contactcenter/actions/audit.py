@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.db.models import AuditEvent
+from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
 
 
@@ -31,8 +33,14 @@ class Actor:
 SYSTEM = Actor("system")
 
 
+def audit_row(actor: Actor, action: str, object_type: str, object_id: int, changes: dict[str, Any] | None = None,
+              *, ticket_id: int | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """The values of one audit row (for bulk inserts; ``record`` adds a single one)."""
+    return {"created_at": at or utcnow(), "actor_kind": actor.kind, "actor_id": actor.id, "action": action,
+            "object_type": object_type, "object_id": object_id, "ticket_id": ticket_id, "changes": changes or {}}
+
+
 def record(session: AsyncSession, actor: Actor, action: str, object_type: str, object_id: int,
            changes: dict[str, Any] | None = None, *, ticket_id: int | None = None) -> None:
     """Add an audit row to the caller's transaction."""
-    session.add(AuditEvent(actor_kind=actor.kind, actor_id=actor.id, action=action, object_type=object_type,
-                           object_id=object_id, ticket_id=ticket_id, changes=changes or {}))
+    session.add(AuditEvent(**audit_row(actor, action, object_type, object_id, changes, ticket_id=ticket_id)))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactcenter.actions.audit import Actor, record
-from contactcenter.db.models import Contact, ContactIdentity, ContactMerge, Organization, Ticket
+from contactcenter.actions.audit import Actor, audit_row, record
+from contactcenter.db.ids import insert_rows
+from contactcenter.db.models import AuditEvent, Contact, ContactIdentity, ContactMerge, Organization, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, LinkMethod
 from contactcenter.domain.identities import Address
@@ -16,42 +19,101 @@ from contactcenter.errors import Conflict, NotFound
 from contactcenter.events import ContactsMerged, emit
 
 
-async def _organization_for(session: AsyncSession, addresses: Sequence[Address]) -> int | None:
-    domains = [a.value.rsplit("@", 1)[1] for a in addresses if a.kind == IdentityKind.EMAIL]
-    if not domains:
-        return None
-    # Organization.domains is a short JSON list; organizations are few, so this is read in Python.
-    for org_id, org_domains in (await session.execute(select(Organization.id, Organization.domains))).all():
-        if any(d in (org_domains or []) for d in domains):
-            return int(org_id)
-    return None
+@dataclass(frozen=True, slots=True)
+class ContactRequest:
+    """Who wrote: every address they gave (the sender's first), their name and language."""
+
+    addresses: tuple[Address, ...]
+    name: str
+    language: str | None
 
 
-async def resolve_contact(session: AsyncSession, addresses: Sequence[Address], name: str,
-                          language: str | None) -> Contact:
-    """The contact owning the first known address, else a new one; unknown addresses are linked as claimed."""
-    keys = list(dict.fromkeys((a.kind.value, a.value) for a in addresses))
-    rows = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
-                                  .where(tuple_(ContactIdentity.kind, ContactIdentity.value).in_(keys)))).all()
-    owners = {(kind, value): contact_id for kind, value, contact_id in rows}
-    contact: Contact | None = None
-    for key in keys:
-        if key in owners:
-            contact = await session.get(Contact, owners[key])
-            break
-    if contact is None:
-        contact = Contact(name=name, language=language,
-                          organization_id=await _organization_for(session, addresses))
-        session.add(contact)
-        await session.flush()
-        record(session, Actor.contact(contact.id), "contact.created", "contact", contact.id, {"name": name})
-    elif name and not contact.name:
-        contact.name = name
-    for kind, value in keys:
-        if (kind, value) not in owners:
-            session.add(ContactIdentity(contact_id=contact.id, kind=kind, value=value,
-                                        method=LinkMethod.CLAIMED))
-    return contact
+class _Organizations:
+    """Organization lookup by e-mail domain, read at most once per batch (organizations are few)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.by_domain: dict[str, int] | None = None
+
+    async def for_addresses(self, addresses: Sequence[Address]) -> int | None:
+        domains = [a.value.rsplit("@", 1)[1] for a in addresses if a.kind == IdentityKind.EMAIL]
+        if not domains:
+            return None
+        if self.by_domain is None:
+            self.by_domain = {}
+            for org_id, org_domains in (await self.session.execute(
+                    select(Organization.id, Organization.domains).order_by(Organization.id))).all():
+                for domain in org_domains or []:
+                    self.by_domain.setdefault(str(domain).lower(), int(org_id))
+        return next((self.by_domain[d] for d in domains if d in self.by_domain), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedContact:
+    id: int
+    organization_id: int | None
+
+
+async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequest]) -> list[ResolvedContact]:
+    """One contact per request: the owner of its first known address, else one created for it.
+
+    Unknown addresses are linked to that contact as claimed. Requests in one batch that share an
+    unknown address share the contact created for it. A handful of statements however many requests.
+    """
+    keys_per = [list(dict.fromkeys((a.kind.value, a.value) for a in r.addresses)) for r in requests]
+    all_keys = list(dict.fromkeys(k for keys in keys_per for k in keys))
+    owners: dict[tuple[str, str], int] = {}
+    if all_keys:
+        rows = await session.execute(select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
+                                     .where(tuple_(ContactIdentity.kind, ContactIdentity.value).in_(all_keys)))
+        owners = {(kind, value): contact_id for kind, value, contact_id in rows.all()}
+    existing: dict[int, tuple[str, int | None]] = {}
+    if owners:
+        found = await session.execute(select(Contact.id, Contact.name, Contact.organization_id)
+                                      .where(Contact.id.in_(set(owners.values()))))
+        existing = {cid: (name, org) for cid, name, org in found.all()}
+    organizations = _Organizations(session)
+    Ref = tuple[str, int]  # ("old", contact id) or ("new", index into `new`)
+    claimed: dict[tuple[str, str], Ref] = {}  # unknown address -> the contact it is linked to
+    new: list[dict[str, Any]] = []
+    plan: list[Ref] = []
+    names: dict[int, str] = {}
+    for request, keys in zip(requests, keys_per, strict=True):
+        owner = next((owners[k] for k in keys if k in owners), None)
+        ref: Ref
+        if owner is not None:
+            ref = ("old", owner)
+            if request.name and not existing[owner][0]:
+                names[owner] = request.name
+        else:
+            ref = next((claimed[k] for k in keys if k in claimed), ("new", len(new)))
+            if ref == ("new", len(new)):
+                new.append({"name": request.name, "language": request.language, "notes": "",
+                            "organization_id": await organizations.for_addresses(request.addresses),
+                            "created_at": utcnow(), "updated_at": utcnow()})
+        plan.append(ref)
+        for key in keys:
+            if key not in owners:
+                claimed.setdefault(key, ref)
+    new_ids = await insert_rows(session, Contact, new)
+
+    def resolved(ref: Ref) -> ResolvedContact:
+        kind, value = ref
+        if kind == "old":
+            return ResolvedContact(value, existing[value][1])
+        return ResolvedContact(new_ids[value], new[value]["organization_id"])
+
+    if names:
+        await session.execute(update(Contact).where(Contact.id == bindparam("cid")).values(name=bindparam("cname"))
+                              .execution_options(synchronize_session=False),
+                              [{"cid": cid, "cname": name} for cid, name in names.items()])
+    await insert_rows(session, ContactIdentity, [
+        {"contact_id": resolved(ref).id, "kind": kind, "value": value, "method": LinkMethod.CLAIMED.value,
+         "created_at": utcnow()} for (kind, value), ref in claimed.items()])
+    await insert_rows(session, AuditEvent, [
+        audit_row(Actor.contact(cid), "contact.created", "contact", cid, {"name": row["name"]})
+        for cid, row in zip(new_ids, new, strict=True)])
+    return [resolved(ref) for ref in plan]
 
 
 async def _live_contact(session: AsyncSession, contact_id: int) -> Contact:
@@ -137,7 +199,3 @@ async def do_add_identity(session: AsyncSession, contact_id: int, address: Addre
     record(session, actor, "contact.identity_added", "contact", contact_id,
            {"kind": address.kind.value, "value": address.value})
     return identity
-
-
-async def count_tickets(session: AsyncSession, contact_id: int) -> int:
-    return int(await session.scalar(select(func.count()).where(Ticket.contact_id == contact_id)) or 0)

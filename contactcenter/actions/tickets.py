@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, record
@@ -143,8 +143,8 @@ async def do_merge_tickets(session: AsyncSession, source_id: int, target_id: int
             raise Conflict(f"ticket {ticket.id} was already merged into {ticket.merged_into_id}")
     if target.status == TicketStatus.CLOSED:
         raise Conflict(f"ticket {target.id} is closed; merge into an active ticket")
-    moved = (await session.execute(update(Message).where(Message.ticket_id == source.id)
-                                   .values(ticket_id=target.id))).rowcount
+    moved = cast(CursorResult[Any], await session.execute(
+        update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id))).rowcount
     await search.move_document(session, source.id, target.id)
     now = utcnow()
     source.merged_into_id = target.id

@@ -58,14 +58,17 @@ def ticket_out(ticket: Ticket, contact_name: str, tags: list[str]) -> TicketOut:
         last_message_at=ticket.last_message_at, solved_at=ticket.solved_at, closed_at=ticket.closed_at)
 
 
-async def tickets_out(session: AsyncSession, query: Select[Any]) -> list[TicketOut]:
+TicketRows = Select[Ticket, str]
+
+
+async def tickets_out(session: AsyncSession, query: TicketRows) -> list[TicketOut]:
     """Run a ``select(Ticket, Contact.name)`` and shape its rows, tags included."""
     rows = (await session.execute(query)).all()
     tags = await actions.ticket_tags(session, [t.id for t, _ in rows]) if rows else {}
     return [ticket_out(t, name, tags[t.id]) for t, name in rows]
 
 
-def _filtered(req: ApiRequest, session: AsyncSession, q: TicketQuery) -> Select[Any]:
+def _filtered(req: ApiRequest, session: AsyncSession, q: TicketQuery) -> TicketRows:
     query = select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
     if q.status:
         try:

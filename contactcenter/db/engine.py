@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from contactcenter.db.ids import AppSession
+
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot take the write now; the caller should ask the sender to retry."""
@@ -58,8 +60,10 @@ class Database:
             self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
                                               pool_pre_ping=True)
             self.read_engine = self.engine
-        self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False,
+                                          sync_session_class=AppSession)
+        self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
+                                          sync_session_class=AppSession)
         self._on_commit: list[Callable[[], None]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:

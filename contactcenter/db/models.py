@@ -32,7 +32,8 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+    type_annotation_map = {datetime:  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+                            UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
 def _id() -> Mapped[int]:

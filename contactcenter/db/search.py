@@ -32,6 +32,23 @@ async def index_ticket(session: AsyncSession, ticket_id: int, *parts: str, new: 
     await session.execute(text(sql), {"id": ticket_id, "body": body, "cap": MAX_INDEXED_CHARS})
 
 
+async def index_many(session: AsyncSession, rows: list[tuple[int, str, bool]]) -> None:
+    """Index several texts at once: (ticket id, text, whether the ticket is new) each."""
+    new = [{"id": i, "body": document(t) or " "} for i, t, is_new in rows if is_new]
+    more = [{"id": i, "body": document(t), "cap": MAX_INDEXED_CHARS} for i, t, is_new in rows if not is_new]
+    more = [row for row in more if row["body"]]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if new:
+        await session.execute(text(
+            "INSERT INTO ticket_search (rowid, body) VALUES (:id, :body)" if sqlite else
+            "INSERT INTO ticket_search (ticket_id, document) VALUES (:id, to_tsvector('simple', :body))"), new)
+    if more:
+        await session.execute(text(
+            "UPDATE ticket_search SET body = substr(body || ' ' || :body, 1, :cap) WHERE rowid = :id" if sqlite else
+            "UPDATE ticket_search SET document = document || to_tsvector('simple', :body) WHERE ticket_id = :id"),
+            more)
+
+
 def matching(session: AsyncSession, query: str) -> ColumnElement[bool] | None:
     """A filter on Ticket for tickets whose text contains every word of ``query``; None for no words."""
     words = document(query).split()

@@ -8,6 +8,8 @@ __all__ = ["detect_language"]
 
 #: Minimum share of Arabic-script letters (among all letters) to answer fa/ar.
 ARABIC_SCRIPT_SHARE = 0.3
+#: Only this many leading characters are looked at (enough to tell the script, cheap on long mail).
+SAMPLE_CHARS = 2000
 #: Minimum share of Latin letters (among all letters) to answer "en".
 LATIN_SHARE = 0.5
 
@@ -40,9 +42,11 @@ def detect_language(text: str, default: str = "en") -> str:
     "fa". Returns "en" when Latin letters are at least ``LATIN_SHARE`` of the
     letters, and ``default`` when there are no letters or no clear script.
     """
-    if not text.isascii():
-        # Fold Arabic presentation forms and full-width Latin to base letters.
-        text = unicodedata.normalize("NFKC", text)
+    text = text[:SAMPLE_CHARS]
+    if text.isascii():
+        return "en" if any(c.isalpha() for c in text) else default
+    # Fold Arabic presentation forms and full-width Latin to base letters.
+    text = unicodedata.normalize("NFKC", text)
     letters = arabic = latin = 0
     persian_specific = arabic_specific = False
     for ch in text:
