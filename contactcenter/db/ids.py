@@ -24,7 +24,8 @@ def _allocate(session: Session, table: Table, count: int) -> range:
     # Table names below come from our own metadata, never from input.
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        start = int(connection.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table.name}"')).scalar_one())  # noqa: S608 + 1
+        highest = connection.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table.name}"'))  # noqa: S608
+        start = int(highest.scalar_one()) + 1
         return range(start, start + count)
     ids = connection.execute(text(
         f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),  # noqa: S608
