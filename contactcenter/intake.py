@@ -9,6 +9,7 @@ as many database round trips as a single message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -281,8 +282,19 @@ class _Batch:
         await insert_rows(self.session, OutboxEvent, self.events)
 
 
+def _without_nul(arrival: Arrival) -> Arrival:
+    """NUL cannot be stored in PostgreSQL text: it becomes U+FFFD, so the message is kept, not refused."""
+    msg = arrival.message
+    fields = {"text": msg.text, "subject": msg.subject, "sender_name": msg.sender_name, "html": msg.html}
+    if not any(value and "\x00" in value for value in fields.values()):
+        return arrival
+    cleaned = {k: v.replace("\x00", "\ufffd") if v else v for k, v in fields.items()}
+    return Arrival(dataclasses.replace(msg, **cleaned), arrival.attachment_hashes)
+
+
 async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> list[IntakeResult]:
     """Store every arrival on the right ticket in the caller's transaction; results in arrival order."""
+    arrivals = [_without_nul(a) for a in arrivals]
     batch = _Batch(session, arrivals, settings)
     todo = await batch.drop_redeliveries()
     if todo:
