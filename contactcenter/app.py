@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -78,18 +76,16 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx.settings.data_path.mkdir(parents=True, exist_ok=True)
     await upgrade(ctx.db.engine)
     yield
+    await ctx.intake.wait_idle()
     await ctx.db.dispose()
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = app[CTX].relay
-    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    relay.start()
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
     try:
-        await relay.drain()  # flush what was committed before shutdown
+        await relay.stop()  # finish the batch in hand, then flush what was committed before shutdown
     except Exception:
         log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
 

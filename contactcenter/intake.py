@@ -370,6 +370,11 @@ class IntakeQueue:
             self._task = asyncio.get_running_loop().create_task(self._write_all(), name="intake-batch")
         return await future
 
+    async def wait_idle(self) -> None:
+        """Wait until every submitted message is written (at shutdown, before the database closes)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
     async def _write_all(self) -> None:
         try:
             while self._waiting:

@@ -40,6 +40,8 @@ class Relay:
         self.settings = settings
         self._subscribers: list[Subscriber] = []
         self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Call ``handler`` for every event of ``topic``. Handlers must be idempotent."""
@@ -122,15 +124,29 @@ class Relay:
         while await self.run_once():
             pass
 
+    def start(self) -> None:
+        """Relay in the background until ``stop``."""
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Let the batch in hand finish (never cut a transaction short), then deliver what is left."""
+        self._stopping = True
+        self.wake()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.drain()
+
     async def run(self) -> None:
-        """Relay until cancelled."""
-        while True:
+        """Relay until ``stop`` is called."""
+        while not self._stopping:
             try:
                 handled = await self.run_once()
             except Exception:
                 log.exception("outbox relay batch failed; retrying")
                 handled = 0
-            if handled:
+            if handled or self._stopping:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

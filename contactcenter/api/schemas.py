@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from contactcenter.domain.enums import Presence, Priority, Role, TicketStatus, TicketType
 
@@ -31,6 +40,11 @@ class UserOut(BaseModel):
 class LoginOut(BaseModel):
     user: UserOut
     csrf_token: str
+
+
+class PasswordIn(Strict):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=10, max_length=1024)
 
 
 class TokenIn(Strict):
@@ -167,11 +181,66 @@ class MergeIn(Strict):
 
 # --- contacts ------------------------------------------------------------------------------------
 
+def _folded(value: Any) -> Any:
+    """Trim and lower-case a string before its pattern is checked."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; larger ones cannot exist
+
+
+LanguageCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8,
+                                                pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?$")]
+ChannelName = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,19}$")]
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+
+
+class Clean(Strict):
+    """Strict, and no text anywhere in it (nested JSON included) holds NUL characters or lone surrogates:
+    they are never meaningful and the database would refuse them."""
+
+    @field_validator("*")
+    @classmethod
+    def _clean_text(cls, value: Any) -> Any:
+        _check_text(value)
+        return value
+
+
+class Patch(Clean):
+    """A partial update: fields left out stay as they are; ``null`` is accepted only where it means
+    "none" (the fields named in ``nullable``), never to blank out a required value."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
+
+
 class IdentityOut(BaseModel):
     id: int
     kind: str
     value: str
-    method: str
+    method: str = Field(description="how it was linked: verified, claimed, agent or merge")
     created_at: datetime
 
 
@@ -181,14 +250,14 @@ class ContactOut(BaseModel):
     organization_id: int | None
     language: str | None
     notes: str
-    merged_into_id: int | None
+    merged_into_id: int | None = Field(description="set when this contact was merged into another; follow it")
     created_at: datetime
     identities: list[IdentityOut]
 
 
-class ContactSearch(Strict):
-    q: str | None = Field(None, max_length=200, description="name, e-mail, phone or chat id")
-    organization_id: int | None = Field(None, ge=1)
+class ContactSearch(Clean):
+    q: str | None = Field(None, max_length=200, description="name part, or an exact e-mail, phone or chat id")
+    organization_id: int | None = Field(None, ge=1, le=MAX_ID)
     limit: int = Field(25, ge=1, le=100)
     cursor: str | None = Field(None, max_length=40)
 
@@ -198,21 +267,15 @@ class ContactPage(BaseModel):
     next_cursor: str | None
 
 
-class Contact360(ContactOut):
-    organization: dict[str, Any] | None
-    contracts: list[dict[str, Any]]
-    tickets: list[TicketOut]
-    merges: list[dict[str, Any]]
-
-
-class ContactPatch(Strict):
+class ContactPatch(Patch):
+    nullable: ClassVar[frozenset[str]] = frozenset({"organization_id", "language"})
     name: str | None = Field(None, max_length=200)
-    organization_id: int | None = Field(None, ge=1)
-    language: str | None = Field(None, max_length=8)
+    organization_id: int | None = Field(None, ge=1, le=MAX_ID, description="null detaches the contact")
+    language: LanguageCode | None = None
     notes: str | None = Field(None, max_length=10_000)
 
 
-class IdentityIn(Strict):
+class IdentityIn(Clean):
     kind: Literal["email", "phone", "telegram", "chat"]
     value: str = Field(min_length=1, max_length=320)
 
@@ -223,23 +286,37 @@ class ContactMergeOut(BaseModel):
     target_id: int
     identity_ids: list[int]
     ticket_ids: list[int]
+    actor_id: int | None
     created_at: datetime
     undone_at: datetime | None
 
 
 # --- organizations, products, contracts, SLA policies --------------------------------------------
 
-class OrganizationIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    tier: str = Field("standard", max_length=40)
-    domains: list[str] = Field(default_factory=list, max_length=50)
+Domain = Annotated[str, BeforeValidator(_folded), StringConstraints(
+    max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")]
+Tier = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+DirectoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class DirectoryQuery(Clean):
+    q: str | None = Field(None, max_length=200, description="part of the name (case-insensitive)")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=40, description="next_cursor from the previous page")
+
+
+class OrganizationIn(Clean):
+    name: DirectoryName
+    tier: Tier = "standard"
+    domains: list[Domain] = Field(default_factory=list, max_length=50,
+                                  description="e-mail domains; new contacts from them join this organization")
     notes: str = Field("", max_length=10_000)
 
 
-class OrganizationPatch(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    tier: str | None = Field(None, max_length=40)
-    domains: list[str] | None = Field(None, max_length=50)
+class OrganizationPatch(Patch):
+    name: DirectoryName | None = None
+    tier: Tier | None = None
+    domains: list[Domain] | None = Field(None, max_length=50)
     notes: str | None = Field(None, max_length=10_000)
 
 
@@ -252,15 +329,21 @@ class OrganizationOut(BaseModel):
     created_at: datetime
 
 
-class ProductIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    code: str | None = Field(None, max_length=60)
+class OrganizationPage(BaseModel):
+    items: list[OrganizationOut]
+    next_cursor: str | None
+
+
+class ProductIn(Clean):
+    name: DirectoryName
+    code: str | None = Field(None, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field("", max_length=10_000)
 
 
-class ProductPatch(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    code: str | None = Field(None, max_length=60)
+class ProductPatch(Patch):
+    nullable: ClassVar[frozenset[str]] = frozenset({"code"})
+    name: DirectoryName | None = None
+    code: str | None = Field(None, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str | None = Field(None, max_length=10_000)
 
 
@@ -271,25 +354,47 @@ class ProductOut(BaseModel):
     description: str
 
 
-class ContractIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    organization_id: int = Field(ge=1)
-    product_id: int | None = Field(None, ge=1)
-    sla_policy_id: int | None = Field(None, ge=1)
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class ContractIn(Clean):
+    name: DirectoryName
+    organization_id: int = Field(ge=1, le=MAX_ID)
+    product_id: int | None = Field(None, ge=1, le=MAX_ID)
+    sla_policy_id: int | None = Field(None, ge=1, le=MAX_ID)
     starts_on: date
-    ends_on: date | None = None
+    ends_on: date | None = Field(None, description="last day covered; null = open-ended")
     support_hours: str = Field("", max_length=200)
-    channels: list[str] = Field(default_factory=list, max_length=20)
+    channels: list[ChannelName] = Field(default_factory=list, max_length=20)
+
+    @field_validator("ends_on")
+    @classmethod
+    def _dates_in_order(cls, value: date | None, info: ValidationInfo) -> date | None:
+        starts_on = info.data.get("starts_on")
+        if value is not None and starts_on is not None and value < starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        return value
 
 
-class ContractPatch(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    product_id: int | None = Field(None, ge=1)
-    sla_policy_id: int | None = Field(None, ge=1)
+class ContractPatch(Patch):
+    nullable: ClassVar[frozenset[str]] = frozenset({"product_id", "sla_policy_id", "ends_on"})
+    name: DirectoryName | None = None
+    product_id: int | None = Field(None, ge=1, le=MAX_ID)
+    sla_policy_id: int | None = Field(None, ge=1, le=MAX_ID)
     starts_on: date | None = None
     ends_on: date | None = None
     support_hours: str | None = Field(None, max_length=200)
-    channels: list[str] | None = Field(None, max_length=20)
+    channels: list[ChannelName] | None = Field(None, max_length=20)
+
+
+class ContractQuery(Clean):
+    organization_id: int | None = Field(None, ge=1, le=MAX_ID)
+    product_id: int | None = Field(None, ge=1, le=MAX_ID)
+    active: bool | None = Field(None, description="only contracts in force today (true) or not (false)")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=40)
 
 
 class ContractOut(BaseModel):
@@ -302,7 +407,65 @@ class ContractOut(BaseModel):
     ends_on: date | None
     support_hours: str
     channels: list[str]
-    active: bool
+    active: bool = Field(description="starts_on <= today (UTC) <= ends_on, or no ends_on")
+
+
+class ContractPage(BaseModel):
+    items: list[ContractOut]
+    next_cursor: str | None
+
+
+class OrganizationDetail(OrganizationOut):
+    contracts: list[ContractOut]
+    contact_count: int
+
+
+class SlaTargets(Clean):
+    first_response_minutes: int = Field(ge=1, le=525_600)
+    next_response_minutes: int = Field(ge=1, le=525_600)
+    resolution_minutes: int = Field(ge=1, le=5_256_000)
+
+
+def _check_calendar(calendar: dict[str, Any]) -> dict[str, Any]:
+    zone = calendar.get("timezone")
+    if zone is not None:
+        if not isinstance(zone, str):
+            raise ValueError("calendar.timezone must be a string such as Asia/Tehran")
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"calendar.timezone {zone!r} is not a known time zone") from None
+    return calendar
+
+
+class SlaPolicyIn(Clean):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=10_000)
+    conditions: dict[str, Any] = Field(
+        default_factory=dict, description="which tickets it applies to, e.g. {\"type\": [\"complaint\"]}")
+    targets: SlaTargets
+    calendar: dict[str, Any] = Field(default_factory=dict,
+                                     description="business_hours, timezone, days, hours")
+    position: int = Field(0, ge=0, le=1_000_000, description="lower positions are tried first")
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_calendar(value)
+
+
+class SlaPolicyPatch(Patch):
+    name: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=10_000)
+    conditions: dict[str, Any] | None = None
+    targets: SlaTargets | None = None
+    calendar: dict[str, Any] | None = None
+    position: int | None = Field(None, ge=0, le=1_000_000)
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _check_calendar(value)
 
 
 class SlaPolicyOut(BaseModel):
@@ -315,7 +478,22 @@ class SlaPolicyOut(BaseModel):
     position: int
 
 
+class Contact360(ContactOut):
+    """The customer 360: who they are, their organization and contracts, every ticket, every merge."""
+
+    organization: OrganizationOut | None
+    contracts: list[ContractOut]
+    tickets: list[TicketOut] = Field(description="newest first, at most 100")
+    ticket_count: int
+    merges: list[ContactMergeOut] = Field(description="merges where this contact is the source or the target")
+
+
 # --- agents --------------------------------------------------------------------------------------
+
+SkillName = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[\w-]+$")]
+Capacity = dict[ChannelName, Annotated[int, Field(ge=0, le=1000)]]
+SkillLevels = dict[SkillName, Annotated[int, Field(ge=1, le=5)]]
+
 
 class AgentOut(BaseModel):
     id: int
@@ -330,30 +508,43 @@ class AgentOut(BaseModel):
     skills: dict[str, int]
 
 
-class AgentIn(Strict):
+class AgentQuery(Clean):
+    role: Role | None = None
+    active: bool | None = Field(None, description="only active (true) or deactivated (false) users")
+
+
+class AgentIn(Clean):
     email: str = Field(max_length=320)
     name: str = Field(min_length=1, max_length=200)
     role: Role = Role.AGENT
     password: str | None = Field(None, min_length=10, max_length=1024)
-    languages: list[str] = Field(default_factory=lambda: ["en"], max_length=20)
+    languages: list[LanguageCode] = Field(default_factory=lambda: ["en"], max_length=20)
+    capacity: Capacity = Field(default_factory=dict,
+                               description="per channel, e.g. {\"email\": 10, \"chat\": 3}")
+    skills: SkillLevels = Field(default_factory=dict, description="skill name -> level 1..5")
 
 
-class AgentPatch(Strict):
+class AgentPatch(Patch):
     name: str | None = Field(None, min_length=1, max_length=200)
-    role: Role | None = None
-    is_active: bool | None = None
-    languages: list[str] | None = Field(None, max_length=20)
-    capacity: dict[str, int] | None = Field(None, description="per channel, e.g. {\"email\": 10, \"chat\": 3}")
-    skills: dict[str, int] | None = Field(None, description="skill name -> level 1..5; replaces all skills")
+    role: Role | None = Field(None, description="admins only")
+    is_active: bool | None = Field(None,
+                                   description="admins only; false ends sessions and revokes API tokens")
+    languages: list[LanguageCode] | None = Field(None, max_length=20)
+    capacity: Capacity | None = Field(None, description="per channel, e.g. {\"email\": 10, \"chat\": 3}")
+    skills: SkillLevels | None = Field(None, description="skill name -> level 1..5; replaces all skills")
 
 
-class PresenceIn(Strict):
+class PresenceIn(Clean):
     presence: Presence
 
 
-class SkillIn(Strict):
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[\w-]+$")
+class SkillIn(Clean):
+    name: SkillName
     description: str = Field("", max_length=2000)
+
+
+class SkillPatch(Patch):
+    description: str | None = Field(None, max_length=2000)
 
 
 class SkillOut(BaseModel):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from contactcenter import auth
 from contactcenter.api.framework import SESSION_COOKIE, Api, ApiRequest, error_response, json_response
-from contactcenter.api.schemas import LoginIn, LoginOut, TokenIn, TokenOut, UserOut
+from contactcenter.api.schemas import LoginIn, LoginOut, PasswordIn, TokenIn, TokenOut, UserOut
 from contactcenter.db.models import ApiToken, User
 from contactcenter.domain.enums import Role
 from contactcenter.errors import NotFound
@@ -59,6 +59,21 @@ async def logout(req: ApiRequest) -> web.StreamResponse:
 @api.route("GET", "/me", summary="The signed-in user", tag="auth", response=UserOut)
 async def me(req: ApiRequest) -> UserOut:
     return user_out(req.user)
+
+
+@api.route("POST", "/me/password", summary="Change my password; every session of mine ends", tag="auth",
+           body=PasswordIn, responses={401: "wrong current password"})
+async def change_password(req: ApiRequest) -> web.StreamResponse:
+    body: PasswordIn = req.body
+    async with req.ctx.db.write() as session:
+        user = await session.get(User, req.user.id)
+        assert user is not None
+        if not auth.verify_password(user.password_hash, body.current_password):
+            return error_response(401, "invalid_credentials", "the current password is wrong")
+        await auth.do_set_password(session, user, body.new_password, actor=req.actor)
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 def _token_out(token: ApiToken, plain: str | None = None) -> TokenOut:

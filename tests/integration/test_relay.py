@@ -1,0 +1,121 @@
+"""The outbox relay with a real database: after commit only, retries, dead letters, takeover of stale claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from contactcenter.context import Context
+from contactcenter.db.models import OutboxEvent
+from contactcenter.db.types import utcnow
+from contactcenter.events import Event, TicketChanged, emit
+from contactcenter.relay import Relay
+from contactcenter.settings import RelaySettings
+
+FAST = RelaySettings(poll_interval=0.01, batch_size=10, max_attempts=3, retry_base_delay=0.0, claim_timeout=30)
+
+
+async def write_event(ctx: Context, event: Event) -> None:
+    async with ctx.db.write() as session:
+        emit(session, event)
+
+
+async def rows(ctx: Context) -> list[OutboxEvent]:
+    async with ctx.db.read() as session:
+        return list((await session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))).all())
+
+
+async def test_events_reach_subscribers_only_after_commit(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    seen: list[Event] = []
+
+    async def handler(event: Event) -> None:
+        seen.append(event)
+
+    relay.subscribe(TicketChanged.topic, "recorder", handler)
+    with pytest.raises(RuntimeError):
+        async with ctx.db.write() as session:
+            emit(session, TicketChanged(ticket_id=1, fields=("status",)))
+            raise RuntimeError("the change fails")
+    await write_event(ctx, TicketChanged(ticket_id=2, fields=("priority", "tags")))
+    await relay.drain()
+    assert seen == [TicketChanged(ticket_id=2, fields=("priority", "tags"))]
+    [row] = await rows(ctx)
+    assert (row.status, row.attempts) == ("done", 0)
+
+
+async def test_a_failing_subscriber_is_retried_alone_until_it_succeeds(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    calls = {"steady": 0, "flaky": 0}
+
+    async def steady(_: Event) -> None:
+        calls["steady"] += 1
+
+    async def flaky(_: Event) -> None:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise ConnectionError("provider down")
+
+    relay.subscribe(TicketChanged.topic, "steady", steady)
+    relay.subscribe(TicketChanged.topic, "flaky", flaky)
+    await write_event(ctx, TicketChanged(ticket_id=1, fields=("status",)))
+    await relay.drain()
+    [row] = await rows(ctx)
+    assert calls == {"steady": 1, "flaky": 3}  # the one that succeeded is not called again
+    assert (row.status, row.attempts) == ("done", 2)
+
+
+async def test_an_event_that_keeps_failing_becomes_a_dead_letter(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+
+    async def broken(_: Event) -> None:
+        raise ValueError("cannot handle this")
+
+    relay.subscribe(TicketChanged.topic, "broken", broken)
+    await write_event(ctx, TicketChanged(ticket_id=1, fields=("status",)))
+    await relay.drain()
+    [row] = await rows(ctx)
+    assert (row.status, row.attempts, row.pending_subscribers) == ("dead", 3, ["broken"])
+    assert row.last_error is not None and "cannot handle this" in row.last_error
+    assert await relay.run_once() == 0  # dead letters are left alone
+
+
+async def test_backoff_delays_the_next_attempt(ctx: Context) -> None:
+    relay = Relay(ctx.db, RelaySettings(poll_interval=0.01, max_attempts=5, retry_base_delay=60))
+
+    async def failing(_: Event) -> None:
+        raise ConnectionError("down")
+
+    relay.subscribe(TicketChanged.topic, "failing", failing)
+    await write_event(ctx, TicketChanged(ticket_id=1, fields=("status",)))
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 0  # not due for a minute
+    [row] = await rows(ctx)
+    assert row.status == "pending" and row.available_at > utcnow() + timedelta(seconds=50)
+
+
+async def test_a_claim_left_by_a_dead_process_is_taken_over(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    seen: list[Event] = []
+
+    async def handler(event: Event) -> None:
+        seen.append(event)
+
+    relay.subscribe(TicketChanged.topic, "recorder", handler)
+    await write_event(ctx, TicketChanged(ticket_id=7, fields=("status",)))
+    async with ctx.db.write() as session:  # claimed by a process that then died
+        await session.execute(update(OutboxEvent).values(status="claimed", claimed_until=utcnow() + timedelta(hours=1)))
+    assert await relay.run_once() == 0
+    async with ctx.db.write() as session:
+        await session.execute(update(OutboxEvent).values(claimed_until=utcnow() - timedelta(seconds=1)))
+    assert await relay.run_once() == 1
+    assert seen == [TicketChanged(ticket_id=7, fields=("status",))]
+
+
+async def test_events_without_subscribers_are_marked_done(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    await write_event(ctx, TicketChanged(ticket_id=1, fields=("status",)))
+    await relay.drain()
+    assert [r.status for r in await rows(ctx)] == ["done"]
