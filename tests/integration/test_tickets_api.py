@@ -95,8 +95,8 @@ async def test_reply_is_delivered_through_the_outbox_and_notes_stay_internal(cli
     ticket = await new_ticket(ctx, "r")
     note = await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/notes", {"text": "check the ledger"}, 201)
     reply = await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/replies",
-                       {"text": "We refunded you.", "html": "<p onclick='x()'>We <b>refunded</b> you.<script>1</script>",
-                        "status": "pending"}, 201)
+                       {"text": "We refunded you.", "status": "pending",
+                        "html": "<p onclick='x()'>We <b>refunded</b> you.<script>1</script>"}, 201)
     assert note["internal"] and note["delivery_status"] == "internal"
     assert reply["delivery_status"] == "queued"
     for _ in range(100):
