@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class Unavailable(RuntimeError):
+    """Storage (database or attachment files) cannot take the work now; the sender should retry (503/451)."""
+
+
 class ActionError(Exception):
     """Base: a request that cannot be carried out as asked."""
 

@@ -285,11 +285,15 @@ class _Batch:
 def _without_nul(arrival: Arrival) -> Arrival:
     """NUL cannot be stored in PostgreSQL text: it becomes U+FFFD, so the message is kept, not refused."""
     msg = arrival.message
-    fields = {"text": msg.text, "subject": msg.subject, "sender_name": msg.sender_name, "html": msg.html}
-    if not any(value and "\x00" in value for value in fields.values()):
+    if not any("\x00" in value for value in (msg.text, msg.subject, msg.sender_name, msg.html or "")):
         return arrival
-    cleaned = {k: v.replace("\x00", "\ufffd") if v else v for k, v in fields.items()}
-    return Arrival(dataclasses.replace(msg, **cleaned), arrival.attachment_hashes)
+
+    def clean(value: str) -> str:
+        return value.replace("\x00", "\ufffd")
+
+    return Arrival(dataclasses.replace(msg, text=clean(msg.text), subject=clean(msg.subject),
+                                       sender_name=clean(msg.sender_name), html=msg.html and clean(msg.html)),
+                   arrival.attachment_hashes)
 
 
 async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> list[IntakeResult]:

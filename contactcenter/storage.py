@@ -7,6 +7,12 @@ import hashlib
 import os
 from pathlib import Path
 
+from contactcenter.errors import Unavailable
+
+
+class StorageUnavailable(Unavailable):
+    """The attachment folder cannot be written now."""
+
 
 class AttachmentStore:
     def __init__(self, root: Path) -> None:
@@ -32,7 +38,10 @@ class AttachmentStore:
 
     async def save(self, data: bytes) -> str:
         """Write ``data`` durably (before the database row that refers to it) and return its sha256."""
-        return await asyncio.to_thread(self._write, data)
+        try:
+            return await asyncio.to_thread(self._write, data)
+        except OSError as exc:  # full disk, read-only or missing volume: retry later, nothing is lost
+            raise StorageUnavailable(f"cannot store an attachment: {exc}") from exc
 
     async def read(self, sha256: str) -> bytes:
         return await asyncio.to_thread(self.path(sha256).read_bytes)

@@ -60,12 +60,11 @@ from contactcenter.api.framework import PREFIX, Api, ApiRequest, error_response,
 from contactcenter.api.schemas import Strict
 from contactcenter.api.tickets import attachment_response
 from contactcenter.context import CTX, Context
-from contactcenter.db.engine import DatabaseUnavailable
 from contactcenter.db.models import Attachment, ContactIdentity, Message, Ticket, User
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, IdentityKind, TicketStatus
 from contactcenter.domain.identities import Address
-from contactcenter.errors import Conflict, NotFound
-from contactcenter.intake import IntakeResult, intake, token_hash
+from contactcenter.errors import Conflict, NotFound, Unavailable
+from contactcenter.intake import IntakeResult, token_hash
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.settings import Settings
 from contactcenter.web import make_environment, setup_static
@@ -296,7 +295,7 @@ def html_errors(handler: HtmlHandler) -> HtmlHandler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except (DatabaseUnavailable, OSError) as exc:
+        except Unavailable as exc:
             log.warning("storage unavailable for %s %s: %r", request.method, request.path, exc)
             return _message_page(request, 503, "Please try again in a moment",
                                  "We cannot take your request right now, and nothing was stored. Please go "
@@ -308,19 +307,6 @@ def html_errors(handler: HtmlHandler) -> HtmlHandler:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return _message_page(request, 500, "Something went wrong",
                                  "An internal error occurred and has been logged. Please try again later.")
-    return wrapped
-
-
-def outage_is_503(handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:
-    """JSON routes: a refused or reset database connection (an OSError the driver did not wrap) or a full
-    disk is an outage the sender should retry, like DatabaseUnavailable, not an internal error."""
-    @functools.wraps(handler)
-    async def wrapped(req: ApiRequest) -> Any:
-        try:
-            return await handler(req)
-        except OSError as exc:
-            log.warning("storage unavailable for %s %s: %r", req.request.method, req.request.path, exc)
-            raise DatabaseUnavailable(str(exc)) from exc
     return wrapped
 
 
@@ -413,7 +399,7 @@ async def submit_contact(request: web.Request) -> web.StreamResponse:
     wait = _blocked(ctx.limits.webform_address, keys)
     if wait:
         return _too_many(request, wait)
-    result = await intake(ctx.db, ctx.store, ctx.settings, parsed)
+    result = await ctx.intake.submit(parsed)
     if not result.duplicate:
         _count(ctx, ip, keys)
     if result.portal_token:
@@ -568,7 +554,7 @@ async def _portal_reply(ctx: Context, token: str, text: str, uploads: Sequence[U
     wait = _blocked(ctx.limits.webform_address, keys)
     if wait:
         return wait
-    result = await intake(ctx.db, ctx.store, ctx.settings, parsed)
+    result = await ctx.intake.submit(parsed)
     if not result.duplicate:
         _count(ctx, ip, keys)
     return result
@@ -737,7 +723,6 @@ def _submission_id(request: web.Request, field_value: str | None) -> str:
            tag="webform", role=None, body=WebformIn, response=WebformOut, status=201,
            responses={413: "an attachment or the body is too large", 429: "too many submissions",
                       503: "the database is unavailable; retry"})
-@outage_is_503
 async def submit_webform(req: ApiRequest) -> web.StreamResponse:
     ctx, request = req.ctx, req.request
     ip = _client_ip(request)
@@ -762,7 +747,7 @@ async def submit_webform(req: ApiRequest) -> web.StreamResponse:
     wait = _blocked(ctx.limits.webform_address, keys)
     if wait:
         return _rate_limited(wait)
-    result = await intake(ctx.db, ctx.store, ctx.settings, parsed)
+    result = await ctx.intake.submit(parsed)
     if not result.duplicate:
         _count(ctx, ip, keys)
     portal_url = f"{ctx.settings.base_url}/t/{result.portal_token}" if result.portal_token else None
@@ -783,7 +768,6 @@ def _portal_out(token: str, view: PortalView) -> PortalTicketOut:
 
 @api.route("GET", "/portal/{token}", summary="A ticket's public conversation, by its private portal token",
            tag="webform", role=None, response=PortalTicketOut, responses={503: "the database is unavailable"})
-@outage_is_503
 async def get_portal(req: ApiRequest) -> PortalTicketOut:
     token = req.request.match_info["token"]
     async with req.ctx.db.read() as session:
@@ -797,7 +781,6 @@ async def get_portal(req: ApiRequest) -> PortalTicketOut:
            tag="webform", role=None, body=PortalReplyIn, response=PortalReplyOut, status=201,
            responses={413: "an attachment or the body is too large", 429: "too many messages",
                       503: "the database is unavailable; retry"})
-@outage_is_503
 async def post_portal_message(req: ApiRequest) -> web.StreamResponse:
     ctx, request = req.ctx, req.request
     token = request.match_info["token"]

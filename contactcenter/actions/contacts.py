@@ -118,8 +118,11 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
 
 async def _live_contact(session: AsyncSession, contact_id: int) -> Contact:
     contact = await session.get(Contact, contact_id)
-    if contact is None or contact.merged_into_id is not None:
-        raise NotFound(f"contact {contact_id} not found" + (" (merged)" if contact else ""))
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found")
+    if contact.merged_into_id is not None:
+        raise Conflict(f"contact {contact_id} was merged into contact {contact.merged_into_id}; "
+                       "change that one (or undo the merge)")
     return contact
 
 
@@ -136,10 +139,12 @@ async def do_merge_contacts(session: AsyncSession, source_id: int, target_id: in
                           .values(contact_id=target.id))
     await session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids)).values(contact_id=target.id))
     source.merged_into_id = target.id
-    if target.organization_id is None:
+    organization_copied = target.organization_id is None and source.organization_id is not None
+    if organization_copied:
         target.organization_id = source.organization_id
     merge = ContactMerge(source_id=source.id, target_id=target.id, identity_ids=identity_ids,
-                         ticket_ids=ticket_ids, actor_id=actor.id if actor.kind == "user" else None)
+                         ticket_ids=ticket_ids, organization_copied=organization_copied,
+                         actor_id=actor.id if actor.kind == "user" else None)
     session.add(merge)
     await session.flush()
     record(session, actor, "contact.merged", "contact", target.id,
@@ -163,6 +168,10 @@ async def do_undo_contact_merge(session: AsyncSession, merge_id: int, *, actor: 
                           .values(contact_id=merge.source_id))
     await session.execute(update(Ticket).where(Ticket.id.in_(merge.ticket_ids)).values(contact_id=merge.source_id))
     source.merged_into_id = None
+    if merge.organization_copied:
+        target = await session.get(Contact, merge.target_id)
+        if target is not None and target.organization_id == source.organization_id:
+            target.organization_id = None
     merge.undone_at = utcnow()
     record(session, actor, "contact.merge_undone", "contact", merge.source_id,
            {"merge_id": merge.id, "target_id": merge.target_id})

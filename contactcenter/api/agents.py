@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions import agents as actions
-from contactcenter.api.directory import path_id
 from contactcenter.api.framework import Api, ApiRequest
 from contactcenter.api.schemas import (
     AgentIn,
@@ -81,7 +80,7 @@ async def set_my_presence(req: ApiRequest) -> AgentOut:
 @api.route("GET", "/agents/{id}", summary="One staff user", tag="agents", response=AgentOut)
 async def get_agent(req: ApiRequest) -> AgentOut:
     async with req.ctx.db.read() as session:
-        return await agent_out(session, path_id(req))
+        return await agent_out(session, req.path_id())
 
 
 @api.route("POST", "/agents", summary="Create a staff user (admins)", tag="agents", role=Role.ADMIN,
@@ -102,7 +101,7 @@ async def create_agent(req: ApiRequest) -> AgentOut:
 async def update_agent(req: ApiRequest) -> AgentOut:
     body: AgentPatch = req.body
     async with req.ctx.db.write() as session:
-        user = await actions.do_update_agent(session, path_id(req), body.model_dump(exclude_unset=True),
+        user = await actions.do_update_agent(session, req.path_id(), body.model_dump(exclude_unset=True),
                                              actor=req.actor)
         return await agent_out(session, user.id)
 
@@ -111,7 +110,7 @@ async def update_agent(req: ApiRequest) -> AgentOut:
            summary="Set a user's presence (your own, or anyone's as supervisor)",
            body=PresenceIn, response=AgentOut, responses={409: "user deactivated"})
 async def set_presence(req: ApiRequest) -> AgentOut:
-    return await _set_presence(req, path_id(req))
+    return await _set_presence(req, req.path_id())
 
 
 async def _set_presence(req: ApiRequest, user_id: int) -> AgentOut:
@@ -145,6 +144,6 @@ async def create_skill(req: ApiRequest) -> SkillOut:
 async def update_skill(req: ApiRequest) -> SkillOut:
     body: SkillPatch = req.body
     async with req.ctx.db.write() as session:
-        skill = await actions.do_update_skill(session, path_id(req), body.model_dump(exclude_unset=True),
+        skill = await actions.do_update_skill(session, req.path_id(), body.model_dump(exclude_unset=True),
                                               actor=req.actor)
         return skill_out(skill)

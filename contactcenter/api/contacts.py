@@ -11,10 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions import contacts as actions
-from contactcenter.api.directory import contract_out, cursor_id, organization_out, path_id
+from contactcenter.api.directory import contract_out, organization_out
 from contactcenter.api.framework import Api, ApiRequest
 from contactcenter.api.schemas import (
-    MAX_ID,
     Contact360,
     ContactMergeOut,
     ContactOut,
@@ -25,7 +24,7 @@ from contactcenter.api.schemas import (
     IdentityOut,
     MergeIn,
 )
-from contactcenter.api.tickets import encode_cursor, tickets_out
+from contactcenter.api.tickets import decode_cursor, encode_cursor, tickets_out
 from contactcenter.db.models import (
     Contact,
     ContactIdentity,
@@ -99,7 +98,7 @@ async def list_contacts(req: ApiRequest) -> ContactPage:
     if q.organization_id is not None:
         query = query.where(Contact.organization_id == q.organization_id)
     if q.cursor:
-        query = query.where(Contact.id < cursor_id(q.cursor))
+        query = query.where(Contact.id < decode_cursor(q.cursor))
     async with req.ctx.db.read() as session:
         contacts = (await session.scalars(query.order_by(Contact.id.desc()).limit(q.limit + 1))).all()
         items = await contacts_out(session, contacts[: q.limit])
@@ -135,7 +134,7 @@ async def contact_360(session: AsyncSession, contact_id: int) -> Contact360:
            "A merged contact answers with merged_into_id set.")
 async def get_contact(req: ApiRequest) -> Contact360:
     async with req.ctx.db.read() as session:
-        return await contact_360(session, path_id(req))
+        return await contact_360(session, req.path_id())
 
 
 async def _editable(session: AsyncSession, contact_id: int) -> Contact:
@@ -155,7 +154,7 @@ async def update_contact(req: ApiRequest) -> ContactOut:
     body: ContactPatch = req.body
     changes = body.model_dump(exclude_unset=True)
     async with req.ctx.db.write() as session:
-        contact = await _editable(session, path_id(req))
+        contact = await _editable(session, req.path_id())
         org_id = changes.get("organization_id")
         if org_id is not None and await session.get(Organization, org_id) is None:
             raise Invalid(f"organization_id: organization {org_id} does not exist")
@@ -187,7 +186,7 @@ async def add_identity(req: ApiRequest) -> IdentityOut:
     address = parse_address(req.body, req.ctx.settings.webform.default_region)
     try:
         async with req.ctx.db.write() as session:
-            contact = await _editable(session, path_id(req))
+            contact = await _editable(session, req.path_id())
             identity = await actions.do_add_identity(session, contact.id, address, actor=req.actor)
             return identity_out(identity)
     except IntegrityError:  # linked concurrently by someone else: UNIQUE(kind, value) decided
@@ -201,9 +200,7 @@ async def add_identity(req: ApiRequest) -> IdentityOut:
 async def merge_contact(req: ApiRequest) -> ContactMergeOut:
     body: MergeIn = req.body
     async with req.ctx.db.write() as session:
-        source_id = path_id(req)
-        if body.into > MAX_ID:
-            raise Invalid(f"into: contact {body.into} does not exist")
+        source_id = req.path_id()
         # Lock both rows in id order: two opposite merges (A into B, B into A) must not both succeed.
         for contact_id in sorted({source_id, body.into}):
             await session.get(Contact, contact_id, with_for_update=True)
@@ -223,7 +220,7 @@ async def merge_contact(req: ApiRequest) -> ContactMergeOut:
            response=ContactMergeOut, responses={409: "already undone, or changed since"})
 async def undo_contact_merge(req: ApiRequest) -> ContactMergeOut:
     async with req.ctx.db.write() as session:
-        merge_id = path_id(req)
+        merge_id = req.path_id()
         # Lock the merge row: a concurrent undo waits, then sees it undone.
         await session.get(ContactMerge, merge_id, with_for_update=True)
         merge = await actions.do_undo_contact_merge(session, merge_id, actor=req.actor)

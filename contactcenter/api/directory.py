@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contactcenter.actions import directory as actions
 from contactcenter.api.framework import Api, ApiRequest
 from contactcenter.api.schemas import (
-    MAX_ID,
     ContractIn,
     ContractOut,
     ContractPage,
@@ -39,27 +38,10 @@ from contactcenter.api.tickets import decode_cursor, encode_cursor
 from contactcenter.db.models import Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
-from contactcenter.errors import Invalid, NotFound
+from contactcenter.errors import NotFound
 
 api = Api()
 R = TypeVar("R", Organization, Product, ServiceContract)
-
-
-def path_id(req: ApiRequest, name: str = "id") -> int:
-    """``req.path_id()`` that also answers 404 for ids no row can have (the id columns are 32-bit on
-    PostgreSQL, which refuses larger parameters outright)."""
-    value = req.path_id(name)
-    if value > MAX_ID:
-        raise NotFound(f"{name} {value} not found")
-    return value
-
-
-def cursor_id(cursor: str) -> int:
-    """The last id of the previous page, from a cursor this API handed out."""
-    value = decode_cursor(cursor)
-    if value > MAX_ID:
-        raise Invalid("cursor is not one this API gave out")
-    return value
 
 
 def today() -> date:
@@ -94,7 +76,7 @@ async def _page(session: AsyncSession, query: Select[R], model: type[R], limit: 
                 cursor: str | None) -> tuple[list[R], str | None]:
     """One page in id order, and the cursor of the next one."""
     if cursor:
-        query = query.where(model.id > cursor_id(cursor))
+        query = query.where(model.id > decode_cursor(cursor))
     rows = list((await session.scalars(query.order_by(model.id).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -147,7 +129,7 @@ async def create_organization(req: ApiRequest) -> OrganizationDetail:
            tag="directory", response=OrganizationDetail)
 async def get_organization(req: ApiRequest) -> OrganizationDetail:
     async with req.ctx.db.read() as session:
-        org = await _get(session, Organization, path_id(req), "organization")
+        org = await _get(session, Organization, req.path_id(), "organization")
         return await organization_detail(session, org)
 
 
@@ -157,7 +139,7 @@ async def get_organization(req: ApiRequest) -> OrganizationDetail:
 async def update_organization(req: ApiRequest) -> OrganizationDetail:
     body: OrganizationPatch = req.body
     async with req.ctx.db.write() as session:
-        org = await actions.do_update_organization(session, path_id(req),
+        org = await actions.do_update_organization(session, req.path_id(),
                                                    body.model_dump(exclude_unset=True), actor=req.actor)
         return await organization_detail(session, org)
 
@@ -190,7 +172,7 @@ async def create_product(req: ApiRequest) -> ProductOut:
 @api.route("GET", "/products/{id}", summary="A product", tag="directory", response=ProductOut)
 async def get_product(req: ApiRequest) -> ProductOut:
     async with req.ctx.db.read() as session:
-        return product_out(await _get(session, Product, path_id(req), "product"))
+        return product_out(await _get(session, Product, req.path_id(), "product"))
 
 
 @api.route("PATCH", "/products/{id}", summary="Change a product's name, code or description", tag="directory",
@@ -199,7 +181,7 @@ async def get_product(req: ApiRequest) -> ProductOut:
 async def update_product(req: ApiRequest) -> ProductOut:
     body: ProductPatch = req.body
     async with req.ctx.db.write() as session:
-        product = await actions.do_update_product(session, path_id(req), body.model_dump(exclude_unset=True),
+        product = await actions.do_update_product(session, req.path_id(), body.model_dump(exclude_unset=True),
                                                   actor=req.actor)
         return product_out(product)
 
@@ -241,7 +223,7 @@ async def create_contract(req: ApiRequest) -> ContractOut:
            response=ContractOut)
 async def get_contract(req: ApiRequest) -> ContractOut:
     async with req.ctx.db.read() as session:
-        return contract_out(await _get(session, ServiceContract, path_id(req), "service contract"))
+        return contract_out(await _get(session, ServiceContract, req.path_id(), "service contract"))
 
 
 @api.route("PATCH", "/service-contracts/{id}", tag="directory",
@@ -251,7 +233,7 @@ async def get_contract(req: ApiRequest) -> ContractOut:
 async def update_contract(req: ApiRequest) -> ContractOut:
     body: ContractPatch = req.body
     async with req.ctx.db.write() as session:
-        contract = await actions.do_update_contract(session, path_id(req),
+        contract = await actions.do_update_contract(session, req.path_id(),
                                                     body.model_dump(exclude_unset=True), actor=req.actor)
         return contract_out(contract)
 
@@ -269,7 +251,7 @@ async def list_sla_policies(req: ApiRequest) -> list[SlaPolicyOut]:
 @api.route("GET", "/sla-policies/{id}", summary="An SLA policy", tag="directory", response=SlaPolicyOut)
 async def get_sla_policy(req: ApiRequest) -> SlaPolicyOut:
     async with req.ctx.db.read() as session:
-        return sla_policy_out(await _get(session, SlaPolicy, path_id(req), "SLA policy"))
+        return sla_policy_out(await _get(session, SlaPolicy, req.path_id(), "SLA policy"))
 
 
 @api.route("POST", "/sla-policies", summary="Create an SLA policy", tag="directory", role=Role.ADMIN,
@@ -291,6 +273,6 @@ async def create_sla_policy(req: ApiRequest) -> SlaPolicyOut:
 async def update_sla_policy(req: ApiRequest) -> SlaPolicyOut:
     body: SlaPolicyPatch = req.body
     async with req.ctx.db.write() as session:
-        policy = await actions.do_update_sla_policy(session, path_id(req),
+        policy = await actions.do_update_sla_policy(session, req.path_id(),
                                                     body.model_dump(exclude_unset=True), actor=req.actor)
         return sla_policy_out(policy)

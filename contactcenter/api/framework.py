@@ -17,14 +17,14 @@ from pydantic import BaseModel, ValidationError
 from contactcenter.actions.audit import Actor
 from contactcenter.auth import Principal, principal_from_cookie, principal_from_token
 from contactcenter.context import CTX, Context
-from contactcenter.db.engine import DatabaseUnavailable
 from contactcenter.db.models import User
 from contactcenter.domain.enums import Role
-from contactcenter.errors import ActionError, Forbidden
+from contactcenter.errors import ActionError, Forbidden, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "cc_session"
 PREFIX = "/api/v1"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; larger ones cannot exist
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -79,9 +79,10 @@ class ApiRequest:
         return Actor.user(self.user.id, self.role)
 
     def path_id(self, name: str = "id") -> int:
+        """An id from the URL; anything no row can have (not a number, beyond 32 bits) is a 404."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18:
-            raise web.HTTPNotFound(text=f"{name} must be a positive integer")
+        if not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
+            raise NotFound(f"{name} {raw[:20]!r} not found")
         return int(raw)
 
     def require(self, role: Role) -> None:
@@ -200,9 +201,9 @@ async def error_middleware(request: web.Request,
                               _validation_details(exc))
     except ActionError as exc:
         return error_response(exc.status, exc.code, str(exc))
-    except DatabaseUnavailable:
-        log.warning("database unavailable for %s %s", request.method, request.path)
-        return error_response(503, "unavailable", "the database is not available; retry later",
+    except Unavailable as exc:
+        log.warning("storage unavailable for %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "unavailable", "storage is not available now; nothing was stored, retry later",
                               headers={"Retry-After": "5"})
     except web.HTTPException as exc:
         if not is_api or exc.status < 400:

@@ -31,7 +31,9 @@ def build(operations: list[Operation], prefix: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in operations:
         parameters: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 1} if name == "id" or name.endswith("_id") else
+             {"type": "string", "minLength": 1}}
             for name in re.findall(r"{(\w+)}", op.path)]
         if op.query is not None:
             schema = op.query.model_json_schema(ref_template=_REF)

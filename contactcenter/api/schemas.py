@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from contactcenter.api.framework import MAX_ID
 from contactcenter.domain.enums import Presence, Priority, Role, TicketStatus, TicketType
 
 
@@ -70,7 +71,7 @@ class TicketQuery(Strict):
     priority: Priority | None = None
     type: TicketType | None = None
     tag: str | None = Field(None, max_length=80)
-    contact_id: int | None = Field(None, ge=1)
+    contact_id: int | None = Field(None, ge=1, le=MAX_ID)
     q: str | None = Field(None, max_length=200, description="words that must all appear in the ticket")
     order: Literal["newest", "oldest"] = "newest"
     limit: int = Field(25, ge=1, le=100)
@@ -170,13 +171,13 @@ class TicketPatch(Strict):
     priority: Priority | None = None
     type: TicketType | None = None
     tags: list[str] | None = Field(None, max_length=50)
-    assignee_id: int | None = Field(None, ge=1)
+    assignee_id: int | None = Field(None, ge=1, le=MAX_ID)
     queue: str | None = Field(None, max_length=80)
     subject: str | None = Field(None, min_length=1, max_length=500)
 
 
 class MergeIn(Strict):
-    into: int = Field(ge=1, description="the id of the ticket/contact that remains")
+    into: int = Field(ge=1, le=MAX_ID, description="the id of the ticket/contact that remains")
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -186,7 +187,6 @@ def _folded(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; larger ones cannot exist
 
 
 LanguageCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8,

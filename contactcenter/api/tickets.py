@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions import tickets as actions
-from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.framework import MAX_ID, Api, ApiRequest
 from contactcenter.api.schemas import (
     AttachmentOut,
     ContactRef,
@@ -40,7 +40,7 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if value.isdigit():
+        if value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass

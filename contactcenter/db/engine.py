@@ -8,13 +8,27 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from contactcenter.db.ids import AppSession
+from contactcenter.errors import Unavailable
 
 
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot take the write now; the caller should ask the sender to retry."""
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or cannot take the write now; the caller should ask the sender to retry."""
+
+
+_OUTAGES = (OperationalError, DBAPIError, OSError, PoolTimeout)
+
+
+def _unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The outage ``exc`` stands for, or None when it is an ordinary error (a bug, a constraint)."""
+    if isinstance(exc, OSError | PoolTimeout):  # refused or reset connection, full disk, exhausted pool
+        return DatabaseUnavailable(repr(exc))
+    if isinstance(exc, DBAPIError) and _is_unavailable(exc):
+        return DatabaseUnavailable(str(exc.orig))
+    return None
 
 
 def _sqlite_engine(url: str, *, writer: bool, echo: bool) -> AsyncEngine:
@@ -76,9 +90,10 @@ class Database:
         try:
             async with self._writer() as session, session.begin():
                 yield session
-        except (OperationalError, DBAPIError) as exc:
-            if _is_unavailable(exc):
-                raise DatabaseUnavailable(str(exc.orig)) from exc
+        except _OUTAGES as exc:
+            outage = _unavailable(exc)
+            if outage is not None:
+                raise outage from exc
             raise
         for callback in self._on_commit:
             callback()
@@ -89,9 +104,10 @@ class Database:
         try:
             async with self._reader() as session, session.begin():
                 yield session
-        except (OperationalError, DBAPIError) as exc:
-            if _is_unavailable(exc):
-                raise DatabaseUnavailable(str(exc.orig)) from exc
+        except _OUTAGES as exc:
+            outage = _unavailable(exc)
+            if outage is not None:
+                raise outage from exc
             raise
 
     async def dispose(self) -> None:
@@ -106,4 +122,5 @@ def _is_unavailable(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return any(word in text for word in (
         "database is locked", "connection", "could not connect", "disk i/o", "cannot connect",
-        "the database system is", "terminating", "timeout"))
+        "the database system is", "terminating", "timeout", "unable to open", "readonly database",
+        "database or disk is full"))

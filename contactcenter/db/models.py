@@ -86,6 +86,7 @@ class ContactMerge(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     identity_ids: Mapped[list[Any]] = mapped_column()
     ticket_ids: Mapped[list[Any]] = mapped_column()
+    organization_copied: Mapped[bool] = mapped_column(Boolean, default=False)  # target took the source's org
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _created()
     undone_at: Mapped[datetime | None] = mapped_column()

@@ -297,3 +297,21 @@ async def test_openapi_lists_the_new_endpoints(client: Client) -> None:
         assert path in spec["paths"], path
     assert "Contact360" in spec["components"]["schemas"]
     assert spec["paths"]["/api/v1/contacts"]["get"]["parameters"][0]["name"] == "q"
+
+
+async def test_undo_takes_back_an_organization_the_merge_copied(client: Client, agent: Staff,
+                                                                 supervisor: Staff) -> None:
+    org = await client.post("/api/v1/organizations", json={"name": "Parsian", "domains": ["parsian.example"]},
+                            headers=supervisor.headers)
+    assert org.status == 201
+    with_org = await arrive(client, email("ali@parsian.example"))
+    without = await arrive(client, email("ali@gmail.example"))
+    merge = await client.post(f"/api/v1/contacts/{with_org.contact_id}/merge", json={"into": without.contact_id},
+                              headers=agent.headers)
+    assert merge.status == 201
+    target = await (await client.get(f"/api/v1/contacts/{without.contact_id}", headers=agent.headers)).json()
+    assert target["organization_id"] == (await org.json())["id"]
+    undo = await client.post(f"/api/v1/contact-merges/{(await merge.json())['id']}/undo", headers=agent.headers)
+    assert undo.status == 200
+    target = await (await client.get(f"/api/v1/contacts/{without.contact_id}", headers=agent.headers)).json()
+    assert target["organization_id"] is None

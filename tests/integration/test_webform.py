@@ -385,7 +385,7 @@ async def test_database_down_is_503_with_retry_after(client: Client) -> None:
     ctx = client.app[CTX]
     working = ctx.db
     down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{_closed_port()}/cc")
-    ctx.db = down
+    ctx.db = ctx.intake.db = down
     try:
         form = await client.post("/contact", data=form_body(csrf, submission), allow_redirects=False)
         assert form.status == 503
@@ -397,7 +397,7 @@ async def test_database_down_is_503_with_retry_after(client: Client) -> None:
         assert api.status == 503 and api.headers["Retry-After"]
         assert (await api.json())["error"]["code"] == "unavailable"
     finally:
-        ctx.db = working
+        ctx.db = ctx.intake.db = working
         await down.dispose()
     retried = await client.post("/contact", data=form_body(csrf, submission), allow_redirects=False)
     await token_of(retried)
