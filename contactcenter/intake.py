@@ -27,8 +27,8 @@ from contactcenter.actions.audit import Actor, audit_row
 from contactcenter.actions.contacts import ContactRequest, ResolvedContact, resolve_contacts
 from contactcenter.db import search
 from contactcenter.db.engine import Database, DatabaseUnavailable
-from contactcenter.db.ids import insert_rows
-from contactcenter.db.models import Attachment, AuditEvent, Message, OutboxEvent, Ticket
+from contactcenter.db.ids import insert_rows, prefetch_ids
+from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactIdentity, Message, OutboxEvent, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
 from contactcenter.domain.language import detect_language
@@ -302,6 +302,7 @@ async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], sett
     batch = _Batch(session, arrivals, settings)
     todo = await batch.drop_redeliveries()
     if todo:
+        await prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
         default = settings.intake.default_language
         messages = {i: arrivals[i].message for i in todo}
         languages = {i: m.language or detect_language(f"{m.subject} {m.text}", default) for i, m in messages.items()}

@@ -53,14 +53,17 @@ class Relay:
 
     async def _claim(self) -> list[OutboxEvent]:
         now = utcnow()
+        query = (select(OutboxEvent)
+                 .where(or_(and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now),
+                            and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)))
+                 .order_by(OutboxEvent.id).limit(self.settings.batch_size))
+        if self.db.is_sqlite:
+            # One server process per SQLite file: nobody to share with, so reading is claim enough
+            # and the single writer stays free for intake.
+            async with self.db.read() as session:
+                return list((await session.scalars(query)).all())
         async with self.db.write() as session:
-            query = (select(OutboxEvent)
-                     .where(or_(and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now),
-                                and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)))
-                     .order_by(OutboxEvent.id).limit(self.settings.batch_size))
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
+            rows = list((await session.scalars(query.with_for_update(skip_locked=True))).all())
             if rows:
                 await session.execute(
                     update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows]))
@@ -151,3 +154,5 @@ class Relay:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+            if not self._stopping:
+                await asyncio.sleep(self.settings.linger)  # let a burst of commits gather into one batch

@@ -136,6 +136,8 @@ class Api:
 
 async def _principal(request: web.Request, ctx: Context) -> Principal | None:
     auth = request.headers.get("Authorization", "")
+    if not auth and SESSION_COOKIE not in request.cookies:
+        return None  # anonymous: no database round trip
     async with ctx.db.read() as session:
         if auth.lower().startswith("bearer "):
             principal = await principal_from_token(session, auth[7:].strip())

@@ -1,36 +1,58 @@
-"""Primary keys handed out before a flush, so that the ORM inserts many rows in one statement.
+"""Primary keys handed out before inserting, so that many rows go into the database in one statement.
 
 Without ids the ORM must insert row by row to learn each id (SQLite cannot promise RETURNING order).
-When one flush adds several rows to a table, ``before_flush`` allocates their ids in one query:
-``max(id)`` under SQLite's write lock (our SQLite writes hold BEGIN IMMEDIATE, so no other writer
-exists), ``nextval`` of the table's sequence on PostgreSQL.
+Instead ids are allocated up front: on PostgreSQL from the table's sequence (``nextval``), on SQLite
+from ``max(id)``, read once per transaction for all tables and then counted in memory. That is safe
+because every SQLite write transaction holds the write lock from its first statement (BEGIN IMMEDIATE),
+so no other writer can insert meanwhile.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, event, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
+_NEXT = "next_ids"  # session.info key: table name -> next free id (SQLite, this transaction)
+
 
 class AppSession(Session):
     """The ORM session class of our session factories (carries the id allocation hook)."""
 
 
-def _allocate(session: Session, table: Table, count: int) -> range:
-    # Table names below come from our own metadata, never from input.
+@event.listens_for(AppSession, "after_transaction_end")
+def _forget_counters(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_NEXT, None)
+
+
+def _prefetch(session: Session, tables: Sequence[Table]) -> None:
+    """Read the highest id of every table not counted yet, all in one statement (SQLite)."""
+    counters: dict[str, int] = session.info.setdefault(_NEXT, {})
+    missing = [t.name for t in tables if t.name not in counters]
+    if missing:
+        # Table names come from our own metadata, never from input.
+        columns = ", ".join(f'(SELECT coalesce(max(id), 0) FROM "{name}")' for name in missing)  # noqa: S608
+        highest = session.connection().execute(text(f"SELECT {columns}")).one()
+        counters.update({name: int(value) + 1 for name, value in zip(missing, highest, strict=True)})
+
+
+def _allocate(session: Session, table: Table, count: int) -> list[int]:
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        highest = connection.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table.name}"'))  # noqa: S608
-        start = int(highest.scalar_one()) + 1
-        return range(start, start + count)
+        _prefetch(session, [table])
+        counters: dict[str, int] = session.info[_NEXT]
+        start = counters[table.name]
+        counters[table.name] = start + count
+        return list(range(start, start + count))
     ids = connection.execute(text(
         f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),  # noqa: S608
         {"n": count}).scalars().all()
-    return ids  # type: ignore[return-value]
+    return [int(i) for i in ids]
 
 
 @event.listens_for(AppSession, "before_flush")
@@ -41,10 +63,19 @@ def _assign_ids(session: Session, _context: Any, _instances: Any) -> None:
         if table is not None and "id" in table.c and list(table.primary_key.columns.keys()) == ["id"] \
                 and getattr(obj, "id", None) is None:
             pending[table].append(obj)
+    counted = session.connection().dialect.name == "sqlite" and _NEXT in session.info
     for table, objects in pending.items():
-        if len(objects) > 1:
+        # Once this transaction counts ids in memory, every insert must take them from the counter.
+        if len(objects) > 1 or counted:
             for obj, new_id in zip(objects, _allocate(session, table, len(objects)), strict=True):
                 obj.id = new_id
+
+
+async def prefetch_ids(session: AsyncSession, models: Sequence[type[DeclarativeBase]]) -> None:
+    """On SQLite, learn the next free id of these tables in one round trip (a no-op on PostgreSQL)."""
+    if session.get_bind().dialect.name == "sqlite":
+        tables = [m.__table__ for m in models]
+        await session.run_sync(lambda sync: _prefetch(sync, tables))  # type: ignore[arg-type]
 
 
 async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> list[int]:
@@ -53,7 +84,7 @@ async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows:
         return []
     table = model.__table__
     assert isinstance(table, Table)
-    ids = list(await session.run_sync(lambda sync: list(_allocate(sync, table, len(rows)))))
+    ids = await session.run_sync(lambda sync: _allocate(sync, table, len(rows)))
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id
     await session.execute(insert(model), rows)
