@@ -34,7 +34,9 @@ class InboundMessage:
 
     channel: str
     external_id: str  # the dedupe key: unique per channel
-    sender: Address
+    # None: the customer is identified by the thread evidence instead, i.e. a portal link (a secret only
+    # the ticket's contact was given); intake refuses the message when the link matches no ticket.
+    sender: Address | None
     received_at: datetime
     text: str
     sender_name: str = ""

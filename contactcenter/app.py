@@ -40,12 +40,20 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 @web.middleware
 async def security_headers(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 404, 405... raised by the router are answers too
+        _secure(exc)
+        raise
+    _secure(response)
+    return response
+
+
+def _secure(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Content-Security-Policy", CSP)
-    return response
 
 
 def build_context(settings: Settings) -> Context:
@@ -62,13 +70,15 @@ def build_context(settings: Settings) -> Context:
         webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
     )
     store = AttachmentStore(settings.data_path / "attachments")
-    return Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
-                   secret=secret_key(settings), intake=IntakeQueue(db, store, settings))
+    ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
+                  secret=secret_key(settings), intake=IntakeQueue(db, store, settings))
+    setup_subscribers(ctx)
+    return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
     delivery = DeliveryWorker(ctx.db, ctx.channels)
-    ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued)
+    ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -115,7 +125,6 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
                           middlewares=[security_headers, error_middleware])
     ctx = context or build_context(settings)
     app[CTX] = ctx
-    setup_subscribers(ctx)
     app.cleanup_ctx.append(database_ctx)
     if relay:
         app.cleanup_ctx.append(relay_ctx)

@@ -32,12 +32,12 @@ async def _with_db(settings: Settings, work: str, **kwargs: object) -> int:
     from contactcenter.db.engine import Database
     from contactcenter.db.migrate import upgrade
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     try:
         await upgrade(db.engine)
         if work == "demo":
             from contactcenter.demo import load_demo
-            await load_demo(db, out=print)
+            await load_demo(db, settings, out=print)
         elif work == "create-user":
             from contactcenter.auth import do_create_user
             from contactcenter.domain.enums import Role

@@ -53,3 +53,16 @@ class DeliveryWorker:
                    {"status": receipt.status, "error": receipt.error}, ticket_id=ticket.id)
         if receipt.status == DeliveryStatus.FAILED:
             log.warning("reply %s on ticket %s not delivered: %s", message.id, ticket.id, receipt.error)
+
+    async def on_gave_up(self, event: Event, error: str) -> None:
+        """The relay stopped retrying this reply: mark it failed so agents see it was not sent."""
+        assert isinstance(event, ReplyQueued)
+        async with self.db.write() as session:
+            message = await session.get(Message, event.message_id)
+            if message is None or message.delivery_status != DeliveryStatus.QUEUED:
+                return
+            message.delivery_status = DeliveryStatus.FAILED
+            message.delivery_error = f"gave up after repeated errors: {error}"[:2000]
+            record(session, SYSTEM, "message.delivery", "message", message.id,
+                   {"status": DeliveryStatus.FAILED.value, "error": message.delivery_error},
+                   ticket_id=message.ticket_id)

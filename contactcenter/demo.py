@@ -27,14 +27,14 @@ from contactcenter.domain.enums import IdentityKind, Role
 from contactcenter.domain.identities import Address, normalize_email, normalize_phone
 from contactcenter.intake import receive
 from contactcenter.paths import config_dir
-from contactcenter.settings import load_settings
+from contactcenter.settings import Settings
 
 
 def read_demo() -> dict[str, Any]:
     return tomllib.loads((config_dir() / "demo" / "demo.toml").read_text("utf-8"))
 
 
-async def load_demo(db: Database, out: Callable[[str], None] = print) -> bool:
+async def load_demo(db: Database, settings: Settings, out: Callable[[str], None] = print) -> bool:
     """Insert the demo data unless it is there already; print every demo login. Returns whether it loaded."""
     data = read_demo()
     async with db.write() as session:
@@ -69,7 +69,6 @@ async def load_demo(db: Database, out: Callable[[str], None] = print) -> bool:
         session.add_all([KbArticle(title=a["title"], body=a["body"].strip(), language=a["language"],
                                    category=a.get("category", ""), tags=a.get("tags", []),
                                    status=a.get("status", "draft")) for a in data["kb_articles"]])
-        settings = load_settings()
         for number, t in enumerate(data.get("demo_tickets", []), start=1):
             addresses = ([Address(IdentityKind.EMAIL, normalize_email(t["email"]))] if t.get("email") else []) + \
                 ([Address(IdentityKind.PHONE, normalize_phone(t["phone"]))] if t.get("phone") else [])

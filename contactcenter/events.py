@@ -86,7 +86,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 def encode(event: Event) -> dict[str, Any]:
-    return dataclasses.asdict(event)
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}  # flat: no deep copies
 
 
 def decode(topic: str, payload: dict[str, Any]) -> Event:

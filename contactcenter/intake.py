@@ -34,6 +34,7 @@ from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, Ti
 from contactcenter.domain.language import detect_language
 from contactcenter.domain.lifecycle import status_after_customer_message
 from contactcenter.domain.threading import FoundTicket, ThreadDecision, decide
+from contactcenter.errors import ActionError, NotFound
 from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, outbox_row
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
@@ -96,11 +97,13 @@ class _Batch:
         self.arrivals = arrivals
         self.settings = settings
         self.now = utcnow()
-        self.results: list[IntakeResult | None] = [None] * len(arrivals)
+        self.results: list[IntakeResult | ActionError | None] = [None] * len(arrivals)
         self.first_of: dict[tuple[str, str], int] = {}  # dedupe key -> first arrival in this batch
         self.audits: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.evidence: dict[int, str] = {}
+        self.by_token: dict[Any, Ticket] = {}  # portal token hash -> ticket
+        self.linked: dict[int, ResolvedContact] = {}  # messages identified by their portal link
 
     def audit(self, contact_id: int, action: str, object_type: str, object_id: int, changes: dict[str, Any],
               ticket_id: int) -> None:
@@ -126,6 +129,27 @@ class _Batch:
             # else: a second copy in this very batch, answered from the first one at the end
         return todo
 
+    async def identify_by_link(self, todo: list[int]) -> list[int]:
+        """Messages without a sender belong to the contact of the ticket their portal link names.
+
+        Returns the indexes still to do; a message whose link names no ticket is refused.
+        """
+        self.by_token = await self._tickets_by(Ticket.portal_token_hash, {
+            token_hash(t) for i in todo if (t := self.arrivals[i].message.hints.portal_token)})
+        kept: list[int] = []
+        for index in todo:
+            msg = self.arrivals[index].message
+            if msg.sender is not None:
+                kept.append(index)
+                continue
+            ticket = self.by_token.get(token_hash(msg.hints.portal_token)) if msg.hints.portal_token else None
+            if ticket is None:
+                self.results[index] = NotFound("no ticket has this link")
+            else:
+                self.linked[index] = ResolvedContact(ticket.contact_id, ticket.organization_id)
+                kept.append(index)
+        return kept
+
     async def _tickets_by(self, column: Any, values: set[Any]) -> dict[Any, Ticket]:
         if not values:
             return {}
@@ -149,8 +173,7 @@ class _Batch:
     async def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
         """Walk the evidence chain for each message, strongest first, one query per kind of evidence."""
         hints = {i: self.arrivals[i].message.hints for i in todo}
-        by_token = await self._tickets_by(Ticket.portal_token_hash,
-                                          {token_hash(h.portal_token) for h in hints.values() if h.portal_token})
+        by_token = self.by_token
         by_number = await self._tickets_by(Ticket.id, {h.ticket_number for h in hints.values()
                                                        if h.ticket_number is not None})
         conversations = {(contacts[i].id, self.arrivals[i].message.channel, h.conversation_key)
@@ -189,14 +212,13 @@ class _Batch:
             msg, contact, ticket = self.arrivals[index].message, contacts[index], found[index]
             language = languages[index]
             key = (contact.id, msg.channel, msg.hints.conversation_key or "")
-            if ticket is None and msg.hints.conversation_key and key in opened:
-                opener = opened[key]
-                steps.append(_Step(index, contact, language, ThreadDecision(None, "conversation: continues "),
-                                   opener=opener))
-                continue
             fact = None if ticket is None else FoundTicket(ticket.id, TicketStatus(ticket.status), ticket.solved_at,
                                                            self.evidence[index])
             decision = decide(fact, self.now, window)
+            if decision.ticket_id is None and msg.hints.conversation_key and key in opened:
+                # An earlier message of this batch already opened this conversation's new ticket.
+                steps.append(_Step(index, contact, language, decision, opener=opened[key]))
+                continue
             step = _Step(index, contact, language, decision, ticket=ticket if decision.ticket_id else None)
             if decision.ticket_id is None and msg.hints.conversation_key:
                 opened[key] = step
@@ -256,7 +278,7 @@ class _Batch:
              "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
              "subject": msg.subject[:500], "text": msg.text, "html": msg.html, "external_id": msg.external_id,
              "provider_id": None, "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
-             "thread_reason": s.decision.reason[:200], "meta": dict(msg.metadata), "raw": msg.raw or None,
+             "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata), "raw": msg.raw or None,
              "created_at": msg.received_at}
                 for s in steps for msg in [self.arrivals[s.index].message]]
         message_ids = await insert_rows(self.session, Message, rows)
@@ -296,19 +318,26 @@ def _without_nul(arrival: Arrival) -> Arrival:
                    arrival.attachment_hashes)
 
 
-async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> list[IntakeResult]:
-    """Store every arrival on the right ticket in the caller's transaction; results in arrival order."""
+async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival],
+                        settings: Settings) -> list[IntakeResult | ActionError]:
+    """Store every arrival on the right ticket in the caller's transaction; results in arrival order.
+
+    A message that cannot be taken (no sender and a portal link that names no ticket) gets an error
+    in its place; the others are stored.
+    """
     arrivals = [_without_nul(a) for a in arrivals]
     batch = _Batch(session, arrivals, settings)
     todo = await batch.drop_redeliveries()
     if todo:
         await prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
         default = settings.intake.default_language
+        todo = await batch.identify_by_link(todo)
         messages = {i: arrivals[i].message for i in todo}
         languages = {i: m.language or detect_language(f"{m.subject} {m.text}", default) for i, m in messages.items()}
-        requests = [ContactRequest((m.sender, *m.other_addresses), m.sender_name, languages[i])
-                    for i, m in messages.items()]
-        contacts = dict(zip(todo, await resolve_contacts(session, requests), strict=True))
+        by_address = [i for i in todo if i not in batch.linked]
+        requests = [ContactRequest((sender, *m.other_addresses), m.sender_name, languages[i])
+                    for i in by_address for m in [messages[i]] if (sender := m.sender) is not None]
+        contacts = {**batch.linked, **dict(zip(by_address, await resolve_contacts(session, requests), strict=True))}
         found = await batch.find_threads(todo, contacts)
         steps = batch.plan(todo, contacts, languages, found)
         await batch.open_tickets(steps)
@@ -317,6 +346,9 @@ async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], sett
         if batch.results[index] is None:  # a second copy within this batch
             first = batch.results[batch.first_of[(arrival.message.channel, arrival.message.external_id)]]
             assert first is not None
+            if isinstance(first, ActionError):
+                batch.results[index] = first
+                continue
             batch.results[index] = IntakeResult(first.ticket_id, first.message_id, first.contact_id,
                                                 created_ticket=False, duplicate=True,
                                                 thread_reason=first.thread_reason)
@@ -325,8 +357,14 @@ async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival], sett
 
 async def receive(session: AsyncSession, msg: InboundMessage, settings: Settings,
                   attachment_hashes: tuple[str, ...] = ()) -> IntakeResult:
-    """Store one message in the caller's transaction (attachments already on disk)."""
-    return (await receive_batch(session, [Arrival(msg, attachment_hashes)], settings))[0]
+    """Store one message in the caller's transaction (attachments already on disk).
+
+    Raises NotFound for a message without a sender whose portal link names no ticket.
+    """
+    result = (await receive_batch(session, [Arrival(msg, attachment_hashes)], settings))[0]
+    if isinstance(result, ActionError):
+        raise result
+    return result
 
 
 async def _save_attachments(store: AttachmentStore, msg: InboundMessage) -> Arrival:
@@ -411,7 +449,11 @@ class IntakeQueue:
                     if not future.done():
                         future.set_result(result)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        for (_, future), outcome in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, ActionError):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 

@@ -25,6 +25,7 @@ from contactcenter.settings import RelaySettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+DeadHandler = Callable[[Event, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Subscriber:
     name: str
     topic: str
     handler: Handler
+    on_dead: DeadHandler | None = None  # told once when the relay gives up on an event for it
 
 
 class Relay:
@@ -42,10 +44,15 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._batch_lock = asyncio.Lock()  # one batch at a time in this process (drain beside run)
 
-    def subscribe(self, topic: str, name: str, handler: Handler) -> None:
-        """Call ``handler`` for every event of ``topic``. Handlers must be idempotent."""
-        self._subscribers.append(Subscriber(name, topic, handler))
+    def subscribe(self, topic: str, name: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
+        """Call ``handler`` for every event of ``topic``. Handlers must be idempotent.
+
+        ``on_dead(event, error)`` is called when the event becomes a dead letter for this subscriber,
+        so that it can record the failure where users see it (e.g. a reply marked as not delivered).
+        """
+        self._subscribers.append(Subscriber(name, topic, handler, on_dead))
 
     def wake(self) -> None:
         """Look for new events now (called after every commit)."""
@@ -92,6 +99,10 @@ class Relay:
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; return how many events it handled."""
+        async with self._batch_lock:
+            return await self._run_batch()
+
+    async def _run_batch(self) -> int:
         rows = await self._claim()
         if not rows:
             return 0
@@ -120,7 +131,19 @@ class Relay:
                 if dead:
                     log.error("outbox event %s (%s) moved to dead letters after %s attempts",
                               row.id, row.topic, attempts)
+        for row, failures in failed.values():
+            if row.attempts + 1 >= self.settings.max_attempts:
+                await self._tell_dead(row, failures)
         return len(rows)
+
+    async def _tell_dead(self, row: OutboxEvent, failures: dict[str, str]) -> None:
+        event = decode(row.topic, row.payload)
+        for sub in self._subscribers:
+            if sub.name in failures and sub.topic == row.topic and sub.on_dead is not None:
+                try:
+                    await sub.on_dead(event, failures[sub.name])
+                except Exception:
+                    log.exception("dead-letter handler of %s failed on outbox event %s", sub.name, row.id)
 
     async def drain(self) -> None:
         """Deliver everything available now (used at shutdown and by tests)."""
@@ -144,6 +167,7 @@ class Relay:
     async def run(self) -> None:
         """Relay until ``stop`` is called."""
         while not self._stopping:
+            self._wake.clear()  # before looking: a commit made during the batch wakes the next round
             try:
                 handled = await self.run_once()
             except Exception:
@@ -151,7 +175,6 @@ class Relay:
                 handled = 0
             if handled or self._stopping:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
             if not self._stopping:

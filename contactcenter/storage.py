@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import uuid
 from pathlib import Path
 
 from contactcenter.errors import Unavailable
@@ -28,12 +29,21 @@ class AttachmentStore:
         target = self.path(digest)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            # A temporary name of its own: two saves of the same file at once must not share one.
+            tmp = target.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")
+            try:
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, target)  # atomic: readers see the whole file or none
+            finally:
+                tmp.unlink(missing_ok=True)
+            folder = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)  # the new name itself survives a crash
+            finally:
+                os.close(folder)
         return digest
 
     async def save(self, data: bytes) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from contactcenter.domain.enums import Priority, TicketType
@@ -24,7 +24,8 @@ class Requirements:
         return next(iter(self.skills), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"skills": dict(self.skills), "language": self.language, "channel": self.channel,
+                "priority": self.priority.value, "type": self.type.value}
 
 
 def derive(*, channel: str, language: str, topic_skill: str = "", topic_type: str = "question",

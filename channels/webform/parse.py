@@ -336,10 +336,11 @@ def parse_contact(form: ContactForm, uploads: Sequence[Upload], settings: Webfor
         attachments=tuple(attachments), metadata={"form": form_name}, raw=_raw(fields, attachments))
 
 
-def parse_reply(text: str, uploads: Sequence[Upload], settings: WebformSettings, *, sender: Address,
+def parse_reply(text: str, uploads: Sequence[Upload], settings: WebformSettings, *,
                 portal_token: str, submission_id: str, now: datetime,
                 form_name: str = "portal") -> InboundMessage | list[FieldError]:
-    """A reply written on a ticket's portal page, threaded by its portal token."""
+    """A reply written on a ticket's portal page. Its portal token both threads it and identifies the
+    customer, so it has no sender address: intake takes the contact of the ticket the token names."""
     errors: list[FieldError] = []
     message = clean_text(text)
     if not message:
@@ -354,7 +355,7 @@ def parse_reply(text: str, uploads: Sequence[Upload], settings: WebformSettings,
         return errors
     scope = "portal:" + hashlib.sha256(portal_token.encode()).hexdigest()
     return InboundMessage(
-        channel=CHANNEL, external_id=scoped_external_id(scope, submission_id), sender=sender, received_at=now,
+        channel=CHANNEL, external_id=scoped_external_id(scope, submission_id), sender=None, received_at=now,
         text=message, attachments=tuple(attachments), hints=ThreadHints(portal_token=portal_token),
         metadata={"form": form_name},
         raw=_raw({"message": message, "submission_id": submission_id}, attachments))

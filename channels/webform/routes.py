@@ -56,14 +56,13 @@ from channels.webform.parse import (
     parse_reply,
     size_label,
 )
-from contactcenter.api.framework import PREFIX, Api, ApiRequest, error_response, json_response
+from contactcenter.api.framework import PREFIX, Api, ApiRequest, error_response, json_response, loggable_path
 from contactcenter.api.schemas import Strict
 from contactcenter.api.tickets import attachment_response
 from contactcenter.context import CTX, Context
-from contactcenter.db.models import Attachment, ContactIdentity, Message, Ticket, User
-from contactcenter.domain.enums import AuthorKind, DeliveryStatus, IdentityKind, TicketStatus
-from contactcenter.domain.identities import Address
-from contactcenter.errors import Conflict, NotFound, Unavailable
+from contactcenter.db.models import Attachment, Message, Ticket, User
+from contactcenter.domain.enums import AuthorKind, DeliveryStatus, TicketStatus
+from contactcenter.errors import NotFound, Unavailable
 from contactcenter.intake import IntakeResult, token_hash
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.settings import Settings
@@ -296,7 +295,7 @@ def html_errors(handler: HtmlHandler) -> HtmlHandler:
         try:
             return await handler(request)
         except Unavailable as exc:
-            log.warning("storage unavailable for %s %s: %r", request.method, request.path, exc)
+            log.warning("storage unavailable for %s %s: %r", request.method, loggable_path(request), exc)
             return _message_page(request, 503, "Please try again in a moment",
                                  "We cannot take your request right now, and nothing was stored. Please go "
                                  "back and try again in a few seconds.",
@@ -304,7 +303,7 @@ def html_errors(handler: HtmlHandler) -> HtmlHandler:
         except web.HTTPException:
             raise
         except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
+            log.exception("unhandled error in %s %s", request.method, loggable_path(request))
             return _message_page(request, 500, "Something went wrong",
                                  "An internal error occurred and has been logged. Please try again later.")
     return wrapped
@@ -315,7 +314,8 @@ def _client_ip(request: web.Request) -> str:
 
 
 def _address_keys(message: InboundMessage) -> list[str]:
-    return [f"{a.kind}:{a.value}" for a in (message.sender, *message.other_addresses)]
+    addresses = (message.sender, *message.other_addresses) if message.sender else message.other_addresses
+    return [f"{a.kind}:{a.value}" for a in addresses]
 
 
 def _blocked(limiter: RateLimiter, keys: Sequence[str]) -> int:
@@ -498,18 +498,6 @@ async def portal_view(session: AsyncSession, token: str) -> PortalView | None:
     return PortalView(ticket, live, tuple(messages))
 
 
-async def _reply_sender(session: AsyncSession, contact_id: int) -> Address | None:
-    """Who writes through the portal: the ticket contact's first e-mail, else phone, else other identity."""
-    rows = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value)
-                                  .where(ContactIdentity.contact_id == contact_id)
-                                  .order_by(ContactIdentity.id))).all()
-    for kind in (IdentityKind.EMAIL, IdentityKind.PHONE):
-        for row_kind, value in rows:
-            if row_kind == kind:
-                return Address(kind, value)
-    return Address(IdentityKind(rows[0][0]), rows[0][1]) if rows else None
-
-
 def _portal_page(request: web.Request, token: str, view: PortalView, *, errors: Sequence[FieldError] = (),
                  reply_text: str = "", submission_id: str | None = None, status: int = 200) -> web.Response:
     settings = request.app[CTX].settings.webform
@@ -539,22 +527,18 @@ async def portal_page(request: web.Request) -> web.StreamResponse:
 async def _portal_reply(ctx: Context, token: str, text: str, uploads: Sequence[Upload], submission_id: str,
                         ip: str, form_name: str) -> IntakeResult | list[FieldError] | int | None:
     """Store a portal reply: the result, field errors, seconds to wait (rate limited) or None (no ticket)."""
-    async with ctx.db.read() as session:
-        ticket = await _ticket_for_token(session, token)
-        sender = await _reply_sender(session, ticket.contact_id) if ticket is not None else None
-    if ticket is None:
-        return None
-    if sender is None:
-        raise Conflict("this ticket's contact has no address to write from")
-    parsed = parse_reply(text, uploads, ctx.settings.webform, sender=sender, portal_token=token,
-                         submission_id=submission_id, now=_now(), form_name=form_name)
+    parsed = parse_reply(text, uploads, ctx.settings.webform, portal_token=token, submission_id=submission_id,
+                         now=_now(), form_name=form_name)
     if isinstance(parsed, list):
         return parsed
-    keys = _address_keys(parsed)
+    keys = [f"portal:{token_hash(token)}"]  # the link stands for its contact, who is known only to intake
     wait = _blocked(ctx.limits.webform_address, keys)
     if wait:
         return wait
-    result = await ctx.intake.submit(parsed)
+    try:
+        result = await ctx.intake.submit(parsed)  # the link identifies the customer: no sender needed
+    except NotFound:
+        return None
     if not result.duplicate:
         _count(ctx, ip, keys)
     return result

@@ -164,14 +164,15 @@ async def do_undo_contact_merge(session: AsyncSession, merge_id: int, *, actor: 
     assert source is not None
     if source.merged_into_id != merge.target_id:
         raise Conflict("the source contact was changed after this merge")
+    target = await session.get(Contact, merge.target_id)
+    if target is None or target.merged_into_id is not None:
+        raise Conflict(f"contact {merge.target_id} was merged into another contact since; undo that merge first")
     await session.execute(update(ContactIdentity).where(ContactIdentity.id.in_(merge.identity_ids))
                           .values(contact_id=merge.source_id))
     await session.execute(update(Ticket).where(Ticket.id.in_(merge.ticket_ids)).values(contact_id=merge.source_id))
     source.merged_into_id = None
-    if merge.organization_copied:
-        target = await session.get(Contact, merge.target_id)
-        if target is not None and target.organization_id == source.organization_id:
-            target.organization_id = None
+    if merge.organization_copied and target.organization_id == source.organization_id:
+        target.organization_id = None
     merge.undone_at = utcnow()
     record(session, actor, "contact.merge_undone", "contact", merge.source_id,
            {"merge_id": merge.id, "target_id": merge.target_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -191,6 +192,14 @@ def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
 
 
+_SECRET_IN_PATH = re.compile(r"(/t/|/portal/)[^/]+")
+
+
+def loggable_path(request: web.Request) -> str:
+    """The request path with portal link tokens blanked out: a token is a customer's credential."""
+    return _SECRET_IN_PATH.sub(r"\1…", request.path)
+
+
 @web.middleware
 async def error_middleware(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -204,7 +213,7 @@ async def error_middleware(request: web.Request,
     except ActionError as exc:
         return error_response(exc.status, exc.code, str(exc))
     except Unavailable as exc:
-        log.warning("storage unavailable for %s %s: %s", request.method, request.path, exc)
+        log.warning("storage unavailable for %s %s: %s", request.method, loggable_path(request), exc)
         return error_response(503, "unavailable", "storage is not available now; nothing was stored, retry later",
                               headers={"Retry-After": "5"})
     except web.HTTPException as exc:
@@ -215,7 +224,7 @@ async def error_middleware(request: web.Request,
         return error_response(exc.status, code, message, headers={
             k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")})
     except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
+        log.exception("unhandled error in %s %s", request.method, loggable_path(request))
         return error_response(500, "internal", "internal error; it has been logged")
 
 

@@ -20,8 +20,34 @@ from contactcenter.api.framework import MAX_ID
 from contactcenter.domain.enums import Presence, Priority, Role, TicketStatus, TicketType
 
 
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+
+
 class Strict(BaseModel):
+    """Every request body and query: unknown fields are refused, and no text anywhere in it (nested JSON
+    included) holds NUL characters or lone surrogates: they are never meaningful and PostgreSQL refuses them."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _clean_text(cls, value: Any) -> Any:
+        _check_text(value)
+        return value
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -170,7 +196,7 @@ class TicketPatch(Strict):
     status: TicketStatus | None = None
     priority: Priority | None = None
     type: TicketType | None = None
-    tags: list[str] | None = Field(None, max_length=50)
+    tags: list[Annotated[str, StringConstraints(max_length=80)]] | None = Field(None, max_length=50)
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID)
     queue: str | None = Field(None, max_length=80)
     subject: str | None = Field(None, min_length=1, max_length=500)
@@ -194,35 +220,7 @@ LanguageCode = Annotated[str, StringConstraints(strip_whitespace=True, max_lengt
 ChannelName = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,19}$")]
 
 
-def _check_text(value: Any) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_text(item)
-
-
-class Clean(Strict):
-    """Strict, and no text anywhere in it (nested JSON included) holds NUL characters or lone surrogates:
-    they are never meaningful and the database would refuse them."""
-
-    @field_validator("*")
-    @classmethod
-    def _clean_text(cls, value: Any) -> Any:
-        _check_text(value)
-        return value
-
-
-class Patch(Clean):
+class Patch(Strict):
     """A partial update: fields left out stay as they are; ``null`` is accepted only where it means
     "none" (the fields named in ``nullable``), never to blank out a required value."""
 
@@ -255,7 +253,7 @@ class ContactOut(BaseModel):
     identities: list[IdentityOut]
 
 
-class ContactSearch(Clean):
+class ContactSearch(Strict):
     q: str | None = Field(None, max_length=200, description="name part, or an exact e-mail, phone or chat id")
     organization_id: int | None = Field(None, ge=1, le=MAX_ID)
     limit: int = Field(25, ge=1, le=100)
@@ -275,7 +273,7 @@ class ContactPatch(Patch):
     notes: str | None = Field(None, max_length=10_000)
 
 
-class IdentityIn(Clean):
+class IdentityIn(Strict):
     kind: Literal["email", "phone", "telegram", "chat"]
     value: str = Field(min_length=1, max_length=320)
 
@@ -299,13 +297,13 @@ Tier = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=r"^[a-
 DirectoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class DirectoryQuery(Clean):
+class DirectoryQuery(Strict):
     q: str | None = Field(None, max_length=200, description="part of the name (case-insensitive)")
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=40, description="next_cursor from the previous page")
 
 
-class OrganizationIn(Clean):
+class OrganizationIn(Strict):
     name: DirectoryName
     tier: Tier = "standard"
     domains: list[Domain] = Field(default_factory=list, max_length=50,
@@ -334,7 +332,7 @@ class OrganizationPage(BaseModel):
     next_cursor: str | None
 
 
-class ProductIn(Clean):
+class ProductIn(Strict):
     name: DirectoryName
     code: str | None = Field(None, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field("", max_length=10_000)
@@ -359,7 +357,7 @@ class ProductPage(BaseModel):
     next_cursor: str | None
 
 
-class ContractIn(Clean):
+class ContractIn(Strict):
     name: DirectoryName
     organization_id: int = Field(ge=1, le=MAX_ID)
     product_id: int | None = Field(None, ge=1, le=MAX_ID)
@@ -389,7 +387,7 @@ class ContractPatch(Patch):
     channels: list[ChannelName] | None = Field(None, max_length=20)
 
 
-class ContractQuery(Clean):
+class ContractQuery(Strict):
     organization_id: int | None = Field(None, ge=1, le=MAX_ID)
     product_id: int | None = Field(None, ge=1, le=MAX_ID)
     active: bool | None = Field(None, description="only contracts in force today (true) or not (false)")
@@ -420,7 +418,7 @@ class OrganizationDetail(OrganizationOut):
     contact_count: int
 
 
-class SlaTargets(Clean):
+class SlaTargets(Strict):
     first_response_minutes: int = Field(ge=1, le=525_600)
     next_response_minutes: int = Field(ge=1, le=525_600)
     resolution_minutes: int = Field(ge=1, le=5_256_000)
@@ -438,7 +436,7 @@ def _check_calendar(calendar: dict[str, Any]) -> dict[str, Any]:
     return calendar
 
 
-class SlaPolicyIn(Clean):
+class SlaPolicyIn(Strict):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=10_000)
     conditions: dict[str, Any] = Field(
@@ -508,12 +506,12 @@ class AgentOut(BaseModel):
     skills: dict[str, int]
 
 
-class AgentQuery(Clean):
+class AgentQuery(Strict):
     role: Role | None = None
     active: bool | None = Field(None, description="only active (true) or deactivated (false) users")
 
 
-class AgentIn(Clean):
+class AgentIn(Strict):
     email: str = Field(max_length=320)
     name: str = Field(min_length=1, max_length=200)
     role: Role = Role.AGENT
@@ -534,11 +532,11 @@ class AgentPatch(Patch):
     skills: SkillLevels | None = Field(None, description="skill name -> level 1..5; replaces all skills")
 
 
-class PresenceIn(Clean):
+class PresenceIn(Strict):
     presence: Presence
 
 
-class SkillIn(Clean):
+class SkillIn(Strict):
     name: SkillName
     description: str = Field("", max_length=2000)
 

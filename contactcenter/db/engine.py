@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -117,8 +117,11 @@ class Database:
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
+    """A lost or refused connection, a locked or full database: not a constraint or a bug in a statement."""
     if exc.connection_invalidated:
         return True
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
     text = str(exc.orig).lower()
     return any(word in text for word in (
         "database is locked", "connection", "could not connect", "disk i/o", "cannot connect",

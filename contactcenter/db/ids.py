@@ -79,7 +79,10 @@ async def prefetch_ids(session: AsyncSession, models: Sequence[type[DeclarativeB
 
 
 async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in one executemany with ids allocated first; return the ids in row order."""
+    """Insert ``rows`` (keyed by column name) in one executemany with ids allocated first; return the ids.
+
+    This is a Core insert into the table: no ORM objects are made, and nothing is added to the session.
+    """
     if not rows:
         return []
     table = model.__table__
@@ -87,5 +90,5 @@ async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows:
     ids = await session.run_sync(lambda sync: _allocate(sync, table, len(rows)))
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id
-    await session.execute(insert(model), rows)
+    await session.execute(insert(table), rows)
     return ids

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, text
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, FromClause, Integer, TextClause, column, exists, literal, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from contactcenter.db.models import Ticket
 from kb.normalize import search_key
@@ -49,17 +52,57 @@ async def index_many(session: AsyncSession, rows: list[tuple[int, str, bool]]) -
             more)
 
 
+def _fts_query(words: list[str]) -> str:
+    """An FTS5 query that needs every word, each as a quoted string (no operators from the input)."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
 def matching(session: AsyncSession, query: str) -> ColumnElement[bool] | None:
     """A filter on Ticket for tickets whose text contains every word of ``query``; None for no words."""
     words = document(query).split()
     if not words:
         return None
     if session.get_bind().dialect.name == "sqlite":
-        fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         return Ticket.id.in_(text("SELECT rowid FROM ticket_search WHERE ticket_search MATCH :q")
-                             .bindparams(q=fts_query))
+                             .bindparams(q=_fts_query(words)))
     return Ticket.id.in_(text("SELECT ticket_id FROM ticket_search WHERE document @@ plainto_tsquery('simple', :q)")
                          .bindparams(q=" ".join(words)))
+
+
+@dataclass(frozen=True)
+class Hits:
+    """The search table restricted to the documents that contain every word of a query, to join tickets to.
+
+    ``ticket_id`` is its ticket id column: order and page by it (not by ``Ticket.id``), so that SQLite walks the
+    FTS5 index itself newest (or oldest) first and stops after one page, checking the other filters per hit,
+    instead of collecting every match of a common word and sorting them. PostgreSQL treats both columns as one
+    and picks the side to walk from its statistics.
+
+    ``contains(Ticket.id)`` is the other way round, a check per ticket; on SQLite (``plan_follows_query``: no
+    statistics, the plan follows the order column) it suits a filter that leaves few tickets, such as one
+    customer's, where walking the matches of a common word to find them would be slow.
+    """
+
+    table: FromClause
+    ticket_id: ColumnElement[int]
+    condition: TextClause
+    plan_follows_query: bool
+
+    def contains(self, ticket_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[bool]:
+        return exists(select(literal(1)).select_from(self.table).where(self.ticket_id == ticket_id, self.condition))
+
+
+def hits(session: AsyncSession, query: str) -> Hits | None:
+    """The tickets whose text contains every word of ``query``, as a join (see Hits); None for no words."""
+    words = document(query).split()
+    if not words:
+        return None
+    if session.get_bind().dialect.name == "sqlite":
+        fts = table("ticket_search", column("rowid", Integer))
+        return Hits(fts, fts.c.rowid, text("ticket_search MATCH :q").bindparams(q=_fts_query(words)), True)
+    ts = table("ticket_search", column("ticket_id", Integer))
+    return Hits(ts, ts.c.ticket_id, text("ticket_search.document @@ plainto_tsquery('simple', :q)")
+                .bindparams(q=" ".join(words)), False)
 
 
 async def move_document(session: AsyncSession, source_id: int, target_id: int) -> None:

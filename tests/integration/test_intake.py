@@ -26,6 +26,7 @@ from contactcenter.db.models import (
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, TicketStatus
 from contactcenter.domain.identities import Address, normalize_phone
+from contactcenter.errors import NotFound
 from contactcenter.intake import Arrival, IntakeQueue, IntakeResult, intake, receive_batch
 from contactcenter.storage import AttachmentStore
 
@@ -242,3 +243,42 @@ async def test_nul_characters_are_replaced_not_refused(ctx: Context) -> None:
     async with ctx.db.read() as session:
         stored = await session.get(Message, result.message_id)
     assert stored is not None and "\x00" not in stored.text and stored.text.startswith("before")
+
+
+async def test_a_portal_link_identifies_the_customer_without_an_address(ctx: Context) -> None:
+    first = await receive(ctx, message("l1", Address(PHONE, "+989121234567")))
+    assert first.portal_token
+    linked = InboundMessage(channel="webform", external_id="l2", sender=None, received_at=utcnow(),
+                            text="any news?", hints=ThreadHints(portal_token=first.portal_token))
+    reply = await receive(ctx, linked)
+    assert (reply.ticket_id, reply.contact_id) == (first.ticket_id, first.contact_id)
+    assert await count(ctx, Contact) == 1
+
+    stray = InboundMessage(channel="webform", external_id="l3", sender=None, received_at=utcnow(),
+                           text="hello?", hints=ThreadHints(portal_token="no-such-link"))
+    with pytest.raises(NotFound):
+        await receive(ctx, stray)
+    queue = IntakeQueue(ctx.db, ctx.store, ctx.settings)
+    outcomes = await asyncio.gather(queue.submit(stray), queue.submit(message("l4")), return_exceptions=True)
+    assert isinstance(outcomes[0], NotFound) and isinstance(outcomes[1], IntakeResult)
+    assert await count(ctx, Message, Message.external_id == "l3") == 0
+
+
+async def test_one_batch_opens_one_follow_up_per_conversation(ctx: Context) -> None:
+    sender = Address(PHONE, "+989127777777")
+    hints = ThreadHints(conversation_key="chat-7")
+    first = await receive(ctx, message("f1", sender, channel="sms", hints=hints))
+    await set_status(ctx, first.ticket_id, TicketStatus.CLOSED)
+    async with ctx.db.write() as session:
+        results = await receive_batch(session, [Arrival(message(f"f{i}", sender, channel="sms", hints=hints))
+                                                for i in (2, 3)], ctx.settings)
+    assert [r.created_ticket for r in results if isinstance(r, IntakeResult)] == [True, False]
+    assert results[0].ticket_id == results[1].ticket_id != first.ticket_id
+
+
+async def test_concurrent_saves_of_one_attachment_all_succeed(ctx: Context) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    digests = await asyncio.gather(*(ctx.store.save(data) for _ in range(8)))
+    assert len(set(digests)) == 1
+    assert ctx.store.path(digests[0]).read_bytes() == data
+    assert not list(ctx.store.path(digests[0]).parent.glob("*.tmp"))

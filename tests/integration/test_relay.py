@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -119,3 +120,38 @@ async def test_events_without_subscribers_are_marked_done(ctx: Context) -> None:
     await write_event(ctx, TicketChanged(ticket_id=1, fields=("status",)))
     await relay.drain()
     assert [r.status for r in await rows(ctx)] == ["done"]
+
+
+async def test_drain_beside_the_running_relay_delivers_each_event_once(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    seen: list[int] = []
+
+    async def slow(event: Event) -> None:
+        assert isinstance(event, TicketChanged)
+        await asyncio.sleep(0.01)
+        seen.append(event.ticket_id)
+
+    relay.subscribe(TicketChanged.topic, "slow", slow)
+    for ticket_id in range(1, 6):
+        await write_event(ctx, TicketChanged(ticket_id=ticket_id, fields=("status",)))
+    relay.start()
+    await asyncio.gather(relay.drain(), relay.drain())
+    await relay.stop()
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+
+
+async def test_a_dead_letter_is_reported_to_its_subscriber_once(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    reported: list[tuple[Event, str]] = []
+
+    async def broken(_: Event) -> None:
+        raise ConnectionError("provider gone")
+
+    async def gave_up(event: Event, error: str) -> None:
+        reported.append((event, error))
+
+    relay.subscribe(TicketChanged.topic, "broken", broken, on_dead=gave_up)
+    await write_event(ctx, TicketChanged(ticket_id=3, fields=("status",)))
+    await relay.drain()
+    assert [(e, "provider gone" in msg) for e, msg in reported] == [(TicketChanged(ticket_id=3, fields=("status",)),
+                                                                       True)]

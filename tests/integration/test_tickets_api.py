@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -196,3 +197,39 @@ async def test_every_ticket_endpoint_needs_a_signed_in_user(client: Client) -> N
         assert response.status == 401, (method, path)
     response = await client.get(V1 + "/tickets", headers={"Authorization": "Bearer cc_made-up"})
     assert response.status == 401
+
+
+async def test_a_reply_the_provider_never_takes_is_marked_failed(client: Client, agent: Staff) -> None:
+    ctx = client.app[CTX]
+
+    class Unreachable:  # the provider side, out of reach: every send raises
+        async def send(self, message: Any) -> Any:
+            raise ConnectionError("provider refused the connection")
+
+    ctx.channels.register("webform", Unreachable())
+    ctx.relay.settings = dataclasses.replace(ctx.relay.settings, max_attempts=2, retry_base_delay=0.0)
+    ticket = await new_ticket(ctx, "dead")
+    reply = await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/replies", {"text": "hello"}, 201)
+    for _ in range(200):
+        async with ctx.db.read() as session:
+            stored = await session.get(Message, reply["id"])
+        assert stored is not None
+        if stored.delivery_status != "queued":
+            break
+        await asyncio.sleep(0.02)
+    assert stored.delivery_status == "failed"
+    assert stored.delivery_error is not None and "refused" in stored.delivery_error
+
+
+async def test_nul_and_overlong_tags_are_refused_not_stored(client: Client, agent: Staff) -> None:
+    ticket = await new_ticket(client.app[CTX], "nul")
+    await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/replies", {"text": "a\u0000b"}, 422)
+    await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/notes", {"text": "\ud800"}, 422)
+    await call(client, agent, "PATCH", f"/tickets/{ticket.ticket_id}", {"tags": ["x" * 81]}, 422)
+
+
+async def test_pages_and_errors_carry_the_security_headers(client: Client) -> None:
+    for path in ("/contact", "/no-such-page", "/api/v1/no-such-endpoint"):
+        response = await client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"], path

@@ -313,7 +313,7 @@ async def test_json_endpoint_accepts_multipart_with_attachments(client: Client, 
     (b'{"message": "hi", "email": "a@example.com", "admin": true}', 422),
     (b'{"message": "hi", "email": "not an address"}', 422),
     (b'{"message": "hi", "email": "a@example.com", "topic": "nope"}', 422),
-    (b'{"message": "hi\\u0000there", "email": "a@example.com", "name": "\\u0000"}', 201),
+    (b'{"message": "hi\\u0000there", "email": "a@example.com", "name": "\\u0000"}', 422),  # NUL: a clear error
     (b'{"message": "lone \\ud800 surrogate", "email": "a@example.com"}', 422),
     (b'{"message": "hi", "email": "a@example.com", "website": "spam"}', 400),
     (b"\xff\xfe", 400),

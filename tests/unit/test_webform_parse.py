@@ -212,16 +212,14 @@ def test_sanitize_filename_keeps_extension_when_truncating() -> None:
 
 
 def test_reply() -> None:
-    sender = Address(IdentityKind.EMAIL, "sara@example.com")
-    msg = parse_reply("  thanks!\r\nstill broken ", [], SETTINGS, sender=sender, portal_token="tok" * 10,
+    msg = parse_reply("  thanks!\r\nstill broken ", [], SETTINGS, portal_token="tok" * 10,
                       submission_id="r1", now=NOW)
     assert isinstance(msg, InboundMessage)
     assert msg.text == "thanks!\nstill broken"
     assert msg.hints.portal_token == "tok" * 10
-    assert msg.sender == sender
-    other = parse_reply("thanks", [], SETTINGS, sender=sender, portal_token="other" * 6, submission_id="r1",
-                        now=NOW)
+    assert msg.sender is None  # the portal link identifies the customer
+    other = parse_reply("thanks", [], SETTINGS, portal_token="other" * 6, submission_id="r1", now=NOW)
     assert isinstance(other, InboundMessage)
     assert other.external_id != msg.external_id
-    errors = parse_reply(" ", [], SETTINGS, sender=sender, portal_token="t" * 30, submission_id="r1", now=NOW)
+    errors = parse_reply(" ", [], SETTINGS, portal_token="t" * 30, submission_id="r1", now=NOW)
     assert isinstance(errors, list) and errors[0].field == "message"

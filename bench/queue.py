@@ -1,0 +1,748 @@
+"""The agent's queue pages and ticket search over a large data set, measured over HTTP.
+
+    python bench/queue.py                                     # SQLite in a temporary folder, 1,000,000 tickets
+    python bench/queue.py --data-dir /tmp/ccq --keep          # keep the loaded data set afterwards ...
+    python bench/queue.py --data-dir /tmp/ccq --reuse         # ... and measure it again without reloading
+    python bench/queue.py --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test [--keep | --reuse]
+    python bench/queue.py --tickets 50000 --concurrency 1,8   # smaller, and also with 8 concurrent clients
+
+The data set is written straight into a fresh database, not through HTTP: migrations first
+(contactcenter.db.migrate.upgrade), the first agent through `contactcenter admin create-user`, then
+contacts with e-mail identities, tickets, messages and the full-text index in bulk (executemany on a
+synchronous sqlite3 connection with synchronous=OFF; COPY via asyncpg on PostgreSQL, with foreign-key
+triggers off). The plain secondary indexes are dropped for the load and created again afterwards from their
+own definitions, so the schema is exactly the migrated one. PostgreSQL gets VACUUM ANALYZE afterwards (what
+autovacuum does on a live server); SQLite gets nothing the server would not do itself (no ANALYZE).
+
+The data: ~200,000 contacts (1 per 5 tickets), tickets created evenly over the last year, 1-3 messages each
+(the customer's question, an agent reply, a follow-up). Customer texts are the real support queries of
+BANKING77 (read in place from ../shared/corpora) and, for Persian-speaking contacts, Persian sentences. The
+search document of each ticket is built with contactcenter.db.search.document() exactly as intake and replies
+build it. Statuses are ~10% new/open/pending, the rest solved/closed, spread evenly over the year (the harder
+case for "newest first": the open tickets do not cluster at the recent end).
+
+Then the real server (`python -m contactcenter serve`) is started on that database, an API token is made
+with `contactcenter admin create-token`, and each case is requested sequentially (a warm-up, then
+--requests times): the queue's first page, deep pages reached by following next_cursor, "mine" and
+"unassigned" views, and text searches with and without a status filter. Prints p50/p99/max per case, the
+server's peak RSS (VmHWM) and ends with one JSON line of the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named like the standard library's `queue`, which asyncio imports: keep its own folder off the
+# import path before importing anything else (hence the file-wide E402 exemption below).
+# ruff: noqa: E402
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from contactcenter.db.search import MAX_INDEXED_CHARS, document
+
+ROOT = Path(__file__).resolve().parent.parent
+BANKING77 = ROOT.parent / "shared" / "corpora" / "kb" / "banking77" / "train.csv"
+
+AGENT_EMAIL = "agent1@bench.example"
+AGENTS = 50
+MARKER = "bench-queue.json"
+BATCH = 20_000
+DAY = 86_400.0
+
+# Written for this benchmark: what Persian-speaking customers write (some with Arabic yeh/kaf, as typed).
+PERSIAN = [
+    "کارت بانکی من هنوز به دستم نرسیده است، کی ارسال می‌شود؟",
+    "مبلغ خرید من دو بار از حسابم کم شده است. لطفاً بررسی کنید.",
+    "رمز عبورم را فراموش کرده‌ام و کد تأیید برایم نمی‌آید.",
+    "انتقال وجه به حساب دوستم انجام نشد ولی پول از حسابم کسر شد.",
+    "کارتم گم شده است، لطفاً آن را مسدود کنید.",
+    "چرا کارمزد برداشت نقدی از من گرفته شد؟",
+    "می‌خواهم شماره تلفن حسابم را تغییر دهم.",
+    "پرداخت من با کارت رد شد، مشکل چیست؟",
+    "نرخ تبدیل ارز در برنامه اشتباه نمایش داده می‌شود.",
+    "چطور می‌توانم حسابم را شارژ کنم؟",
+    "واریز چک من هنوز در موجودی حساب نشان داده نمی‌شود.",
+    "یک تراکنش ناشناس در صورتحساب من هست که آن را انجام نداده‌ام.",
+    "برنامه موقع ورود بسته می‌شود و نمی‌توانم وارد حسابم شوم.",
+    "می‌خواهم حسابم را ببندم، باید چه کار کنم؟",
+    "کارت مجازی چطور ساخته می‌شود؟",
+    "بازپرداخت خریدی که لغو کردم هنوز انجام نشده است.",
+    "دستگاه خودپرداز پول کمتری به من داد.",
+    "آیا می‌توانم با این کارت در خارج از کشور خرید کنم؟",
+    "هویت من هنوز تأیید نشده است، چقدر طول می‌کشد؟",
+    "سقف انتقال روزانه حساب من چقدر است؟",
+    "پین کارتم قفل شده است.",
+    "لطفاً علت مسدود شدن حسابم را توضیح دهید.",
+    "اشتراک ماهانه‌ام دوبار پرداخت شده است.",
+    "پول ارسالی از خارج هنوز به حسابم نرسیده است.",
+    "كارت من كار نمي كند و پيام خطا مي دهد.",
+    "مي خواهم موجودي حسابم را ببينم ولي برنامه باز نمي شود.",
+]
+REPLIES_EN = [
+    "Thanks for reaching out. We have looked into this and it should be resolved now.",
+    "Could you send us the date and the amount of the transaction so that we can check it?",
+    "We are sorry for the trouble. A colleague from the payments team will follow up shortly.",
+    "This has been fixed on our side; please try again and let us know if it still happens.",
+    "Please update the app to the latest version and sign in again.",
+    "We have escalated this to our specialists and will get back to you within two working days.",
+    "Your request has been processed. Is there anything else we can help with?",
+    "For your security we need to verify your identity first. Please reply from the address on your account.",
+    "The amount has been returned to your balance; it can take up to five working days to show.",
+    "We could not reproduce this. Could you tell us which device and which version of the app you use?",
+]
+REPLIES_FA = [
+    "سلام، درخواست شما بررسی شد و نتیجه تا دو روز کاری اعلام می‌شود.",
+    "از صبر شما سپاسگزاریم؛ مشکل برطرف شد. لطفاً دوباره امتحان کنید.",
+    "برای پیگیری بیشتر لطفاً شماره تراکنش را برای ما بفرستید.",
+    "مبلغ به حساب شما برگشت داده شد و تا پنج روز کاری نمایش داده می‌شود.",
+]
+FIRST = ["Anna", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hassan", "Iris", "Jon", "Kate", "Leila",
+         "Maryam", "Nima", "Olga", "Pedro", "Reza", "Sara", "Tom", "Zahra"]
+LAST = ["Smith", "Jones", "Ahmadi", "Brown", "Karimi", "Garcia", "Moradi", "Miller", "Hosseini", "Davis",
+        "Rezaei", "Wilson", "Novak", "Taylor", "Rostami", "Clark"]
+
+STATUSES = [("new", 3.0), ("open", 4.0), ("pending", 3.0), ("on-hold", 0.5), ("solved", 24.5), ("closed", 65.0)]
+QUEUES = [("general", 40), ("billing", 25), ("technical", 25), ("complaints", 10)]
+CHANNELS = [("email", 40), ("webform", 20), ("webchat", 15), ("telegram", 10), ("sms", 10), ("voice", 5)]
+PRIORITIES = [("low", 15), ("normal", 60), ("high", 20), ("urgent", 5)]
+TYPES = [("question", 60), ("incident", 20), ("problem", 10), ("task", 10)]
+
+CONTACT_COLUMNS = ["id", "name", "organization_id", "language", "notes", "merged_into_id", "created_at",
+                   "updated_at"]
+IDENTITY_COLUMNS = ["id", "contact_id", "kind", "value", "method", "created_at"]
+ORGANIZATION_COLUMNS = ["id", "name", "tier", "domains", "notes", "created_at"]
+USER_COLUMNS = ["id", "email", "name", "role", "password_hash", "is_active", "languages", "capacity", "presence",
+                "presence_changed_at", "last_assigned_at", "password_changed_at", "created_at"]
+TICKET_COLUMNS = ["id", "subject", "status", "priority", "type", "channel", "language", "contact_id",
+                  "organization_id", "assignee_id", "queue", "requirements", "portal_token_hash", "conversation_key",
+                  "follow_up_of_id", "merged_into_id", "created_at", "updated_at", "last_message_at", "solved_at",
+                  "closed_at"]
+MESSAGE_COLUMNS = ["id", "ticket_id", "direction", "author_kind", "contact_id", "user_id", "channel", "internal",
+                   "subject", "text", "html", "external_id", "provider_id", "delivery_status", "delivery_error",
+                   "thread_reason", "metadata", "raw", "created_at"]
+LOADED_TABLES = ["organizations", "contacts", "contact_identities", "users", "tickets", "messages", "ticket_search"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _picker(rng: random.Random, weighted: list[tuple[str, float]]) -> Callable[[], str]:
+    values = [v for v, _ in weighted]
+    cum: list[float] = []
+    total = 0.0
+    for _, w in weighted:
+        total += w
+        cum.append(total)
+
+    def pick() -> str:
+        return rng.choices(values, cum_weights=cum)[0]
+    return pick
+
+
+# ---------------------------------------------------------------------------------------------- the data set
+
+
+@dataclass
+class Batch:
+    tickets: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+    search: list[tuple[int, list[str]]] = field(default_factory=list)  # ticket id, document parts in order
+
+
+class DataSet:
+    """Deterministic rows for every loaded table; times are epoch seconds, converted by the writer."""
+
+    def __init__(self, tickets: int, seed: int, now: float) -> None:
+        self.n = tickets
+        self.contacts = max(1, tickets // 5)
+        self.organizations = max(1, self.contacts // 100)
+        self.seed = seed
+        self.now = now
+        self.start = now - 365 * DAY
+        with BANKING77.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        self.texts = [r["text"].strip() for r in rows if r["text"].strip()]
+        self.subjects = sorted({r["category"].replace("_", " ").capitalize() for r in rows})
+        self._docs: dict[str, str] = {}
+
+    def doc(self, text: str) -> str:
+        found = self._docs.get(text)
+        if found is None:
+            found = self._docs[text] = document(text)
+        return found
+
+    def organization_rows(self) -> list[tuple[Any, ...]]:
+        return [(i, f"Company {i}", "premium" if i % 10 == 0 else "standard", json.dumps([f"company{i}.example"]),
+                 "", self.start) for i in range(1, self.organizations + 1)]
+
+    def contact_rows(self) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        rng = random.Random(self.seed)
+        contacts: list[tuple[Any, ...]] = []
+        identities: list[tuple[Any, ...]] = []
+        for i in range(1, self.contacts + 1):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            org = self.organization_of(i)
+            created = self.start - rng.random() * 365 * DAY
+            contacts.append((i, f"{first} {last}", org, self.language(i), "", None, created, created))
+            domain = f"company{org}.example" if org else rng.choice(["gmail.com", "yahoo.com", "outlook.com"])
+            identities.append((i, i, "email", f"{first}.{last}.{i}@{domain}".lower(),
+                               "verified" if rng.random() < 0.6 else "claimed", created))
+            if len(contacts) == BATCH:
+                yield contacts, identities
+                contacts, identities = [], []
+        if contacts:
+            yield contacts, identities
+
+    @staticmethod
+    def language(contact_id: int) -> str:
+        return "fa" if contact_id % 12 == 0 else "en"
+
+    def organization_of(self, contact_id: int) -> int | None:
+        """Three contacts in ten belong to an organization."""
+        return contact_id * 7919 % self.organizations + 1 if contact_id % 10 < 3 else None
+
+    def user_rows(self) -> list[tuple[Any, ...]]:
+        """Agents 2..AGENTS (agent 1 is made by `contactcenter admin create-user`)."""
+        return [(i, f"agent{i}@bench.example", f"Agent {i}", "agent", None, True,
+                 json.dumps(["en", "fa"] if i % 5 == 0 else ["en"]), json.dumps({}), "offline", None, None, None,
+                 self.start) for i in range(2, AGENTS + 1)]
+
+    def ticket_batches(self) -> Iterator[Batch]:
+        rng = random.Random(self.seed + 1)
+        status, queue, channel = _picker(rng, STATUSES), _picker(rng, QUEUES), _picker(rng, CHANNELS)
+        priority, kind = _picker(rng, PRIORITIES), _picker(rng, TYPES)
+        span = self.now - self.start - DAY
+        message_id = 0
+        batch = Batch()
+        for tid in range(1, self.n + 1):
+            created = self.start + span * (tid - 1) / self.n + rng.random() * 60
+            contact = 1 + int(self.contacts * rng.random() ** 1.4)  # some contacts write much more often
+            lang = self.language(contact)
+            persian = lang == "fa" and rng.random() < 0.9
+            st, q, ch = status(), queue(), channel()
+            pr, ty = priority(), kind()
+            if q == "complaints":
+                ty = "complaint"
+                pr = "urgent" if pr == "urgent" else "high"
+            assignee = None if st == "new" or (st != "closed" and st != "solved" and rng.random() < 0.15) \
+                else rng.randint(1, AGENTS)
+            count = 1 if st == "new" else rng.choices((1, 2, 3), cum_weights=(25, 75, 100))[0]
+            texts = [rng.choice(PERSIAN) if persian else rng.choice(self.texts)]
+            subject_msg = rng.choice(self.subjects) if ch in ("email", "webform") else ""
+            subject = subject_msg or texts[0].split("\n", 1)[0][:80]
+            times = [created]
+            if count >= 2:
+                texts.append(rng.choice(REPLIES_FA) if persian else rng.choice(REPLIES_EN))
+                times.append(created + rng.uniform(600, 2 * DAY))
+            if count == 3:
+                texts.append(rng.choice(PERSIAN) if persian else rng.choice(self.texts))
+                times.append(times[-1] + rng.uniform(600, 3 * DAY))
+            times = [min(t, self.now - 1) for t in times]
+            last = times[-1]
+            solved = min(last + rng.uniform(600, DAY), self.now - 1) if st in ("solved", "closed") else None
+            closed = min(solved + 4 * DAY, self.now - 1) if solved is not None and st == "closed" else None
+            org = self.organization_of(contact)
+            requirements = json.dumps({"skills": {q: 1}, "language": lang, "channel": ch, "priority": pr,
+                                       "type": ty})
+            token = rng.getrandbits(256).to_bytes(32, "big").hex()
+            conversation = f"{ch}:{contact}:{tid}" if ch in ("webchat", "telegram", "sms") else None
+            updated = max(last, closed or solved or last)
+            batch.tickets.append((tid, subject, st, pr, ty, ch, "fa" if persian else "en", contact, org, assignee, q,
+                                  requirements, token, conversation, None, None, created, updated, last, solved,
+                                  closed))
+            parts = []
+            for k, (text, at) in enumerate(zip(texts, times, strict=True)):
+                message_id += 1
+                inbound = k != 1
+                if inbound:
+                    external = f"<{tid}.{k}.{message_id}@mail.bench.example>" if ch == "email" \
+                        else f"{ch}-{tid}-{k}"
+                    reason = "new ticket" if k == 0 else f"references: ticket #{tid}"
+                    batch.messages.append((message_id, tid, "in", "contact", contact, None, ch, False,
+                                           subject_msg, text, None, external, None, "received", None, reason,
+                                           "{}", None, at))
+                else:
+                    batch.messages.append((message_id, tid, "out", "agent", None, assignee or 1, ch, False,
+                                           subject, text, None, None, f"{ch}:{message_id}", "delivered", None,
+                                           "agent", "{}", None, at))
+                parts.append(self.doc(f"{subject_msg} {text}") if k == 0 else self.doc(text))
+            batch.search.append((tid, parts))
+            if len(batch.tickets) == BATCH:
+                yield batch
+                batch = Batch()
+        if batch.tickets:
+            yield batch
+
+
+def sqlite_body(parts: list[str]) -> str:
+    """The FTS5 body as intake + later messages leave it: first document, then `substr(body || ' ' || doc)`."""
+    body = parts[0] or " "
+    for part in parts[1:]:
+        if part:
+            body = (body + " " + part)[:MAX_INDEXED_CHARS]
+    return body
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def _sqlite_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    dt = datetime.fromtimestamp(epoch, UTC)
+    return f"{dt:%Y-%m-%d %H:%M:%S}.{dt.microsecond:06d}"
+
+
+def _converted(rows: list[tuple[Any, ...]], columns: list[str], convert: Callable[[Any], Any],
+               bools: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows with their time columns (``*_at``) passed through ``convert`` and booleans as 0/1 where asked."""
+    times = [i for i, c in enumerate(columns) if c.endswith("_at")]
+    flags = [i for i, c in enumerate(columns) if c in bools]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in times:
+            values[i] = convert(values[i])
+        for i in flags:
+            values[i] = int(values[i])
+        out.append(tuple(values))
+    return out
+
+
+async def migrate(database_url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from contactcenter.db.migrate import upgrade
+    engine = create_async_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def cli(env: dict[str, str], *args: str) -> str:
+    """Run `python -m contactcenter ARGS` and return what it printed."""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "contactcenter", *args, env=env, cwd=ROOT,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    if process.returncode:
+        raise SystemExit(f"contactcenter {' '.join(args)} failed: {err.decode().strip()}")
+    return out.decode().strip()
+
+
+def load_sqlite(path: Path, data: DataSet, say: Callable[[str], None]) -> dict[str, int]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY",
+                   "foreign_keys=OFF"):
+        conn.execute(f"PRAGMA {pragma}")
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+        "('contacts', 'contact_identities', 'tickets', 'messages')").fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+
+    def insert(table: str, columns: list[str], rows: list[tuple[Any, ...]], bools: tuple[str, ...] = ()) -> None:
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+        conn.executemany(sql, _converted(rows, columns, _sqlite_time, bools))
+
+    counts = {"contacts": 0, "tickets": 0, "messages": 0}
+    conn.execute("BEGIN")
+    insert("organizations", ORGANIZATION_COLUMNS, data.organization_rows())
+    insert("users", USER_COLUMNS, data.user_rows(), ("is_active",))
+    for contacts, identities in data.contact_rows():
+        insert("contacts", CONTACT_COLUMNS, contacts)
+        insert("contact_identities", IDENTITY_COLUMNS, identities)
+        counts["contacts"] += len(contacts)
+    conn.execute("COMMIT")
+    for batch in data.ticket_batches():
+        conn.execute("BEGIN")
+        insert("tickets", TICKET_COLUMNS, batch.tickets)
+        insert("messages", MESSAGE_COLUMNS, batch.messages, ("internal",))
+        conn.executemany("INSERT INTO ticket_search (rowid, body) VALUES (?, ?)",
+                         [(tid, sqlite_body(parts)) for tid, parts in batch.search])
+        conn.execute("COMMIT")
+        counts["tickets"] += len(batch.tickets)
+        counts["messages"] += len(batch.messages)
+        if counts["tickets"] % 200_000 == 0:
+            say(f"  {counts['tickets']:,} tickets")
+    say("  creating indexes")
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return counts
+
+
+async def load_postgres(url: str, data: DataSet, say: Callable[[str], None]) -> dict[str, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("SET session_replication_role = replica")  # no FK triggers during the load
+        await conn.execute("SET maintenance_work_mem = '512MB'")
+        indexes = await conn.fetch(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' AND i.tablename = "
+            "ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+            ["contacts", "contact_identities", "tickets", "messages", "ticket_search"])
+        for row in indexes:
+            await conn.execute(f'DROP INDEX "{row["indexname"]}"')
+
+        def now_dt(epoch: float | None) -> datetime | None:
+            return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+        async def copy(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+            await conn.copy_records_to_table(table, records=_converted(rows, columns, now_dt), columns=columns)
+
+        counts = {"contacts": 0, "tickets": 0, "messages": 0}
+        await copy("organizations", ORGANIZATION_COLUMNS, data.organization_rows())
+        await copy("users", USER_COLUMNS, data.user_rows())
+        for contacts, identities in data.contact_rows():
+            await copy("contacts", CONTACT_COLUMNS, contacts)
+            await copy("contact_identities", IDENTITY_COLUMNS, identities)
+            counts["contacts"] += len(contacts)
+        await conn.execute("CREATE TEMP TABLE search_parts (ticket_id integer, b1 text, b2 text, b3 text)")
+        for batch in data.ticket_batches():
+            async with conn.transaction():
+                await copy("tickets", TICKET_COLUMNS, batch.tickets)
+                await copy("messages", MESSAGE_COLUMNS, batch.messages)
+                await conn.copy_records_to_table(
+                    "search_parts", columns=["ticket_id", "b1", "b2", "b3"],
+                    records=[(tid, parts[0] or " ", *(p or None for p in parts[1:]), *[None] * (3 - len(parts)))
+                             for tid, parts in batch.search])
+                # As the app does it: to_tsvector of the first document, then `document || to_tsvector(...)`.
+                await conn.execute(
+                    "INSERT INTO ticket_search (ticket_id, document) SELECT ticket_id, to_tsvector('simple', b1)"
+                    " || coalesce(to_tsvector('simple', b2), '') || coalesce(to_tsvector('simple', b3), '') "
+                    "FROM search_parts; TRUNCATE search_parts")
+            counts["tickets"] += len(batch.tickets)
+            counts["messages"] += len(batch.messages)
+            if counts["tickets"] % 200_000 == 0:
+                say(f"  {counts['tickets']:,} tickets")
+        say("  creating indexes")
+        for row in indexes:
+            await conn.execute(row["indexdef"])
+        for table in LOADED_TABLES[:-1]:
+            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 (our names)
+                               f"(SELECT max(id) FROM {table}))")
+        say("  VACUUM ANALYZE")
+        await conn.execute("RESET session_replication_role")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------- the database
+
+
+@dataclass
+class Target:
+    data_dir: Path
+    env: dict[str, str]
+    database_url: str  # for SQLAlchemy
+    postgres_admin: str | None = None
+    database_name: str | None = None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "contactcenter.db"
+
+
+async def _pg_admin(server_url: str, statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+async def loaded_tickets(target: Target) -> int | None:
+    """How many tickets the target database holds; None when it has no schema (or no database)."""
+    if target.postgres_admin is None:
+        if not target.sqlite_path.exists():
+            return None
+        with sqlite3.connect(target.sqlite_path) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
+            except sqlite3.OperationalError:
+                return None
+    import asyncpg
+    try:
+        conn = await asyncpg.connect(target.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    except asyncpg.InvalidCatalogNameError:
+        return None
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM tickets"))
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
+
+
+def forget(target: Target) -> None:
+    """Remove the SQLite database (if any) and the marker of a loaded data set."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target.sqlite_path}{suffix}").unlink(missing_ok=True)
+    (target.data_dir / MARKER).unlink(missing_ok=True)
+
+
+async def prepare(target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Load the data set (or find it loaded, with --reuse); return what the marker file records."""
+    marker = target.data_dir / MARKER
+    if args.reuse and marker.exists():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("database") == target.database_url and recorded.get("tickets") == args.tickets \
+                and await loaded_tickets(target) == args.tickets:
+            print(f"reusing the data set in {target.data_dir} ({args.tickets:,} tickets, loaded in "
+                  f"{recorded['load_seconds']} s)", flush=True)
+            return dict(recorded, reused=True)
+    # A fresh database.
+    if target.postgres_admin:
+        await _pg_admin(target.postgres_admin, f'DROP DATABASE IF EXISTS "{target.database_name}" WITH (FORCE)')
+        await _pg_admin(target.postgres_admin, f'CREATE DATABASE "{target.database_name}"')
+    forget(target)
+
+    def say(line: str) -> None:
+        print(f"{line} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    print(f"loading {args.tickets:,} tickets into {'PostgreSQL' if target.postgres_admin else 'SQLite'}",
+          flush=True)
+    started = time.perf_counter()
+    await migrate(target.database_url)
+    await cli(dict(target.env, CC_PASSWORD=secrets.token_urlsafe(16)), "admin", "create-user", "--email", AGENT_EMAIL,
+        "--name", "Bench Agent", "--role", "agent")
+    data = DataSet(args.tickets, args.seed, time.time())
+    if target.postgres_admin:
+        counts = await load_postgres(target.database_url, data, say)
+    else:
+        counts = await asyncio.to_thread(load_sqlite, target.sqlite_path, data, say)
+    seconds = round(time.perf_counter() - started, 1)
+    size = None if target.postgres_admin else sum(
+        p.stat().st_size for p in target.data_dir.glob("contactcenter.db*"))
+    print(f"loaded {counts['tickets']:,} tickets, {counts['messages']:,} messages, {counts['contacts']:,} contacts "
+          f"in {seconds} s" + (f" ({size / 2**30:.2f} GiB)" if size else ""), flush=True)
+    recorded = {"database": target.database_url, **counts, "load_seconds": seconds, "db_bytes": size}
+    marker.write_text(json.dumps(recorded))
+    return dict(recorded, reused=False)
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Case:
+    name: str
+    query: dict[str, str]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000, 2) if ordered else 0.0
+
+
+async def fetch(http: aiohttp.ClientSession, url: str, query: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    async with http.get(f"{url}/api/v1/tickets?{urlencode(query)}") as response:
+        body = await response.read()
+        if response.status != 200:
+            raise SystemExit(f"{query}: HTTP {response.status}: {body[:300]!r}")
+    return time.perf_counter() - started, json.loads(body)
+
+
+async def cursor_after(http: aiohttp.ClientSession, url: str, query: dict[str, str], pages: int) -> str | None:
+    """Follow next_cursor ``pages`` times from the first page; None when the list ends sooner."""
+    cursor = None
+    for _ in range(pages):
+        _, page = await fetch(http, url, dict(query, **({"cursor": cursor} if cursor else {})))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return None
+    return cursor
+
+
+async def cases(http: aiohttp.ClientSession, url: str, deep: list[int]) -> list[Case]:
+    queue = {"status": "new,open", "queue": "billing", "limit": "25"}
+    found = [Case("queue first page", queue)]
+    for pages in deep:
+        cursor = await cursor_after(http, url, queue, pages)
+        if cursor:
+            found.append(Case(f"queue page {pages + 1}", dict(queue, cursor=cursor)))
+    found += [
+        Case("mine (assignee=me, open+pending)", {"assignee": "me", "status": "open,pending", "limit": "25"}),
+        Case("unassigned new", {"assignee": "none", "status": "new", "limit": "25"}),
+    ]
+    for label, words in (("common", "card"), ("rare", "netflix"), ("two words", "card declined"),
+                         ("Persian", "کارت")):
+        found.append(Case(f"search {label}: {words}", {"q": words, "limit": "25"}))
+        found.append(Case(f"search {label}: {words} + new,open", {"q": words, "status": "new,open", "limit": "25"}))
+    return found
+
+
+async def measure(http: aiohttp.ClientSession, url: str, case: Case, requests: int, warmup: int,
+                  concurrency: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        await fetch(http, url, case.query)
+    latencies: list[float] = []
+    items = 0
+    todo = list(range(requests))
+
+    async def worker() -> None:
+        nonlocal items
+        while todo:
+            todo.pop()
+            seconds, page = await fetch(http, url, case.query)
+            latencies.append(seconds)
+            items = len(page["items"])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+            "max_ms": percentile(latencies, 1.0), "requests": requests, "items": items,
+            "requests_per_s": round(requests / elapsed, 1)}
+
+
+def memory(pid: int) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            found[key] = round(int(value.split()[0]) / 1024, 1)
+    return found
+
+
+async def run_server(target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    env = dict(target.env, CC_SERVER__PORT=str(port))
+    token = (await cli(env, "admin", "create-token", "--email", AGENT_EMAIL, "--name", "bench-queue")).splitlines()[-1]
+    server = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT)  # noqa: ASYNC220
+    url = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {}
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        connector = aiohttp.TCPConnector(limit=max(args.concurrency))
+        async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
+            for _ in range(300):
+                try:
+                    async with http.get(url + "/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("the server did not start")
+            results["rss_after_start_mb"] = memory(server.pid)["VmRSS"]
+            todo = await cases(http, url, args.deep)
+            for concurrency in args.concurrency:
+                figures: dict[str, Any] = {}
+                print(f"\nconcurrency {concurrency}: {args.requests} requests per case after {args.warmup} "
+                      f"warm-up", flush=True)
+                print(f"  {'case':46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} {'items':>5}")
+                for case in todo:
+                    got = await measure(http, url, case, args.requests, args.warmup, concurrency)
+                    figures[case.name] = got
+                    print(f"  {case.name:46} {got['p50_ms']:8.2f} {got['p99_ms']:8.2f} {got['max_ms']:8.2f} "
+                          f"{got['requests_per_s']:7.1f} {got['items']:5d}", flush=True)
+                results[f"concurrency_{concurrency}"] = figures
+        mem = memory(server.pid)
+        results["server_peak_rss_mb"] = mem["VmHWM"]
+        results["server_rss_end_mb"] = mem["VmRSS"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=200, help="measured requests per case")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per case first")
+    parser.add_argument("--concurrency", default="1", help="comma-separated, e.g. 1,8 (default 1)")
+    parser.add_argument("--deep", default="40,400", help="pages to follow before the measured deep pages")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgres", help="load and serve a database on this PostgreSQL server URL")
+    parser.add_argument("--database", help="PostgreSQL database name (default cc_bench_queue, or with the "
+                                           "process id unless --keep/--reuse)")
+    parser.add_argument("--data-dir", help="server data folder, with the SQLite database (default: temporary, "
+                                           "or $TMPDIR/cc-bench-queue[-pg] with --keep/--reuse)")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder / database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure an already loaded data set if it is there "
+                                                             "(load it otherwise); implies --keep")
+    parser.add_argument("--load-only", action="store_true", help="load (implies --keep) and do not measure")
+    args = parser.parse_args()
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.deep = [int(p) for p in args.deep.split(",") if p]
+    keep = args.keep or args.reuse or args.load_only
+
+    default_dir = Path(tempfile.gettempdir()) / ("cc-bench-queue" + ("-pg" if args.postgres else ""))
+    data_dir = Path(args.data_dir) if args.data_dir else default_dir if keep else \
+        Path(tempfile.mkdtemp(prefix="cc-bench-queue-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CC_SERVER__DATA_DIR": str(data_dir), "CC_SERVER__LOG_LEVEL": "WARNING"}
+    env.pop("CC_DATABASE__URL", None)
+    target = Target(data_dir, env, f"sqlite+aiosqlite:///{data_dir / 'contactcenter.db'}")
+    if args.postgres:
+        target.postgres_admin = args.postgres
+        target.database_name = args.database or ("cc_bench_queue" if keep else f"cc_bench_queue_{os.getpid()}")
+        target.database_url = f"{args.postgres.rsplit('/', 1)[0]}/{target.database_name}"
+        env["CC_DATABASE__URL"] = target.database_url
+    try:
+        figures = asyncio.run(run(target, args))
+    finally:
+        if not keep:
+            if target.postgres_admin:
+                asyncio.run(_pg_admin(target.postgres_admin,
+                                      f'DROP DATABASE IF EXISTS "{target.database_name}" WITH (FORCE)'))
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"kept the data set in {data_dir}" + (f" and database {target.database_name}"
+                                                         if target.postgres_admin else ""))
+    print(json.dumps({"bench": "queue", **figures}, ensure_ascii=False))
+
+
+async def run(target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    loaded = await prepare(target, args)
+    figures: dict[str, Any] = {"database": "postgresql" if args.postgres else "sqlite",
+                               "tickets": loaded["tickets"], "messages": loaded["messages"],
+                               "contacts": loaded["contacts"], "load_seconds": loaded["load_seconds"],
+                               "reused": loaded["reused"], "db_bytes": loaded.get("db_bytes")}
+    if not args.load_only:
+        figures.update(await run_server(target, args))
+        print(f"\nserver peak RSS (VmHWM) {figures['server_peak_rss_mb']} MiB "
+              f"(after start {figures['rss_after_start_mb']} MiB)")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
