@@ -25,6 +25,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-password")
 TOKEN_PREFIX = "cc_"  # noqa: S105 (a prefix, not a secret)
 MIN_PASSWORD = 10
+LAST_USED_PRECISION = timedelta(minutes=5)
 
 
 def hash_secret(value: str) -> str:
@@ -121,14 +122,25 @@ class Principal:
     user: User
     via: str  # "token" or "session"
     csrf_token: str | None = None
+    token_id: int | None = None  # set when the token's last_used_at is due for an update
 
 
 async def principal_from_token(session: AsyncSession, plain: str) -> Principal | None:
     if not plain.startswith(TOKEN_PREFIX):
         return None
-    row = (await session.execute(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-        ApiToken.token_hash == hash_secret(plain), ApiToken.revoked_at.is_(None), User.is_active))).scalar()
-    return Principal(row, "token") if row else None
+    row = (await session.execute(select(User, ApiToken.id, ApiToken.last_used_at).join(
+        ApiToken, ApiToken.user_id == User.id).where(
+        ApiToken.token_hash == hash_secret(plain), ApiToken.revoked_at.is_(None), User.is_active))).first()
+    if row is None:
+        return None
+    user, token_id, last_used = row
+    stale = last_used is None or utcnow() - last_used > LAST_USED_PRECISION
+    return Principal(user, "token", token_id=token_id if stale else None)
+
+
+async def do_mark_token_used(session: AsyncSession, token_id: int) -> None:
+    """Record when a token was last used (to the nearest few minutes: one write per token per interval)."""
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
 async def principal_from_cookie(session: AsyncSession, cookie: str) -> Principal | None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from contactcenter.actions.audit import Actor
-from contactcenter.auth import Principal, principal_from_cookie, principal_from_token
+from contactcenter.auth import Principal, do_mark_token_used, principal_from_cookie, principal_from_token
 from contactcenter.context import CTX, Context
 from contactcenter.db.models import User
 from contactcenter.domain.enums import Role
@@ -136,17 +136,22 @@ class Api:
 
 
 async def _principal(request: web.Request, ctx: Context) -> Principal | None:
+    """The caller: by API token (Authorization: Bearer), else by session cookie, else anonymous."""
     auth = request.headers.get("Authorization", "")
-    if not auth and SESSION_COOKIE not in request.cookies:
-        return None  # anonymous: no database round trip
-    async with ctx.db.read() as session:
-        if auth.lower().startswith("bearer "):
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if auth.lower().startswith("bearer "):
+        async with ctx.db.read() as session:
             principal = await principal_from_token(session, auth[7:].strip())
-            if principal is None:
-                raise web.HTTPUnauthorized(text="invalid or revoked API token")
-            return principal
-        cookie = request.cookies.get(SESSION_COOKIE)
-        return await principal_from_cookie(session, cookie) if cookie else None
+        if principal is None:
+            raise web.HTTPUnauthorized(text="invalid or revoked API token")
+        if principal.token_id is not None:  # last_used_at is due for an update
+            async with ctx.db.write() as session:
+                await do_mark_token_used(session, principal.token_id)
+        return principal
+    if cookie:
+        async with ctx.db.read() as session:
+            return await principal_from_cookie(session, cookie)
+    return None  # anonymous: no database round trip
 
 
 async def _read_json(request: web.Request) -> Any:

@@ -104,3 +104,9 @@ async def test_roles_gate_operations(client: Client, agent: Staff, admin: Staff)
     me = await (await client.get(V1 + "/me", headers=admin.headers)).json()
     assert me["role"] == "admin"
     assert (await client.post(V1 + "/skills", json={"name": "x"}, headers=agent.headers)).status == 403
+
+
+async def test_token_use_is_recorded(client: Client, agent: Staff) -> None:
+    assert (await client.get(V1 + "/me", headers=agent.headers)).status == 200
+    tokens = await (await client.get(V1 + "/me/tokens", headers=agent.headers)).json()
+    assert tokens[0]["last_used_at"] is not None
