@@ -116,8 +116,9 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
     return [resolved(ref) for ref in plan]
 
 
-async def _live_contact(session: AsyncSession, contact_id: int) -> Contact:
-    contact = await session.get(Contact, contact_id)
+async def editable_contact(session: AsyncSession, contact_id: int) -> Contact:
+    """The contact, locked for the transaction: 404 if missing, 409 if merged away (edit its target)."""
+    contact = await session.get(Contact, contact_id, with_for_update=True)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
     if contact.merged_into_id is not None:
@@ -130,8 +131,8 @@ async def do_merge_contacts(session: AsyncSession, source_id: int, target_id: in
     """Move every identity and ticket of ``source`` to ``target``; recorded so it can be undone."""
     if source_id == target_id:
         raise Conflict("cannot merge a contact into itself")
-    source = await _live_contact(session, source_id)
-    target = await _live_contact(session, target_id)
+    source = await editable_contact(session, source_id)
+    target = await editable_contact(session, target_id)
     identity_ids = list((await session.scalars(
         select(ContactIdentity.id).where(ContactIdentity.contact_id == source.id))).all())
     ticket_ids = list((await session.scalars(select(Ticket.id).where(Ticket.contact_id == source.id))).all())
@@ -184,7 +185,7 @@ async def do_undo_contact_merge(session: AsyncSession, merge_id: int, *, actor: 
 async def do_update_contact(session: AsyncSession, contact_id: int, changes: dict[str, object], *,
                             actor: Actor) -> Contact:
     """Change name, organization, language or notes."""
-    contact = await _live_contact(session, contact_id)
+    contact = await editable_contact(session, contact_id)
     if "organization_id" in changes and changes["organization_id"] is not None and \
             await session.get(Organization, changes["organization_id"]) is None:
         raise NotFound(f"organization {changes['organization_id']} not found")
@@ -198,7 +199,7 @@ async def do_update_contact(session: AsyncSession, contact_id: int, changes: dic
 
 async def do_add_identity(session: AsyncSession, contact_id: int, address: Address, *, actor: Actor) -> ContactIdentity:
     """Link another address to a contact (by an agent). An address belongs to one contact only."""
-    await _live_contact(session, contact_id)
+    await editable_contact(session, contact_id)
     owner = await session.scalar(select(ContactIdentity.contact_id).where(
         ContactIdentity.kind == address.kind, ContactIdentity.value == address.value))
     if owner is not None:

@@ -137,24 +137,13 @@ async def get_contact(req: ApiRequest) -> Contact360:
         return await contact_360(session, req.path_id())
 
 
-async def _editable(session: AsyncSession, contact_id: int) -> Contact:
-    """The contact, if it exists (404) and was not merged away (409: edit the contact it was merged into)."""
-    contact = await session.get(Contact, contact_id, with_for_update=True)
-    if contact is None:
-        raise NotFound(f"contact {contact_id} not found")
-    if contact.merged_into_id is not None:
-        raise Conflict(f"contact {contact_id} was merged into contact {contact.merged_into_id}; "
-                       "change that one (or undo the merge)")
-    return contact
-
-
 @api.route("PATCH", "/contacts/{id}", summary="Change a contact's name, organization, language or notes",
            tag="contacts", body=ContactPatch, response=ContactOut, responses={409: "the contact was merged"})
 async def update_contact(req: ApiRequest) -> ContactOut:
     body: ContactPatch = req.body
     changes = body.model_dump(exclude_unset=True)
     async with req.ctx.db.write() as session:
-        contact = await _editable(session, req.path_id())
+        contact = await actions.editable_contact(session, req.path_id())
         org_id = changes.get("organization_id")
         if org_id is not None and await session.get(Organization, org_id) is None:
             raise Invalid(f"organization_id: organization {org_id} does not exist")
@@ -186,7 +175,7 @@ async def add_identity(req: ApiRequest) -> IdentityOut:
     address = parse_address(req.body, req.ctx.settings.webform.default_region)
     try:
         async with req.ctx.db.write() as session:
-            contact = await _editable(session, req.path_id())
+            contact = await actions.editable_contact(session, req.path_id())
             identity = await actions.do_add_identity(session, contact.id, address, actor=req.actor)
             return identity_out(identity)
     except IntegrityError:  # linked concurrently by someone else: UNIQUE(kind, value) decided
@@ -204,7 +193,7 @@ async def merge_contact(req: ApiRequest) -> ContactMergeOut:
         # Lock both rows in id order: two opposite merges (A into B, B into A) must not both succeed.
         for contact_id in sorted({source_id, body.into}):
             await session.get(Contact, contact_id, with_for_update=True)
-        source = await _editable(session, source_id)
+        source = await actions.editable_contact(session, source_id)
         target = await session.get(Contact, body.into)
         if target is None:
             raise Invalid(f"into: contact {body.into} does not exist")

@@ -61,6 +61,19 @@ def _sqlite_engine(url: str, *, writer: bool, echo: bool) -> AsyncEngine:
     return engine
 
 
+@asynccontextmanager
+async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction; connection-level failures come out as DatabaseUnavailable."""
+    try:
+        async with factory() as session, session.begin():
+            yield session
+    except _OUTAGES as exc:
+        outage = _unavailable(exc)
+        if outage is not None:
+            raise outage from exc
+        raise
+
+
 class Database:
     """The session factory. ``write()`` is a unit of work that commits; ``read()`` never writes."""
 
@@ -87,28 +100,16 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        try:
-            async with self._writer() as session, session.begin():
-                yield session
-        except _OUTAGES as exc:
-            outage = _unavailable(exc)
-            if outage is not None:
-                raise outage from exc
-            raise
+        async with _transaction(self._writer) as session:
+            yield session
         for callback in self._on_commit:
             callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (a consistent snapshot for the duration of the block)."""
-        try:
-            async with self._reader() as session, session.begin():
-                yield session
-        except _OUTAGES as exc:
-            outage = _unavailable(exc)
-            if outage is not None:
-                raise outage from exc
-            raise
+        async with _transaction(self._reader) as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
