@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.base import ChannelRegistry
+from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
@@ -31,7 +32,7 @@ from contactcenter.storage import AttachmentStore
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, webform_routes.api)
+                                agents_api.api, webform_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
