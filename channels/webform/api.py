@@ -22,7 +22,7 @@ from channels.webform.limits import address_keys, blocked, client_ip, count
 from channels.webform.parse import ContactForm, FieldError, is_honeypot_filled, parse_contact
 from channels.webform.portal import TOKEN_SHAPE, PortalView, portal_view, store_reply
 from contactcenter.api.framework import Api, ApiRequest, error_response, json_response
-from contactcenter.api.schemas import Strict
+from contactcenter.api.schemas.base import Strict
 from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import NotFound
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions import agents as actions
 from contactcenter.api.framework import Api, ApiRequest
-from contactcenter.api.schemas import (
+from contactcenter.api.schemas.agents import (
     AgentIn,
     AgentOut,
     AgentPatch,

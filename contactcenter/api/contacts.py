@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contactcenter.actions import contacts as actions
 from contactcenter.api.directory import contract_out, organization_out
 from contactcenter.api.framework import Api, ApiRequest
-from contactcenter.api.schemas import (
+from contactcenter.api.schemas.contacts import (
     Contact360,
     ContactMergeOut,
     ContactOut,
@@ -22,8 +22,8 @@ from contactcenter.api.schemas import (
     ContactSearch,
     IdentityIn,
     IdentityOut,
-    MergeIn,
 )
+from contactcenter.api.schemas.tickets import MergeIn
 from contactcenter.api.tickets import decode_cursor, encode_cursor, tickets_out
 from contactcenter.db.models import (
     Contact,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions import directory as actions
 from contactcenter.api.framework import Api, ApiRequest
-from contactcenter.api.schemas import (
+from contactcenter.api.schemas.directory import (
     ContractIn,
     ContractOut,
     ContractPage,

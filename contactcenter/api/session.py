@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from contactcenter import auth
 from contactcenter.api.framework import SESSION_COOKIE, Api, ApiRequest, error_response, json_response
-from contactcenter.api.schemas import LoginIn, LoginOut, PasswordIn, TokenIn, TokenOut, UserOut
+from contactcenter.api.schemas.auth import LoginIn, LoginOut, PasswordIn, TokenIn, TokenOut, UserOut
 from contactcenter.db.models import ApiToken, User
 from contactcenter.domain.enums import Role
 from contactcenter.errors import NotFound

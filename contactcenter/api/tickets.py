@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from contactcenter.actions import tickets as actions
 from contactcenter.api.framework import MAX_ID, Api, ApiRequest
-from contactcenter.api.schemas import (
+from contactcenter.api.schemas.tickets import (
     AttachmentOut,
     ContactRef,
     MergeIn,
