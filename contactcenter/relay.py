@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
@@ -36,6 +37,17 @@ class Subscriber:
     on_dead: DeadHandler | None = None  # told once when the relay gives up on an event for it
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row taken for delivery (plain values: no ORM object is loaded)."""
+
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+    pending_subscribers: list[str] | None
+
+
 class Relay:
     def __init__(self, db: Database, settings: RelaySettings) -> None:
         self.db = db
@@ -58,32 +70,33 @@ class Relay:
         """Look for new events now (called after every commit)."""
         self._wake.set()
 
-    async def _claim(self) -> list[OutboxEvent]:
+    async def _claim(self) -> list[Claimed]:
+        """Due events, oldest first, up to a batch (those nobody subscribes to are simply marked done)."""
         now = utcnow()
-        query = (select(OutboxEvent)
-                 .where(or_(and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now),
-                            and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)))
+        due = and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now)
+        stale = and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)
+        query = (select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload, OutboxEvent.attempts,
+                        OutboxEvent.pending_subscribers)
+                 .where(or_(due, stale))
                  .order_by(OutboxEvent.id).limit(self.settings.batch_size))
         if self.db.is_sqlite:
             # One server process per SQLite file: nobody to share with, so reading is claim enough
             # and the single writer stays free for intake.
             async with self.db.read() as session:
-                return list((await session.scalars(query)).all())
+                return [Claimed(*row) for row in (await session.execute(query)).all()]
         async with self.db.write() as session:
-            rows = list((await session.scalars(query.with_for_update(skip_locked=True))).all())
-            if rows:
+            claimed = [Claimed(*row) for row in (await session.execute(query.with_for_update(skip_locked=True))).all()]
+            if claimed:
                 await session.execute(
-                    update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows]))
+                    update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
                     .values(status=OutboxStatus.CLAIMED,
                             claimed_until=now + timedelta(seconds=self.settings.claim_timeout)))
-            return rows
+            return claimed
 
-    async def _dispatch(self, row: OutboxEvent) -> dict[str, str]:
+    async def _dispatch(self, row: Claimed) -> dict[str, str]:
         """Run the subscribers still owed this event; return the failures by subscriber name."""
         owed = set(row.pending_subscribers or [s.name for s in self._subscribers if s.topic == row.topic])
         failures: dict[str, str] = {}
-        if not owed:
-            return failures
         try:
             event = decode(row.topic, row.payload)
         except (KeyError, TypeError) as exc:
@@ -107,11 +120,11 @@ class Relay:
         if not rows:
             return 0
         done: list[int] = []
-        failed: dict[int, tuple[OutboxEvent, dict[str, str]]] = {}
+        failed: list[tuple[Claimed, dict[str, str]]] = []
         for row in rows:
             failures = await self._dispatch(row)
             if failures:
-                failed[row.id] = (row, failures)
+                failed.append((row, failures))
             else:
                 done.append(row.id)
         now = utcnow()
@@ -119,7 +132,7 @@ class Relay:
             if done:
                 await session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
                                       .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
-            for row, failures in failed.values():
+            for row, failures in failed:
                 attempts = row.attempts + 1
                 dead = attempts >= self.settings.max_attempts
                 delay = self.settings.retry_base_delay * 2 ** (attempts - 1)
@@ -131,12 +144,12 @@ class Relay:
                 if dead:
                     log.error("outbox event %s (%s) moved to dead letters after %s attempts",
                               row.id, row.topic, attempts)
-        for row, failures in failed.values():
+        for row, failures in failed:
             if row.attempts + 1 >= self.settings.max_attempts:
                 await self._tell_dead(row, failures)
         return len(rows)
 
-    async def _tell_dead(self, row: OutboxEvent, failures: dict[str, str]) -> None:
+    async def _tell_dead(self, row: Claimed, failures: dict[str, str]) -> None:
         event = decode(row.topic, row.payload)
         for sub in self._subscribers:
             if sub.name in failures and sub.topic == row.topic and sub.on_dead is not None:

@@ -50,7 +50,7 @@ class RelaySettings:
     max_attempts: int = 8
     retry_base_delay: float = 2.0
     claim_timeout: float = 60.0
-    linger: float = 0.05
+    linger: float = 0.1
 
 
 @dataclass(frozen=True)
