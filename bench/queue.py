@@ -22,10 +22,12 @@ build it. Statuses are ~10% new/open/pending, the rest solved/closed, spread eve
 case for "newest first": the open tickets do not cluster at the recent end).
 
 Then the real server (`python -m contactcenter serve`) is started on that database, an API token is made
-with `contactcenter admin create-token`, and each case is requested sequentially (a warm-up, then
---requests times): the queue's first page, deep pages reached by following next_cursor, "mine" and
-"unassigned" views, and text searches with and without a status filter. Prints p50/p99/max per case, the
-server's peak RSS (VmHWM) and ends with one JSON line of the figures.
+with `contactcenter admin create-token`, and the cases are requested: the queue's first page, deep pages
+reached by following next_cursor, "mine" and "unassigned" views, text searches with and without a status
+filter, and a floor (a search that finds nothing: what every request costs). At concurrency 1 the cases take
+turns, one request each per round (--requests rounds after --warmup requests of each), so that other work on
+the machine falls on all of them alike; at higher concurrency each case runs on its own. Prints p50/p99/max
+per case, the server's peak RSS (VmHWM) and ends with one JSON line of the figures.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +153,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _picker(rng: random.Random, weighted: list[tuple[str, float]]) -> Callable[[], str]:
+def _picker(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> Callable[[], str]:
     values = [v for v, _ in weighted]
     cum: list[float] = []
     total = 0.0
@@ -242,8 +244,8 @@ class DataSet:
         for tid in range(1, self.n + 1):
             created = self.start + span * (tid - 1) / self.n + rng.random() * 60
             contact = 1 + int(self.contacts * rng.random() ** 1.4)  # some contacts write much more often
-            lang = self.language(contact)
-            persian = lang == "fa" and rng.random() < 0.9
+            persian = self.language(contact) == "fa" and rng.random() < 0.9
+            lang = "fa" if persian else "en"
             st, q, ch = status(), queue(), channel()
             pr, ty = priority(), kind()
             if q == "complaints":
@@ -272,7 +274,7 @@ class DataSet:
             token = rng.getrandbits(256).to_bytes(32, "big").hex()
             conversation = f"{ch}:{contact}:{tid}" if ch in ("webchat", "telegram", "sms") else None
             updated = max(last, closed or solved or last)
-            batch.tickets.append((tid, subject, st, pr, ty, ch, "fa" if persian else "en", contact, org, assignee, q,
+            batch.tickets.append((tid, subject, st, pr, ty, ch, lang, contact, org, assignee, q,
                                   requirements, token, conversation, None, None, created, updated, last, solved,
                                   closed))
             parts = []
@@ -399,7 +401,7 @@ def load_sqlite(path: Path, data: DataSet, say: Callable[[str], None]) -> dict[s
 
 
 async def load_postgres(url: str, data: DataSet, say: Callable[[str], None]) -> dict[str, int]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
@@ -601,11 +603,38 @@ async def cases(http: aiohttp.ClientSession, url: str, deep: list[int]) -> list[
                          ("Persian", "کارت")):
         found.append(Case(f"search {label}: {words}", {"q": words, "limit": "25"}))
         found.append(Case(f"search {label}: {words} + new,open", {"q": words, "status": "new,open", "limit": "25"}))
+    # The floor: an authenticated request whose query finds nothing at once (auth, two transactions, JSON).
+    found.append(Case("floor: search for a word in no ticket", {"q": "zyxwvut", "limit": "25"}))
     return found
 
 
-async def measure(http: aiohttp.ClientSession, url: str, case: Case, requests: int, warmup: int,
-                  concurrency: int) -> dict[str, Any]:
+def figures_of(latencies: list[float], items: int, seconds: float) -> dict[str, Any]:
+    return {"p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+            "max_ms": percentile(latencies, 1.0), "requests": len(latencies), "items": items,
+            "requests_per_s": round(len(latencies) / seconds, 1)}
+
+
+async def measure_in_turn(http: aiohttp.ClientSession, url: str, todo: list[Case], requests: int,
+                          warmup: int) -> dict[str, dict[str, Any]]:
+    """Concurrency 1: one request of each case in turn, ``requests`` rounds, so that whatever else runs on the
+    machine meanwhile falls on every case alike."""
+    for case in todo:
+        for _ in range(warmup):
+            await fetch(http, url, case.query)
+    latencies: dict[str, list[float]] = {case.name: [] for case in todo}
+    items: dict[str, int] = {}
+    for _ in range(requests):
+        for case in todo:
+            seconds, page = await fetch(http, url, case.query)
+            latencies[case.name].append(seconds)
+            items[case.name] = len(page["items"])
+    return {case.name: figures_of(latencies[case.name], items[case.name], sum(latencies[case.name]))
+            for case in todo}
+
+
+async def measure_block(http: aiohttp.ClientSession, url: str, case: Case, requests: int, warmup: int,
+                        concurrency: int) -> dict[str, Any]:
+    """``requests`` requests of one case from ``concurrency`` clients at once."""
     for _ in range(warmup):
         await fetch(http, url, case.query)
     latencies: list[float] = []
@@ -622,10 +651,7 @@ async def measure(http: aiohttp.ClientSession, url: str, case: Case, requests: i
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return {"p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
-            "max_ms": percentile(latencies, 1.0), "requests": requests, "items": items,
-            "requests_per_s": round(requests / elapsed, 1)}
+    return figures_of(latencies, items, time.perf_counter() - started)
 
 
 def memory(pid: int) -> dict[str, float]:
@@ -637,46 +663,94 @@ def memory(pid: int) -> dict[str, float]:
     return found
 
 
+class Server:
+    """`python -m contactcenter serve` on the prepared database, started again if it goes away."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = dict(env, CC_SERVER__PORT=str(self.port))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.peak_rss_mb = 0.0
+        self.restarts = 0
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"],  # noqa: ASYNC220
+                                        env=self.env, cwd=ROOT)
+        for _ in range(300):
+            try:
+                async with http.get(self.url + "/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise SystemExit("the server did not start")
+
+    def memory(self) -> dict[str, float]:
+        assert self.process is not None
+        found = memory(self.process.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, found["VmHWM"])
+        return found
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    async def restart(self, http: aiohttp.ClientSession, why: str) -> None:
+        """The server stopped answering (on a shared machine something may have signalled it): start it again."""
+        code = self.process.poll() if self.process else None
+        print(f"  ! {why}; the server {'exited with code ' + str(code) if code is not None else 'stopped listening'}"
+              ": starting it again and repeating the case", flush=True)
+        self.stop()
+        self.restarts += 1
+        await self.start(http)
+
+
 async def run_server(target: Target, args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    env = dict(target.env, CC_SERVER__PORT=str(port))
-    token = (await cli(env, "admin", "create-token", "--email", AGENT_EMAIL, "--name", "bench-queue")).splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT)  # noqa: ASYNC220
-    url = f"http://127.0.0.1:{port}"
+    server = Server(target.env)
+    token = (await cli(server.env, "admin", "create-token", "--email", AGENT_EMAIL, "--name", "bench-queue")) \
+        .splitlines()[-1]
     results: dict[str, Any] = {}
-    try:
-        headers = {"Authorization": f"Bearer {token}"}
-        connector = aiohttp.TCPConnector(limit=max(args.concurrency))
-        async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
-            for _ in range(300):
-                try:
-                    async with http.get(url + "/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("the server did not start")
-            results["rss_after_start_mb"] = memory(server.pid)["VmRSS"]
-            todo = await cases(http, url, args.deep)
+    connector = aiohttp.TCPConnector(limit=max(args.concurrency))
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}, connector=connector) as http:
+        try:
+            await server.start(http)
+            results["rss_after_start_mb"] = server.memory()["VmRSS"]
+            results["load_average_before"] = round(os.getloadavg()[0], 2)
+            todo = await cases(http, server.url, args.deep)
             for concurrency in args.concurrency:
-                figures: dict[str, Any] = {}
-                print(f"\nconcurrency {concurrency}: {args.requests} requests per case after {args.warmup} "
-                      f"warm-up", flush=True)
+                print(f"\nconcurrency {concurrency}: {args.requests} requests per case after {args.warmup} warm-up"
+                      + (", the cases in turn" if concurrency == 1 else ", one case after the other"), flush=True)
                 print(f"  {'case':46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} {'items':>5}")
-                for case in todo:
-                    got = await measure(http, url, case, args.requests, args.warmup, concurrency)
-                    figures[case.name] = got
-                    print(f"  {case.name:46} {got['p50_ms']:8.2f} {got['p99_ms']:8.2f} {got['max_ms']:8.2f} "
+                figures: dict[str, dict[str, Any]] = {}
+                for case in todo if concurrency > 1 else [None]:
+                    for _ in range(3):
+                        try:
+                            if case is None:
+                                figures = await measure_in_turn(http, server.url, todo, args.requests, args.warmup)
+                            else:
+                                figures[case.name] = await measure_block(http, server.url, case, args.requests,
+                                                                         args.warmup, concurrency)
+                            break
+                        except aiohttp.ClientConnectionError as exc:
+                            await server.restart(http, f"{case.name if case else 'cases in turn'}: "
+                                                       f"{type(exc).__name__}")
+                    else:
+                        raise SystemExit("the server keeps going away")
+                    server.memory()
+                for name, got in figures.items():
+                    print(f"  {name:46} {got['p50_ms']:8.2f} {got['p99_ms']:8.2f} {got['max_ms']:8.2f} "
                           f"{got['requests_per_s']:7.1f} {got['items']:5d}", flush=True)
                 results[f"concurrency_{concurrency}"] = figures
-        mem = memory(server.pid)
-        results["server_peak_rss_mb"] = mem["VmHWM"]
-        results["server_rss_end_mb"] = mem["VmRSS"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            results["load_average_after"] = round(os.getloadavg()[0], 2)
+            results["server_rss_end_mb"] = server.memory()["VmRSS"]
+            results["server_peak_rss_mb"] = server.peak_rss_mb
+            results["server_restarts"] = server.restarts
+        finally:
+            server.stop()
     return results
 
 
@@ -740,7 +814,9 @@ async def run(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     if not args.load_only:
         figures.update(await run_server(target, args))
         print(f"\nserver peak RSS (VmHWM) {figures['server_peak_rss_mb']} MiB "
-              f"(after start {figures['rss_after_start_mb']} MiB)")
+              f"(after start {figures['rss_after_start_mb']} MiB); 1-minute load average "
+              f"{figures['load_average_before']} before, {figures['load_average_after']} after "
+              f"({os.cpu_count()} CPUs, other work on the machine shows in the figures)")
     return figures
 
 
