@@ -319,10 +319,7 @@ def parse_contact(form: ContactForm, uploads: Sequence[Upload], settings: Webfor
         topic = settings.topic(topic_id)
         if topic is None:
             errors.append(FieldError("topic", "Choose one of the listed topics"))
-    if not SUBMISSION_ID.match(submission_id):
-        errors.append(FieldError("submission_id", "The form is damaged; reload the page and try again"))
-    attachments, attachment_errors = check_uploads(uploads, settings)
-    errors += attachment_errors
+    attachments = _check_submission(submission_id, uploads, settings, errors)
     if errors:
         return errors
     sender = email or phone
@@ -336,6 +333,16 @@ def parse_contact(form: ContactForm, uploads: Sequence[Upload], settings: Webfor
         attachments=tuple(attachments), metadata={"form": form_name}, raw=_raw(fields, attachments))
 
 
+def _check_submission(submission_id: str, uploads: Sequence[Upload], settings: WebformSettings,
+                      errors: list[FieldError]) -> list[InboundAttachment]:
+    """The checks every submission gets: its id's shape and its files. Adds to ``errors``."""
+    if not SUBMISSION_ID.match(submission_id):
+        errors.append(FieldError("submission_id", "The form is damaged; reload the page and try again"))
+    attachments, attachment_errors = check_uploads(uploads, settings)
+    errors += attachment_errors
+    return attachments
+
+
 def parse_reply(text: str, uploads: Sequence[Upload], settings: WebformSettings, *,
                 portal_token: str, submission_id: str, now: datetime,
                 form_name: str = "portal") -> InboundMessage | list[FieldError]:
@@ -347,10 +354,7 @@ def parse_reply(text: str, uploads: Sequence[Upload], settings: WebformSettings,
         errors.append(FieldError("message", "Please write your message"))
     else:
         _check_text("message", message, MAX_MESSAGE, errors, "The message")
-    if not SUBMISSION_ID.match(submission_id):
-        errors.append(FieldError("submission_id", "The form is damaged; reload the page and try again"))
-    attachments, attachment_errors = check_uploads(uploads, settings)
-    errors += attachment_errors
+    attachments = _check_submission(submission_id, uploads, settings, errors)
     if errors:
         return errors
     scope = "portal:" + hashlib.sha256(portal_token.encode()).hexdigest()
