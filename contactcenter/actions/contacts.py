@@ -15,7 +15,7 @@ from contactcenter.db.models import AuditEvent, Contact, ContactIdentity, Contac
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, LinkMethod
 from contactcenter.domain.identities import Address
-from contactcenter.errors import Conflict, NotFound
+from contactcenter.errors import Conflict, Invalid, NotFound
 from contactcenter.events import ContactsMerged, emit
 
 
@@ -184,11 +184,11 @@ async def do_undo_contact_merge(session: AsyncSession, merge_id: int, *, actor: 
 
 async def do_update_contact(session: AsyncSession, contact_id: int, changes: dict[str, object], *,
                             actor: Actor) -> Contact:
-    """Change name, organization, language or notes."""
+    """Change name, organization, language or notes (an unknown organization is invalid input)."""
     contact = await editable_contact(session, contact_id)
-    if "organization_id" in changes and changes["organization_id"] is not None and \
-            await session.get(Organization, changes["organization_id"]) is None:
-        raise NotFound(f"organization {changes['organization_id']} not found")
+    org_id = changes.get("organization_id")
+    if org_id is not None and await session.get(Organization, org_id) is None:
+        raise Invalid(f"organization_id: organization {org_id} does not exist")
     diff = {k: [getattr(contact, k), v] for k, v in changes.items() if getattr(contact, k) != v}
     for key, value in changes.items():
         setattr(contact, key, value)

@@ -143,11 +143,7 @@ async def update_contact(req: ApiRequest) -> ContactOut:
     body: ContactPatch = req.body
     changes = body.model_dump(exclude_unset=True)
     async with req.ctx.db.write() as session:
-        contact = await actions.editable_contact(session, req.path_id())
-        org_id = changes.get("organization_id")
-        if org_id is not None and await session.get(Organization, org_id) is None:
-            raise Invalid(f"organization_id: organization {org_id} does not exist")
-        contact = await actions.do_update_contact(session, contact.id, changes, actor=req.actor)
+        contact = await actions.do_update_contact(session, req.path_id(), changes, actor=req.actor)
         await session.flush()
         return (await contacts_out(session, [contact]))[0]
 
