@@ -69,12 +69,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def is_portal_token_match(ticket: Ticket, token: str) -> bool:
-    """Constant-time check of a portal token against a ticket."""
-    return ticket.portal_token_hash is not None and secrets.compare_digest(ticket.portal_token_hash,
-                                                                           token_hash(token))
-
-
 @dataclass(slots=True)
 class _Step:
     """What the batch does with one arrival."""

@@ -8,7 +8,6 @@ from sqlalchemy import ColumnElement, FromClause, Integer, TextClause, column, e
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from contactcenter.db.models import Ticket
 from kb.normalize import search_key
 
 MAX_INDEXED_CHARS = 20_000
@@ -17,22 +16,6 @@ MAX_INDEXED_CHARS = 20_000
 def document(*parts: str) -> str:
     """The normalized text indexed for a ticket."""
     return search_key(" ".join(p for p in parts if p))[:MAX_INDEXED_CHARS]
-
-
-async def index_ticket(session: AsyncSession, ticket_id: int, *parts: str, new: bool) -> None:
-    """Add text to a ticket's search document (``new``: the ticket has none yet)."""
-    body = document(*parts)
-    if not body:
-        if not new:
-            return
-        body = " "
-    if session.get_bind().dialect.name == "sqlite":
-        sql = ("INSERT INTO ticket_search (rowid, body) VALUES (:id, :body)" if new else
-               "UPDATE ticket_search SET body = substr(body || ' ' || :body, 1, :cap) WHERE rowid = :id")
-    else:
-        sql = ("INSERT INTO ticket_search (ticket_id, document) VALUES (:id, to_tsvector('simple', :body)) "
-               "ON CONFLICT (ticket_id) DO UPDATE SET document = ticket_search.document || excluded.document")
-    await session.execute(text(sql), {"id": ticket_id, "body": body, "cap": MAX_INDEXED_CHARS})
 
 
 async def index_many(session: AsyncSession, rows: list[tuple[int, str, bool]]) -> None:
@@ -55,18 +38,6 @@ async def index_many(session: AsyncSession, rows: list[tuple[int, str, bool]]) -
 def _fts_query(words: list[str]) -> str:
     """An FTS5 query that needs every word, each as a quoted string (no operators from the input)."""
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-
-def matching(session: AsyncSession, query: str) -> ColumnElement[bool] | None:
-    """A filter on Ticket for tickets whose text contains every word of ``query``; None for no words."""
-    words = document(query).split()
-    if not words:
-        return None
-    if session.get_bind().dialect.name == "sqlite":
-        return Ticket.id.in_(text("SELECT rowid FROM ticket_search WHERE ticket_search MATCH :q")
-                             .bindparams(q=_fts_query(words)))
-    return Ticket.id.in_(text("SELECT ticket_id FROM ticket_search WHERE document @@ plainto_tsquery('simple', :q)")
-                         .bindparams(q=" ".join(words)))
 
 
 @dataclass(frozen=True)
