@@ -11,14 +11,21 @@ from aiohttp import hdrs, web
 from channels.webform.bodies import FormProblem, read_form
 from channels.webform.csrf import CSRF_FIELD, csrf_cookie, csrf_for_page, csrf_ok, set_csrf_cookie
 from channels.webform.limits import address_keys, blocked, client_ip, count
-from channels.webform.pages import error_map, forbidden_page, html_errors, message_page, render, too_many_page
+from channels.webform.pages import (
+    error_map,
+    forbidden_page,
+    html_errors,
+    message_page,
+    render,
+    too_many_page,
+    upload_limits,
+)
 from channels.webform.parse import (
     HONEYPOT_FIELD,
     ContactForm,
     FieldError,
     is_honeypot_filled,
     parse_contact,
-    size_label,
 )
 from contactcenter.context import CTX
 
@@ -33,9 +40,7 @@ def _contact_page(request: web.Request, *, values: dict[str, str] | None = None,
         request, "webform_contact.html", status=status, noindex=False,
         values={**blank, **(values or {})}, errors=error_map(errors), error_list=list(errors),
         csrf_token=token, submission_id=submission_id or str(uuid.uuid4()), topics=settings.topics,
-        honeypot_field=HONEYPOT_FIELD, max_attachments=settings.max_attachments,
-        max_attachment_size=size_label(settings.max_attachment_bytes),
-        accept=",".join(settings.allowed_attachment_types))
+        honeypot_field=HONEYPOT_FIELD, **upload_limits(settings))
     set_csrf_cookie(request, response, value)
     return response
 

@@ -10,9 +10,10 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from channels.webform.parse import FieldError
+from channels.webform.parse import FieldError, size_label
 from contactcenter.api.framework import loggable_path
 from contactcenter.errors import Unavailable
+from contactcenter.settings import WebformSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ def html_errors(handler: HtmlHandler) -> HtmlHandler:
             return message_page(request, 500, "Something went wrong",
                                 "An internal error occurred and has been logged. Please try again later.")
     return wrapped
+
+
+def upload_limits(settings: WebformSettings) -> dict[str, Any]:
+    """What a form page tells the browser and the customer about attachments."""
+    return {"max_attachments": settings.max_attachments,
+            "max_attachment_size": size_label(settings.max_attachment_bytes),
+            "accept": ",".join(settings.allowed_attachment_types)}
 
 
 def error_map(errors: Sequence[FieldError]) -> dict[str, list[str]]:

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.webform.bodies import FormData, FormProblem, read_form
 from channels.webform.csrf import CSRF_FIELD, csrf_cookie, csrf_for_page, csrf_ok, set_csrf_cookie
 from channels.webform.limits import blocked, client_ip, count
-from channels.webform.pages import error_map, forbidden_page, html_errors, message_page, render, too_many_page
+from channels.webform.pages import (
+    error_map,
+    forbidden_page,
+    html_errors,
+    message_page,
+    render,
+    too_many_page,
+    upload_limits,
+)
 from channels.webform.parse import FieldError, Upload, parse_reply, size_label
 from contactcenter.api.tickets import attachment_response
 from contactcenter.context import CTX, Context
@@ -138,9 +146,7 @@ def _portal_page(request: web.Request, token: str, view: PortalView, *, errors: 
         status_value=view.live.status, status_label=view.status_label, merged_from=view.merged_from,
         closed=view.live.status == TicketStatus.CLOSED, messages=view.messages, base_path=f"/t/{token}",
         errors=error_map(errors), error_list=list(errors), reply_text=reply_text, csrf_token=csrf,
-        submission_id=submission_id or str(uuid.uuid4()), max_attachments=settings.max_attachments,
-        max_attachment_size=size_label(settings.max_attachment_bytes),
-        accept=",".join(settings.allowed_attachment_types))
+        submission_id=submission_id or str(uuid.uuid4()), **upload_limits(settings))
     set_csrf_cookie(request, response, value)
     return response
 
