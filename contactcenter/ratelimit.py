@@ -32,17 +32,6 @@ class RateLimiter:
             for key in list(self._hits)[: self.max_keys // 2]:
                 del self._hits[key]
 
-    def allowed(self, key: str, now: float | None = None) -> bool:
-        """Count a hit for ``key`` and say whether it is within the limit."""
-        if self.limit <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        hits = self._recent(key, now)
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        return True
-
     def blocked(self, key: str, now: float | None = None) -> bool:
         """Whether ``key`` is over the limit, without counting a hit."""
         if self.limit <= 0:

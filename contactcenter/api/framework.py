@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "cc_session"
 PREFIX = "/api/v1"
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; larger ones cannot exist
-M = TypeVar("M", bound=BaseModel)
 
 
 def _default(value: Any) -> Any:
@@ -231,8 +230,3 @@ async def error_middleware(request: web.Request,
     except Exception:
         log.exception("unhandled error in %s %s", request.method, loggable_path(request))
         return error_response(500, "internal", "internal error; it has been logged")
-
-
-def parse(model: type[M], data: Any) -> M:
-    """Validate ``data`` against ``model`` (raises ValidationError, answered as 422)."""
-    return model.model_validate(data)
