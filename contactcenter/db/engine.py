@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -19,7 +19,7 @@ class DatabaseUnavailable(Unavailable):
     """The database cannot be reached or cannot take the write now; the caller should ask the sender to retry."""
 
 
-_OUTAGES = (OperationalError, DBAPIError, OSError, PoolTimeout)
+_OUTAGES = (DBAPIError, OSError, PoolTimeout)  # DBAPIError covers OperationalError
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable | None:
