@@ -72,7 +72,7 @@ async def load_demo(db: Database, settings: Settings, out: Callable[[str], None]
         for number, t in enumerate(data.get("demo_tickets", []), start=1):
             addresses = ([Address(IdentityKind.EMAIL, normalize_email(t["email"]))] if t.get("email") else []) + \
                 ([Address(IdentityKind.PHONE, normalize_phone(t["phone"]))] if t.get("phone") else [])
-            await receive(session, InboundMessage(
+            await session.run_sync(receive, InboundMessage(
                 channel="webform", external_id=f"demo-{number}", sender=addresses[0],
                 other_addresses=tuple(addresses[1:]), received_at=utcnow(), text=t["text"], subject=t["subject"],
                 sender_name=t["name"], topic=t.get("topic")), settings)

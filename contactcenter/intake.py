@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from channels.base import InboundMessage
 from contactcenter.actions.audit import Actor, audit_row
@@ -28,6 +28,7 @@ from contactcenter.actions.contacts import ContactRequest, ResolvedContact, reso
 from contactcenter.db import search
 from contactcenter.db.engine import Database, DatabaseUnavailable
 from contactcenter.db.ids import insert_rows, prefetch_ids
+from contactcenter.db.keys import key_in
 from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactIdentity, Message, OutboxEvent, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
@@ -86,7 +87,7 @@ class _Step:
 class _Batch:
     """The work of one intake batch: set-based lookups, then one bulk insert per table."""
 
-    def __init__(self, session: AsyncSession, arrivals: Sequence[Arrival], settings: Settings) -> None:
+    def __init__(self, session: Session, arrivals: Sequence[Arrival], settings: Settings) -> None:
         self.session = session
         self.arrivals = arrivals
         self.settings = settings
@@ -104,12 +105,12 @@ class _Batch:
         self.audits.append(audit_row(Actor.contact(contact_id), action, object_type, object_id, changes,
                                      ticket_id=ticket_id, at=self.now))
 
-    async def drop_redeliveries(self) -> list[int]:
+    def drop_redeliveries(self) -> list[int]:
         """Answer messages stored before with their original result; return the indexes still to do."""
         keys = [(a.message.channel, a.message.external_id) for a in self.arrivals]
-        rows = (await self.session.execute(
+        rows = self.session.execute(
             select(Message.channel, Message.external_id, Message.id, Message.ticket_id, Message.contact_id,
-                   Message.thread_reason).where(tuple_(Message.channel, Message.external_id).in_(set(keys))))).all()
+                   Message.thread_reason).where(key_in((Message.channel, Message.external_id), set(keys)))).all()
         stored = {(r.channel, r.external_id): r for r in rows}
         todo: list[int] = []
         for index, key in enumerate(keys):
@@ -123,12 +124,12 @@ class _Batch:
             # else: a second copy in this very batch, answered from the first one at the end
         return todo
 
-    async def identify_by_link(self, todo: list[int]) -> list[int]:
+    def identify_by_link(self, todo: list[int]) -> list[int]:
         """Messages without a sender belong to the contact of the ticket their portal link names.
 
         Returns the indexes still to do; a message whose link names no ticket is refused.
         """
-        self.by_token = await self._tickets_by(Ticket.portal_token_hash, {
+        self.by_token = self._tickets_by(Ticket.portal_token_hash, {
             token_hash(t) for i in todo if (t := self.arrivals[i].message.hints.portal_token)})
         kept: list[int] = []
         for index in todo:
@@ -144,41 +145,41 @@ class _Batch:
                 kept.append(index)
         return kept
 
-    async def _tickets_by(self, column: Any, values: set[Any]) -> dict[Any, Ticket]:
+    def _tickets_by(self, column: Any, values: set[Any]) -> dict[Any, Ticket]:
         if not values:
             return {}
-        found = (await self.session.scalars(select(Ticket).where(column.in_(values)))).all()
+        found = self.session.scalars(select(Ticket).where(column.in_(values))).all()
         return {getattr(t, column.key): t for t in found}
 
-    async def _live(self, ticket: Ticket | None) -> Ticket | None:
+    def _live(self, ticket: Ticket | None) -> Ticket | None:
         """Follow merges to the ticket that now holds the conversation."""
         seen: set[int] = set()
         while ticket is not None and ticket.merged_into_id is not None and ticket.id not in seen:
             seen.add(ticket.id)
-            ticket = await self.session.get(Ticket, ticket.merged_into_id)
+            ticket = self.session.get(Ticket, ticket.merged_into_id)
         return ticket
 
-    async def _is_participant(self, ticket: Ticket, contact_id: int) -> bool:
+    def _is_participant(self, ticket: Ticket, contact_id: int) -> bool:
         if ticket.contact_id == contact_id:
             return True
-        return await self.session.scalar(select(Message.id).where(
+        return self.session.scalar(select(Message.id).where(
             Message.ticket_id == ticket.id, Message.contact_id == contact_id).limit(1)) is not None
 
-    async def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
+    def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
         """Walk the evidence chain for each message, strongest first, one query per kind of evidence."""
         hints = {i: self.arrivals[i].message.hints for i in todo}
         by_token = self.by_token
-        by_number = await self._tickets_by(Ticket.id, {h.ticket_number for h in hints.values()
+        by_number = self._tickets_by(Ticket.id, {h.ticket_number for h in hints.values()
                                                        if h.ticket_number is not None})
         conversations = {(contacts[i].id, self.arrivals[i].message.channel, h.conversation_key)
                          for i, h in hints.items() if h.conversation_key}
         by_conversation: dict[tuple[int, str, str], Ticket] = {}
         if conversations:
             latest = (select(func.max(Ticket.id))
-                      .where(tuple_(Ticket.contact_id, Ticket.channel, Ticket.conversation_key).in_(conversations),
+                      .where(key_in((Ticket.contact_id, Ticket.channel, Ticket.conversation_key), conversations),
                              Ticket.merged_into_id.is_(None))
                       .group_by(Ticket.contact_id, Ticket.channel, Ticket.conversation_key))
-            for t in (await self.session.scalars(select(Ticket).where(Ticket.id.in_(latest)))).all():
+            for t in self.session.scalars(select(Ticket).where(Ticket.id.in_(latest))).all():
                 by_conversation[(t.contact_id, t.channel, t.conversation_key or "")] = t
         found: dict[int, Ticket | None] = {}
         for index, hint in hints.items():
@@ -188,12 +189,12 @@ class _Batch:
                 ticket, self.evidence[index] = by_token.get(token_hash(hint.portal_token)), "portal-link"
             if ticket is None and hint.ticket_number is not None:
                 tagged = by_number.get(hint.ticket_number)
-                if tagged is not None and await self._is_participant(tagged, contact_id):
+                if tagged is not None and self._is_participant(tagged, contact_id):
                     ticket, self.evidence[index] = tagged, "subject-tag"
             if ticket is None and hint.conversation_key:
                 key = (contact_id, self.arrivals[index].message.channel, hint.conversation_key)
                 ticket, self.evidence[index] = by_conversation.get(key), "conversation"
-            found[index] = await self._live(ticket)
+            found[index] = self._live(ticket)
         return found
 
     def plan(self, todo: list[int], contacts: dict[int, ResolvedContact], languages: dict[int, str],
@@ -219,7 +220,7 @@ class _Batch:
             steps.append(step)
         return steps
 
-    async def open_tickets(self, steps: list[_Step]) -> None:
+    def open_tickets(self, steps: list[_Step]) -> None:
         """Insert the new tickets (one statement) and give every step its ticket id."""
         openers = [s for s in steps if s.ticket is None and s.opener is None]
         rows = []
@@ -239,7 +240,7 @@ class _Batch:
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
                          "updated_at": self.now, "last_message_at": self.now})
-        for step, ticket_id in zip(openers, await insert_rows(self.session, Ticket, rows), strict=True):
+        for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
             self.audit(step.contact.id, "ticket.created", "ticket", ticket_id,
@@ -266,7 +267,7 @@ class _Batch:
                 ticket.solved_at = None
         ticket.updated_at = ticket.last_message_at = self.now
 
-    async def store_messages(self, steps: list[_Step]) -> None:
+    def store_messages(self, steps: list[_Step]) -> None:
         rows: list[dict[str, Any]] = [
             {"ticket_id": s.ticket_id, "direction": Direction.INBOUND.value, "author_kind": AuthorKind.CONTACT.value,
              "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
@@ -275,7 +276,7 @@ class _Batch:
              "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata), "raw": msg.raw or None,
              "created_at": msg.received_at}
                 for s in steps for msg in [self.arrivals[s.index].message]]
-        message_ids = await insert_rows(self.session, Message, rows)
+        message_ids = insert_rows(self.session, Message, rows)
         attachments: list[dict[str, Any]] = []
         index_rows: list[tuple[int, str, bool]] = []
         for step, message_id, row in zip(steps, message_ids, rows, strict=True):
@@ -292,10 +293,10 @@ class _Batch:
             self.results[step.index] = IntakeResult(step.ticket_id, message_id, step.contact.id,
                                                     created_ticket=opens, duplicate=False,
                                                     thread_reason=row["thread_reason"], portal_token=step.portal_token)
-        await insert_rows(self.session, Attachment, attachments)
-        await search.index_many(self.session, index_rows)
-        await insert_rows(self.session, AuditEvent, self.audits)
-        await insert_rows(self.session, OutboxEvent, self.events)
+        insert_rows(self.session, Attachment, attachments)
+        search.index_many(self.session, index_rows)
+        insert_rows(self.session, AuditEvent, self.audits)
+        insert_rows(self.session, OutboxEvent, self.events)
 
 
 def _without_nul(arrival: Arrival) -> Arrival:
@@ -312,7 +313,7 @@ def _without_nul(arrival: Arrival) -> Arrival:
                    arrival.attachment_hashes)
 
 
-async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival],
+def receive_batch(session: Session, arrivals: Sequence[Arrival],
                         settings: Settings) -> list[IntakeResult | ActionError]:
     """Store every arrival on the right ticket in the caller's transaction; results in arrival order.
 
@@ -321,21 +322,21 @@ async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival],
     """
     arrivals = [_without_nul(a) for a in arrivals]
     batch = _Batch(session, arrivals, settings)
-    todo = await batch.drop_redeliveries()
+    todo = batch.drop_redeliveries()
     if todo:
-        await prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
+        prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
         default = settings.intake.default_language
-        todo = await batch.identify_by_link(todo)
+        todo = batch.identify_by_link(todo)
         messages = {i: arrivals[i].message for i in todo}
         languages = {i: m.language or detect_language(f"{m.subject} {m.text}", default) for i, m in messages.items()}
         by_address = [i for i in todo if i not in batch.linked]
         requests = [ContactRequest((sender, *m.other_addresses), m.sender_name, languages[i])
                     for i in by_address for m in [messages[i]] if (sender := m.sender) is not None]
-        contacts = {**batch.linked, **dict(zip(by_address, await resolve_contacts(session, requests), strict=True))}
-        found = await batch.find_threads(todo, contacts)
+        contacts = {**batch.linked, **dict(zip(by_address, resolve_contacts(session, requests), strict=True))}
+        found = batch.find_threads(todo, contacts)
         steps = batch.plan(todo, contacts, languages, found)
-        await batch.open_tickets(steps)
-        await batch.store_messages(steps)
+        batch.open_tickets(steps)
+        batch.store_messages(steps)
     for index, arrival in enumerate(arrivals):
         if batch.results[index] is None:  # a second copy within this batch
             first = batch.results[batch.first_of[(arrival.message.channel, arrival.message.external_id)]]
@@ -349,13 +350,13 @@ async def receive_batch(session: AsyncSession, arrivals: Sequence[Arrival],
     return [r for r in batch.results if r is not None]
 
 
-async def receive(session: AsyncSession, msg: InboundMessage, settings: Settings,
+def receive(session: Session, msg: InboundMessage, settings: Settings,
                   attachment_hashes: tuple[str, ...] = ()) -> IntakeResult:
     """Store one message in the caller's transaction (attachments already on disk).
 
     Raises NotFound for a message without a sender whose portal link names no ticket.
     """
-    result = (await receive_batch(session, [Arrival(msg, attachment_hashes)], settings))[0]
+    result = (receive_batch(session, [Arrival(msg, attachment_hashes)], settings))[0]
     if isinstance(result, ActionError):
         raise result
     return result
@@ -368,12 +369,13 @@ async def _save_attachments(store: AttachmentStore, msg: InboundMessage) -> Arri
 async def _commit_one(db: Database, settings: Settings, arrival: Arrival) -> IntakeResult:
     """One message in its own transaction. Losing a race on a unique constraint (a concurrent
     redelivery, or the same new address from another process) is retried once and then sees the winner."""
+    def work(session: Session) -> IntakeResult:
+        return receive(session, arrival.message, settings, arrival.attachment_hashes)
+
     try:
-        async with db.write() as session:
-            return await receive(session, arrival.message, settings, arrival.attachment_hashes)
+        return await db.run_write(work)
     except IntegrityError:
-        async with db.write() as session:
-            return await receive(session, arrival.message, settings, arrival.attachment_hashes)
+        return await db.run_write(work)
 
 
 async def intake(db: Database, store: AttachmentStore, settings: Settings, msg: InboundMessage) -> IntakeResult:
@@ -423,8 +425,7 @@ class IntakeQueue:
     async def _write(self, batch: list[tuple[Arrival, asyncio.Future[IntakeResult]]]) -> None:
         arrivals = [a for a, _ in batch]
         try:
-            async with self.db.write() as session:
-                results = await receive_batch(session, arrivals, self.settings)
+            results = await self.db.run_write(lambda session: receive_batch(session, arrivals, self.settings))
         except DatabaseUnavailable as exc:
             for _, future in batch:
                 if not future.done():

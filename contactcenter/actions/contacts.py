@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import Actor, audit_row, record
 from contactcenter.db.ids import insert_rows
+from contactcenter.db.keys import key_in
 from contactcenter.db.models import AuditEvent, Contact, ContactIdentity, ContactMerge, Organization, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, LinkMethod
@@ -31,18 +33,18 @@ class ContactRequest:
 class _Organizations:
     """Organization lookup by e-mail domain, read at most once per batch (organizations are few)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.by_domain: dict[str, int] | None = None
 
-    async def for_addresses(self, addresses: Sequence[Address]) -> int | None:
+    def for_addresses(self, addresses: Sequence[Address]) -> int | None:
         domains = [a.value.rsplit("@", 1)[1] for a in addresses if a.kind == IdentityKind.EMAIL]
         if not domains:
             return None
         if self.by_domain is None:
             self.by_domain = {}
-            for org_id, org_domains in (await self.session.execute(
-                    select(Organization.id, Organization.domains).order_by(Organization.id))).all():
+            for org_id, org_domains in self.session.execute(
+                    select(Organization.id, Organization.domains).order_by(Organization.id)).all():
                 for domain in org_domains or []:
                     self.by_domain.setdefault(str(domain).lower(), int(org_id))
         return next((self.by_domain[d] for d in domains if d in self.by_domain), None)
@@ -54,7 +56,7 @@ class ResolvedContact:
     organization_id: int | None
 
 
-async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequest]) -> list[ResolvedContact]:
+def resolve_contacts(session: Session, requests: Sequence[ContactRequest]) -> list[ResolvedContact]:
     """One contact per request: the owner of its first known address, else one created for it.
 
     Unknown addresses are linked to that contact as claimed. Requests in one batch that share an
@@ -64,12 +66,12 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
     all_keys = list(dict.fromkeys(k for keys in keys_per for k in keys))
     owners: dict[tuple[str, str], int] = {}
     if all_keys:
-        rows = await session.execute(select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
-                                     .where(tuple_(ContactIdentity.kind, ContactIdentity.value).in_(all_keys)))
+        rows = session.execute(select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
+                                     .where(key_in((ContactIdentity.kind, ContactIdentity.value), all_keys)))
         owners = {(kind, value): contact_id for kind, value, contact_id in rows.all()}
     existing: dict[int, tuple[str, int | None]] = {}
     if owners:
-        found = await session.execute(select(Contact.id, Contact.name, Contact.organization_id)
+        found = session.execute(select(Contact.id, Contact.name, Contact.organization_id)
                                       .where(Contact.id.in_(set(owners.values()))))
         existing = {cid: (name, org) for cid, name, org in found.all()}
     organizations = _Organizations(session)
@@ -89,13 +91,13 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
             ref = next((claimed[k] for k in keys if k in claimed), ("new", len(new)))
             if ref == ("new", len(new)):
                 new.append({"name": request.name, "language": request.language, "notes": "",
-                            "organization_id": await organizations.for_addresses(request.addresses),
+                            "organization_id": organizations.for_addresses(request.addresses),
                             "created_at": utcnow(), "updated_at": utcnow()})
         plan.append(ref)
         for key in keys:
             if key not in owners:
                 claimed.setdefault(key, ref)
-    new_ids = await insert_rows(session, Contact, new)
+    new_ids = insert_rows(session, Contact, new)
 
     def resolved(ref: Ref) -> ResolvedContact:
         kind, value = ref
@@ -104,13 +106,13 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
         return ResolvedContact(new_ids[value], new[value]["organization_id"])
 
     if names:
-        await session.execute(update(Contact).where(Contact.id == bindparam("cid")).values(name=bindparam("cname"))
+        session.execute(update(Contact).where(Contact.id == bindparam("cid")).values(name=bindparam("cname"))
                               .execution_options(synchronize_session=False),
                               [{"cid": cid, "cname": name} for cid, name in names.items()])
-    await insert_rows(session, ContactIdentity, [
+    insert_rows(session, ContactIdentity, [
         {"contact_id": resolved(ref).id, "kind": kind, "value": value, "method": LinkMethod.CLAIMED.value,
          "created_at": utcnow()} for (kind, value), ref in claimed.items()])
-    await insert_rows(session, AuditEvent, [
+    insert_rows(session, AuditEvent, [
         audit_row(Actor.contact(cid), "contact.created", "contact", cid, {"name": row["name"]})
         for cid, row in zip(new_ids, new, strict=True)])
     return [resolved(ref) for ref in plan]

@@ -42,7 +42,7 @@ async def _add_agent_message(session: AsyncSession, ticket: Ticket, text: str, h
     session.add(message)
     ticket.updated_at = now
     await session.flush()
-    await search.index_many(session, [(ticket.id, text, False)])
+    await session.run_sync(search.index_many, [(ticket.id, text, False)])
     return message
 
 

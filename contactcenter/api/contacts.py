@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from contactcenter.api.schemas.contacts import (
 )
 from contactcenter.api.schemas.tickets import MergeIn
 from contactcenter.api.tickets import decode_cursor, encode_cursor, tickets_out
+from contactcenter.db.keys import key_in
 from contactcenter.db.models import (
     Contact,
     ContactIdentity,
@@ -83,7 +84,7 @@ def search_condition(q: str, region: str) -> ColumnElement[bool]:
     if not text:
         return true()
     owners = select(ContactIdentity.contact_id).where(
-        tuple_(ContactIdentity.kind, ContactIdentity.value).in_(identity_keys(text, region)))
+        key_in((ContactIdentity.kind, ContactIdentity.value), identity_keys(text, region)))
     return or_(Contact.name.icontains(text, autoescape=True), Contact.id.in_(owners))
 
 

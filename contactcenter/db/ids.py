@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, event, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
 _NEXT = "next_ids"  # session.info key: table name -> next free id (SQLite, this transaction)
@@ -71,14 +70,13 @@ def _assign_ids(session: Session, _context: Any, _instances: Any) -> None:
                 obj.id = new_id
 
 
-async def prefetch_ids(session: AsyncSession, models: Sequence[type[DeclarativeBase]]) -> None:
+def prefetch_ids(session: Session, models: Sequence[type[DeclarativeBase]]) -> None:
     """On SQLite, learn the next free id of these tables in one round trip (a no-op on PostgreSQL)."""
     if session.get_bind().dialect.name == "sqlite":
-        tables = [m.__table__ for m in models]
-        await session.run_sync(lambda sync: _prefetch(sync, tables))  # type: ignore[arg-type]
+        _prefetch(session, [m.__table__ for m in models])  # type: ignore[misc]
 
 
-async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> list[int]:
+def insert_rows(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> list[int]:
     """Insert ``rows`` (keyed by column name) in one executemany with ids allocated first; return the ids.
 
     This is a Core insert into the table: no ORM objects are made, and nothing is added to the session.
@@ -87,8 +85,8 @@ async def insert_rows(session: AsyncSession, model: type[DeclarativeBase], rows:
         return []
     table = model.__table__
     assert isinstance(table, Table)
-    ids = await session.run_sync(lambda sync: _allocate(sync, table, len(rows)))
+    ids = _allocate(session, table, len(rows))
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id
-    await session.execute(insert(table), rows)
+    session.execute(insert(table), rows)
     return ids

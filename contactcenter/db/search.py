@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, FromClause, Integer, TextClause, column, exists, literal, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kb.normalize import search_key
 
@@ -18,18 +18,18 @@ def document(*parts: str) -> str:
     return search_key(" ".join(p for p in parts if p))[:MAX_INDEXED_CHARS]
 
 
-async def index_many(session: AsyncSession, rows: list[tuple[int, str, bool]]) -> None:
+def index_many(session: Session, rows: list[tuple[int, str, bool]]) -> None:
     """Index several texts at once: (ticket id, text, whether the ticket is new) each."""
     new = [{"id": i, "body": document(t) or " "} for i, t, is_new in rows if is_new]
     more = [{"id": i, "body": document(t), "cap": MAX_INDEXED_CHARS} for i, t, is_new in rows if not is_new]
     more = [row for row in more if row["body"]]
     sqlite = session.get_bind().dialect.name == "sqlite"
     if new:
-        await session.execute(text(
+        session.execute(text(
             "INSERT INTO ticket_search (rowid, body) VALUES (:id, :body)" if sqlite else
             "INSERT INTO ticket_search (ticket_id, document) VALUES (:id, to_tsvector('simple', :body))"), new)
     if more:
-        await session.execute(text(
+        session.execute(text(
             "UPDATE ticket_search SET body = substr(body || ' ' || :body, 1, :cap) WHERE rowid = :id" if sqlite else
             "UPDATE ticket_search SET document = document || to_tsvector('simple', :body) WHERE ticket_id = :id"),
             more)

@@ -194,8 +194,7 @@ async def test_a_batch_shares_contacts_and_answers_in_order(ctx: Context) -> Non
                 Arrival(message("b1", same)),  # a copy of b1 inside the same batch
                 Arrival(message("b3", Address(PHONE, "+989120000001"), channel="sms", hints=chat)),
                 Arrival(message("b4", Address(PHONE, "+989120000001"), channel="sms", hints=chat))]
-    async with ctx.db.write() as session:
-        results = await receive_batch(session, arrivals, ctx.settings)
+    results = await ctx.db.run_write(lambda session: receive_batch(session, arrivals, ctx.settings))
     assert [r.duplicate for r in results] == [False, False, True, False, False]
     assert results[0].contact_id == results[1].contact_id
     assert results[2].message_id == results[0].message_id
@@ -213,8 +212,7 @@ async def test_queue_groups_concurrent_messages_and_isolates_a_failing_one(ctx: 
 
     broken = Arrival(message("bad"), attachment_hashes=("x",))  # no attachment for that hash: refused
     with pytest.raises(ValueError):
-        async with ctx.db.write() as session:
-            await receive_batch(session, [broken], ctx.settings)
+        await ctx.db.run_write(lambda session: receive_batch(session, [broken], ctx.settings))
     assert await count(ctx, Message, Message.external_id == "bad") == 0  # rolled back whole
     loop = asyncio.get_running_loop()
     bad_future: asyncio.Future[IntakeResult] = loop.create_future()
@@ -269,9 +267,8 @@ async def test_one_batch_opens_one_follow_up_per_conversation(ctx: Context) -> N
     hints = ThreadHints(conversation_key="chat-7")
     first = await receive(ctx, message("f1", sender, channel="sms", hints=hints))
     await set_status(ctx, first.ticket_id, TicketStatus.CLOSED)
-    async with ctx.db.write() as session:
-        results = await receive_batch(session, [Arrival(message(f"f{i}", sender, channel="sms", hints=hints))
-                                                for i in (2, 3)], ctx.settings)
+    arrivals = [Arrival(message(f"f{i}", sender, channel="sms", hints=hints)) for i in (2, 3)]
+    results = await ctx.db.run_write(lambda session: receive_batch(session, arrivals, ctx.settings))
     assert [r.created_ticket for r in results if isinstance(r, IntakeResult)] == [True, False]
     assert results[0].ticket_id == results[1].ticket_id != first.ticket_id
 
