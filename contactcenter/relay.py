@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from contactcenter.db.engine import Database
 from contactcenter.db.models import OutboxEvent
@@ -128,15 +129,16 @@ class Relay:
             else:
                 done.append(row.id)
         now = utcnow()
-        async with self.db.write() as session:
+
+        def record(session: Session) -> None:
             if done:
-                await session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
-                                      .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
+                session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
+                                .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
             for row, failures in failed:
                 attempts = row.attempts + 1
                 dead = attempts >= self.settings.max_attempts
                 delay = self.settings.retry_base_delay * 2 ** (attempts - 1)
-                await session.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(
+                session.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(
                     attempts=attempts, status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
                     available_at=now + timedelta(seconds=delay), claimed_until=None,
                     pending_subscribers=sorted(failures), last_error="; ".join(
@@ -144,6 +146,8 @@ class Relay:
                 if dead:
                     log.error("outbox event %s (%s) moved to dead letters after %s attempts",
                               row.id, row.topic, attempts)
+
+        await self.db.run_write(record)
         for row, failures in failed:
             if row.attempts + 1 >= self.settings.max_attempts:
                 await self._tell_dead(row, failures)

@@ -101,16 +101,20 @@ def _valid_unicode(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
+_LINE_BREAKS = re.compile("[\t\r\n]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
+_CONTROLS_BUT_TAB_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def clean_line(value: str) -> str:
     """A single-line field: no control characters, outer whitespace trimmed."""
-    kept = (" " if c in "\t\r\n" else c for c in _valid_unicode(value))
-    return "".join(c for c in kept if unicodedata.category(c) != "Cc").strip()
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", _valid_unicode(value))).strip()
 
 
 def clean_text(value: str) -> str:
     """A multi-line field: line ends normalized, control characters except tab and newline removed."""
     value = _valid_unicode(value).replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(c for c in value if c in "\t\n" or unicodedata.category(c) != "Cc").strip()
+    return _CONTROLS_BUT_TAB_NEWLINE.sub("", value).strip()
 
 
 def sanitize_filename(raw: str) -> str:
