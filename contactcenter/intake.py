@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,17 @@ from contactcenter.db import search
 from contactcenter.db.engine import Database, DatabaseUnavailable
 from contactcenter.db.ids import insert_rows, prefetch_ids
 from contactcenter.db.keys import key_in
-from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactIdentity, Message, OutboxEvent, Ticket
+from contactcenter.db.models import (
+    Attachment,
+    AuditEvent,
+    Contact,
+    ContactIdentity,
+    Message,
+    Organization,
+    OutboxEvent,
+    ServiceContract,
+    Ticket,
+)
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
 from contactcenter.domain.language import detect_language
@@ -223,13 +233,16 @@ class _Batch:
     def open_tickets(self, steps: list[_Step]) -> None:
         """Insert the new tickets (one statement) and give every step its ticket id."""
         openers = [s for s in steps if s.ticket is None and s.opener is None]
+        organizations = self.organizations({s.contact.organization_id for s in openers} - {None})
         rows = []
         for step in openers:
             msg = self.arrivals[step.index].message
             topic = self.settings.webform.topic(msg.topic) if msg.topic else None
+            tier, has_contract = organizations.get(step.contact.organization_id, ("", False))
             needs = derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
                            topic_type=topic.type if topic else "question",
-                           topic_priority=topic.priority if topic else "normal")
+                           topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",
+                           tier=tier, has_contract=has_contract, rules=self.settings.routing.rules)
             step.portal_token = secrets.token_urlsafe(32)
             subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
             rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
@@ -253,6 +266,18 @@ class _Batch:
             elif step.opener is not None:
                 step.ticket_id = step.opener.ticket_id
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
+
+    def organizations(self, ids: set[int | None]) -> dict[int | None, tuple[str, bool]]:
+        """The tier of each organization and whether it has a service contract in force today."""
+        if not ids:
+            return {}
+        today = self.now.date()
+        in_force = (select(ServiceContract.id).where(
+            ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= today,
+            or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= today)).exists())
+        rows = self.session.execute(select(Organization.id, Organization.tier, in_force)
+                                    .where(Organization.id.in_(ids))).all()
+        return {org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
 
     def continue_ticket(self, step: _Step) -> None:
         ticket = step.ticket
