@@ -99,8 +99,8 @@ class EmailSettings:
     plus_addressing: bool = True
     max_message_bytes: int = 25 * 1024 * 1024
     max_recipients: int = 50
-    max_line_bytes: int = 10_000
-    command_limit: int = 50
+    max_line_bytes: int = 1024 * 1024
+    command_limit: int = 1000
     timeout_seconds: float = 60.0
     tls_cert_file: str = ""
     tls_key_file: str = ""

@@ -19,7 +19,7 @@ from contactcenter.domain.identities import AddressError, normalize_email
 _FATAL = (errors.InvalidHeaderDefect, errors.NonASCIILocalPartDefect, errors.HeaderMissingRequiredValue,
           errors.NonPrintableDefect)
 # Common and harmless: an encoded display name inside quotes ("=?utf-8?b?...?=" <a@b>); we decode it ourselves.
-_HARMLESS = re.compile(r"encoded word inside quoted string")
+_HARMLESS = re.compile(r"encoded word inside quoted string|whitespace after encoded-word")
 
 
 class SenderError(ValueError):

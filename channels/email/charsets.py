@@ -13,7 +13,7 @@ _ALIASES = {
     "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "ksc5601": "cp949", "euc-kr": "cp949",
     "iso-2022-jp": "iso2022_jp_2", "csiso2022jp": "iso2022_jp_2",
     "shift_jis": "cp932", "shift-jis": "cp932", "x-sjis": "cp932", "sjis": "cp932", "windows-31j": "cp932",
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "utf-8", "ascii": "utf-8",
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
     "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "x-mac-roman": "mac_roman",
     "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8", "x-user-defined": "cp1252", "big5-hkscs": "big5hkscs",
 }
@@ -26,6 +26,8 @@ def codec_for(charset: str | None) -> str | None:
     if not charset:
         return None
     name = charset.strip().strip('"').lower()
+    if name in ("us-ascii", "ascii", "ansi_x3.4-1968"):
+        return None  # 8-bit bytes under an ASCII label: read as undeclared (UTF-8, else windows-1252)
     name = _ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, audit_row, record
@@ -104,8 +104,8 @@ async def resolve_contacts(session: AsyncSession, requests: Sequence[ContactRequ
         return ResolvedContact(new_ids[value], new[value]["organization_id"])
 
     if names:
-        await session.execute(update(Contact).where(Contact.id == bindparam("cid")).values(name=bindparam("cname"))
-                              .execution_options(synchronize_session=False),
+        table = cast(Table, Contact.__table__)  # a Core executemany: the ORM form wants primary keys in every row
+        await session.execute(update(table).where(table.c.id == bindparam("cid")).values(name=bindparam("cname")),
                               [{"cid": cid, "cname": name} for cid, name in names.items()])
     await insert_rows(session, ContactIdentity, [
         {"contact_id": resolved(ref).id, "kind": kind, "value": value, "method": LinkMethod.CLAIMED.value,
