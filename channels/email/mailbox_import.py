@@ -4,6 +4,8 @@ inbound path as SMTP (``MailIntake.take``), with a progress bar and a JSON summa
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import mailbox
 from collections import Counter
 from collections.abc import Iterator
@@ -13,8 +15,19 @@ from typing import Any
 from tqdm import tqdm
 
 from channels.email.inbox import MailIntake
+from channels.email.message_ids import message_id_list
 
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 MAX_LISTED = 200  # rejections listed one by one in the summary (all are counted)
+
+
+def _ids(raw: bytes) -> tuple[str, list[str]]:
+    """A message's own Message-ID and the ones it refers to (headers only)."""
+    headers = _HEADERS.parsebytes(raw[:65536])
+    own = message_id_list(str(headers.get("message-id", "")), 1)
+    refs = [i for name in ("in-reply-to", "references") for v in headers.get_all(name, []) for i in
+            message_id_list(str(v))]
+    return (own[0] if own else ""), refs
 
 
 def mailbox_format(path: Path) -> str:
@@ -59,12 +72,19 @@ async def import_mail(inbox: MailIntake, path: Path, *, concurrency: int = 16, p
     reasons: Counter[str] = Counter()
     rejected: list[dict[str, str]] = []
     bar = tqdm(total=count_mail(path), unit="msg", disable=not progress, desc="importing")
-    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    queue: asyncio.Queue[tuple[str, bytes, list[asyncio.Event], asyncio.Event] | None] = asyncio.Queue(
+        maxsize=concurrency * 2)
+    in_import: dict[str, asyncio.Event] = {}  # Message-ID -> set once that message is stored
 
     async def worker() -> None:
         while (item := await queue.get()) is not None:
-            label, raw = item
-            outcome = await inbox.take(raw, mail_from=None, imported=True)
+            label, raw, earlier, done = item
+            for event in earlier:  # a reply waits for the message it answers, so that it can thread to it
+                await event.wait()
+            try:
+                outcome = await inbox.take(raw, mail_from=None, imported=True)
+            finally:
+                done.set()
             kind = {"ticket": "imported", "reply": "threaded", "duplicate": "duplicates",
                     "bounce": "bounces"}.get(outcome.kind, "rejected")
             counts[kind] += 1
@@ -76,8 +96,12 @@ async def import_mail(inbox: MailIntake, path: Path, *, concurrency: int = 16, p
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
     try:
-        for item in iter_mail(path):
-            await queue.put(item)
+        for label, raw in iter_mail(path):
+            own, refs = _ids(raw)
+            done = asyncio.Event()
+            if own:
+                in_import[own] = done
+            await queue.put((label, raw, [in_import[r] for r in refs if r in in_import and r != own], done))
     finally:
         for _ in workers:
             await queue.put(None)

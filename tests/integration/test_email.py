@@ -419,3 +419,34 @@ async def test_kept_mail_is_listed_and_replayed(app: Client) -> None:
 async def test_message_is_sent_with_smtplib_send_sync_helper(app: Client) -> None:
     code, text = await asyncio.to_thread(send_sync, port(app), mail("x@example.org", "Hi", "Hello"))
     assert code == 250 and REPLY.search(text)
+
+
+async def test_import_mail_from_mbox_maildir_and_eml_folder(app: Client, tmp_path: Any) -> None:
+    from channels.email.mailbox_import import import_mail
+    ctx = app.app[CTX]
+    inbox = mail_intake(ctx)
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(mail("Ava <ava@example.org>", "Old case", "From the old helpdesk", Message_ID="<old-1@example.org>",
+                     Date="Mon, 01 Jan 2024 10:00:00 +0000"))
+    maildir.add(mail("Ava <ava@example.org>", "Re: Old case", "Still broken", In_Reply_To="<old-1@example.org>"))
+    maildir.add(b"Subject: nobody wrote this\r\n\r\nno sender")
+    summary = await import_mail(inbox, tmp_path / "Maildir", concurrency=4, progress=False)
+    assert (summary["format"], summary["total"], summary["imported"], summary["threaded"], summary["rejected"]) == \
+        ("maildir", 3, 1, 1, 1)
+    assert summary["rejections"][0]["reason"] == "sender: no From header"
+    again = await import_mail(inbox, tmp_path / "Maildir", concurrency=4, progress=False)
+    assert again["duplicates"] == 2 and again["imported"] == 0
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    (folder / "one.eml").write_bytes(mail("Bo <bo@example.org>", "Hi", "Hello"))
+    assert (await import_mail(inbox, folder, progress=False))["imported"] == 1
+    if CORPORA.is_dir():
+        box = CORPORA / "cpython" / "mailbox_01.mbox"
+        summary = await import_mail(inbox, box, progress=False)
+        assert summary["format"] == "mbox" and summary["total"] == len(mailbox.mbox(box, create=False)) > 0
+        assert summary["imported"] + summary["threaded"] + summary["rejected"] + summary["duplicates"] == \
+            summary["total"]
+    await ctx.relay.drain()
+    async with ctx.db.read() as session:
+        first = await session.scalar(select(Message).where(Message.provider_id == "old-1@example.org"))
+    assert first is not None and first.created_at.year == 2024 and first.meta["imported"] == "yes"
