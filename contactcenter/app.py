@@ -9,6 +9,10 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.base import ChannelRegistry
+from channels.email.acknowledge import Acknowledger
+from channels.email.inbox import MailIntake
+from channels.email.listener import SmtpListener
+from channels.email.sender import EmailSender
 from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
@@ -22,7 +26,7 @@ from contactcenter.context import CTX, Context, Limits
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
-from contactcenter.events import ReplyQueued
+from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
@@ -63,6 +67,8 @@ def build_context(settings: Settings) -> Context:
     db.on_commit(relay.wake)
     channels = ChannelRegistry()
     channels.register("webform", PortalSender())
+    secret = secret_key(settings)
+    channels.register("email", EmailSender(settings.email, secret))
     wf, au = settings.webform, settings.auth
     limits = Limits(
         login_ip=RateLimiter(au.login_attempts * 5, au.login_window_seconds),
@@ -72,14 +78,24 @@ def build_context(settings: Settings) -> Context:
     )
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
-                  secret=secret_key(settings), intake=IntakeQueue(db, store, settings))
+                  secret=secret, intake=IntakeQueue(db, store, settings))
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
-    delivery = DeliveryWorker(ctx.db, ctx.channels)
+    delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
+    mail = ctx.settings.email
+    sender = ctx.channels.sender("email")
+    if mail.acknowledge and isinstance(sender, EmailSender):
+        acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
+        ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
+
+
+def mail_intake(ctx: Context) -> MailIntake:
+    """The e-mail channel's inbound path (SMTP listener, mailbox import and replay share it)."""
+    return MailIntake(ctx.db, ctx.intake, ctx.settings.email, ctx.secret)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -99,6 +115,18 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.stop()  # finish the batch in hand, then flush what was committed before shutdown
     except Exception:
         log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
+
+
+async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
+    ctx = app[CTX]
+    mail = ctx.settings.email
+    listener = SmtpListener(mail_intake(ctx), mail, mail.hostname or mail.sender_address.rpartition("@")[2])
+    await listener.start()
+    ctx.smtp = listener
+    yield
+    await listener.stop()
+    ctx.smtp = None
 
 
 def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
@@ -129,6 +157,8 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app.cleanup_ctx.append(database_ctx)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
+    if settings.email.enabled:
+        app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from channels.base import ChannelRegistry
+from channels.email.listener import SmtpListener
 from contactcenter.db.engine import Database
 from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ class Context:
     limits: Limits
     secret: bytes
     intake: IntakeQueue
+    smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
 
 
 CTX = web.AppKey("ctx", Context)

@@ -175,6 +175,29 @@ class _Batch:
         return self.session.scalar(select(Message.id).where(
             Message.ticket_id == ticket.id, Message.contact_id == contact_id).limit(1)) is not None
 
+    def _by_reference(self, todo: list[int]) -> dict[tuple[str, str], Any]:
+        """The stored messages whose provider id a message of the batch names (In-Reply-To, References)."""
+        wanted = {(self.arrivals[i].message.channel, ref) for i in todo
+                  for h in [self.arrivals[i].message.hints] for ref in (h.in_reply_to, *h.references) if ref}
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(Message.channel, Message.provider_id, Message.contact_id, Message.direction, Ticket)
+            .join(Ticket, Ticket.id == Message.ticket_id)
+            .where(Message.provider_id.in_({ref for _, ref in wanted})).order_by(Message.id)).all()
+        return {(r.channel, r.provider_id): r for r in rows if (r.channel, r.provider_id) in wanted}
+
+    def _referenced(self, index: int, contact_id: int, by_reference: dict[tuple[str, str], Any]) -> Ticket | None:
+        """The ticket of the nearest referenced message: one of our replies (only its recipients saw its id), or
+        a message on a ticket the sender takes part in (a stranger who copies a Message-ID opens a new ticket)."""
+        msg = self.arrivals[index].message
+        for ref in (msg.hints.in_reply_to, *reversed(msg.hints.references)):
+            row = by_reference.get((msg.channel, ref)) if ref else None
+            if row is not None and (row.direction == Direction.OUTBOUND or row.contact_id == contact_id
+                                    or self._is_participant(row.Ticket, contact_id)):
+                return row.Ticket  # type: ignore[no-any-return]
+        return None
+
     def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
         """Walk the evidence chain for each message, strongest first, one query per kind of evidence."""
         hints = {i: self.arrivals[i].message.hints for i in todo}
@@ -191,12 +214,19 @@ class _Batch:
                       .group_by(Ticket.contact_id, Ticket.channel, Ticket.conversation_key))
             for t in self.session.scalars(select(Ticket).where(Ticket.id.in_(latest))).all():
                 by_conversation[(t.contact_id, t.channel, t.conversation_key or "")] = t
+        by_signed = self._tickets_by(Ticket.id, {h.verified_ticket_id for h in hints.values()
+                                                       if h.verified_ticket_id is not None})
+        by_reference = self._by_reference(todo)
         found: dict[int, Ticket | None] = {}
         for index, hint in hints.items():
             contact_id = contacts[index].id
             ticket: Ticket | None = None
             if hint.portal_token:
                 ticket, self.evidence[index] = by_token.get(token_hash(hint.portal_token)), "portal-link"
+            if ticket is None and hint.verified_ticket_id is not None:
+                ticket, self.evidence[index] = by_signed.get(hint.verified_ticket_id), "signed-reference"
+            if ticket is None and (hint.in_reply_to or hint.references):
+                ticket, self.evidence[index] = self._referenced(index, contact_id, by_reference), "message-id"
             if ticket is None and hint.ticket_number is not None:
                 tagged = by_number.get(hint.ticket_number)
                 if tagged is not None and self._is_participant(tagged, contact_id):
@@ -297,7 +327,8 @@ class _Batch:
             {"ticket_id": s.ticket_id, "direction": Direction.INBOUND.value, "author_kind": AuthorKind.CONTACT.value,
              "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
              "subject": msg.subject[:500], "text": msg.text, "html": msg.html, "external_id": msg.external_id,
-             "provider_id": None, "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
+             "provider_id": msg.provider_id and msg.provider_id[:255],
+             "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
              "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata), "raw": msg.raw or None,
              "created_at": msg.received_at}
                 for s in steps for msg in [self.arrivals[s.index].message]]

@@ -150,6 +150,55 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    # inbound SMTP listener
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = ""
+    support_addresses: tuple[str, ...] = ("support@example.com",)
+    plus_addressing: bool = True
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_recipients: int = 50
+    max_line_bytes: int = 1024 * 1024
+    command_limit: int = 1000
+    timeout_seconds: float = 60.0
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    require_starttls: bool = False
+    auth_required: bool = False
+    auth_username: str = ""
+    auth_password: str = ""
+    auth_require_tls: bool = True
+    # parsing bounds
+    max_parts: int = 100
+    max_depth: int = 10
+    max_links: int = 500
+    max_text_chars: int = 100_000
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    # outbound
+    from_address: str = ""
+    from_name: str = "Support"
+    reply_token: bool = True
+    quote_previous: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    # acknowledgements of new tickets
+    acknowledge: bool = False
+    acknowledge_per_sender: int = 3
+    acknowledge_window_seconds: int = 3600
+
+    @property
+    def sender_address(self) -> str:
+        """The From address of our mail: ``from_address``, else the first support address."""
+        return (self.from_address or (self.support_addresses[0] if self.support_addresses else "")).lower()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -158,6 +207,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     webform: WebformSettings = field(default_factory=WebformSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
 
     @property
     def data_path(self) -> Path:
@@ -244,7 +294,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
-             "routing": RoutingSettings}
+             "routing": RoutingSettings, "email": EmailSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

@@ -227,6 +227,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_ticket_id_id", "ticket_id", "id"),
+        Index("ix_messages_provider_id", "provider_id"),
     )
     id: Mapped[int] = _id()
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
@@ -260,6 +261,27 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+
+
+class RawInbound(Base):
+    """An inbound payload that did not become a message: unparsable, refused, or a delivery report.
+
+    Kept byte for byte so that an admin can read it and replay it after a fix; ``digest`` (sha256 of
+    the bytes) makes a redelivery of the same payload a no-op.
+    """
+
+    __tablename__ = "raw_inbound"
+    __table_args__ = (UniqueConstraint("channel", "digest", name="uq_raw_inbound_channel_digest"),
+                      Index("ix_raw_inbound_status_id", "status", "id"))
+    id: Mapped[int] = _id()
+    channel: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # unparsable, rejected, bounce, replayed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    envelope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = _created()
+    replayed_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditEvent(Base):
