@@ -19,6 +19,7 @@ from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
+from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
@@ -32,11 +33,12 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.storage import AttachmentStore
+from routing.router import Router
 
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, webform_api.api)
+                                agents_api.api, routing_api.api, webform_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -78,12 +80,15 @@ def build_context(settings: Settings) -> Context:
     )
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
-                  secret=secret, intake=IntakeQueue(db, store, settings))
+                  secret=secret, intake=IntakeQueue(db, store, settings),
+                  router=Router(db, settings.routing) if settings.routing.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
+    if ctx.router is not None:
+        ctx.router.subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
@@ -115,6 +120,17 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.stop()  # finish the batch in hand, then flush what was committed before shutdown
     except Exception:
         log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
+
+
+async def router_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The router's timer (expired offers, ended wrap-ups, overflow steps); events reach it through the relay."""
+    router = app[CTX].router
+    if router is None:
+        yield
+        return
+    router.start()
+    yield
+    await router.stop()
 
 
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -157,6 +173,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app.cleanup_ctx.append(database_ctx)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
+        app.cleanup_ctx.append(router_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

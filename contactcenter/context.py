@@ -14,6 +14,7 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
+from routing.router import Router
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Context:
     secret: bytes
     intake: IntakeQueue
     smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
+    router: Router | None = None  # None when routing is turned off
 
 
 CTX = web.AppKey("ctx", Context)

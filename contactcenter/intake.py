@@ -282,7 +282,8 @@ class _Batch:
                          "portal_token_hash": token_hash(step.portal_token),
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
-                         "updated_at": self.now, "last_message_at": self.now})
+                         "updated_at": self.now, "last_message_at": self.now,
+                         "waiting_since": self.now, "routing_queue": needs.queue})
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
@@ -320,6 +321,9 @@ class _Batch:
             ticket.status = status
             if step.decision.reopen:
                 ticket.solved_at = None
+                if ticket.assignee_id is None:  # back in the queue for the router
+                    ticket.waiting_since, ticket.ring, ticket.next_ring_at = self.now, 0, None
+                    ticket.routing_queue = ticket.queue
         ticket.updated_at = ticket.last_message_at = self.now
 
     def store_messages(self, steps: list[_Step]) -> None:
