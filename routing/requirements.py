@@ -48,11 +48,16 @@ def _phrase(text: str) -> str:
     return " " + " ".join(tokens(text)) + " "
 
 
+def _mentions(words: str, keyword: str) -> bool:
+    """The keyword starts at a word boundary; its last word may go on (refund: refunds, رمز عبور: رمز عبورم)."""
+    return " " + " ".join(tokens(keyword)) in words
+
+
 def rule_matches(rule: RoutingRule, *, text: str, channel: str, tier: str, has_contract: bool,
                  ticket_type: TicketType) -> bool:
     """Every condition the rule gives holds (a rule with no condition never matches)."""
     conditions = [
-        not rule.keywords or any(_phrase(k) in text for k in rule.keywords if k.strip()),
+        not rule.keywords or any(_mentions(text, k) for k in rule.keywords if tokens(k)),
         not rule.tier or rule.tier == tier,
         not rule.contract or has_contract,
         not rule.channel or rule.channel == channel,

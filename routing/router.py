@@ -32,7 +32,6 @@ from routing.policy import (
     Candidate,
     Choice,
     Strategy,
-    blocked_by_call,
     free_capacity,
     is_eligible,
     queue_key,
@@ -209,9 +208,7 @@ class Router:
             for facts in waiting:
                 facts = replace(facts, ring=self._ring_reached(facts, now))
                 need = store.need_at(facts, self.settings, facts.ring)
-                if need.channel_class in free and not blocked_by_call(
-                        agent, need, voice_blocks=self.settings.voice_blocks_other_work) and is_eligible(
-                        agent, need, now, voice_blocks=self.settings.voice_blocks_other_work) \
+                if is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work) \
                         and agent.id not in store.declined_by(session, facts.id, facts.ring):
                     picked = self._current_ring(session, facts, now)
                     break
