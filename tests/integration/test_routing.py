@@ -51,8 +51,9 @@ async def make_agent(ctx: Context, name: str, skills: dict[str, int], *, capacit
 
 async def new_ticket(ctx: Context, key: str, *, topic: str | None = "billing", text: str = "My card was charged",
                      channel: str = "webform", language: str = "en") -> int:
-    msg = InboundMessage(channel=channel, external_id=key, sender=Address(IdentityKind.EMAIL, f"{key}@customers.example"),
-                         received_at=utcnow(), text=text, subject=f"Request {key}", topic=topic, language=language)
+    sender = Address(IdentityKind.EMAIL, f"{key}@customers.example")
+    msg = InboundMessage(channel=channel, external_id=key, sender=sender, received_at=utcnow(), text=text,
+                         subject=f"Request {key}", topic=topic, language=language)
     result = await intake(ctx.db, ctx.store, ctx.settings, msg)
     await ctx.relay.drain()
     return result.ticket_id
@@ -126,7 +127,8 @@ async def test_capacity_is_never_exceeded_and_freed_capacity_takes_the_most_urge
     assert offered == {tickets[2], tickets[0]}  # the urgent one, then the longest waiting
     for t in sorted(offered):
         await as_agent(routed, agent_id, do_accept_offer, (await offers(routed, t))[0].id)
-    await routed.router.tick() if routed.router else None
+    assert routed.router is not None
+    await routed.router.tick()
     assert not await offers(routed, tickets[1])  # full: nothing more
     async with routed.db.write() as session:
         await do_update_ticket(session, tickets[2], {"status": TicketStatus.SOLVED}, actor=SYSTEM)
