@@ -114,10 +114,11 @@ class Router:
         facts = store.ticket_facts(session, [event.ticket_id]).get(event.ticket_id)
         if facts is None:
             return
-        if facts.assignee_id is not None or not facts.waiting:
+        needs_changed = bool({"requirements", "queue"} & set(event.fields))
+        if facts.assignee_id is not None or not facts.waiting or needs_changed:
             for offer in session.scalars(select(Offer).where(Offer.ticket_id == facts.id,
                                                              Offer.status == OfferStatus.PENDING)):
-                store.decide_offer(session, offer, OfferStatus.CANCELLED, now)  # taken by hand or closed
+                store.decide_offer(session, offer, OfferStatus.CANCELLED, now)  # taken, closed or needs changed
                 self._refresh(session, [offer.user_id])
         if facts.assignee_id is not None:
             self._refresh(session, [facts.assignee_id])
