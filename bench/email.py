@@ -24,14 +24,8 @@ import asyncio
 import json
 import os
 import random
-import shutil
-import sqlite3
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib.util import module_from_spec, spec_from_file_location
 from typing import Any
 
@@ -41,58 +35,11 @@ _spec = spec_from_file_location("bench_intake", _HERE / "intake.py")
 assert _spec is not None and _spec.loader is not None
 _intake = module_from_spec(_spec)
 _spec.loader.exec_module(_intake)
-TEXTS, _pg_admin, free_port = _intake.TEXTS, _intake._pg_admin, _intake.free_port
+TEXTS, free_port, own_server, stored_messages = (_intake.TEXTS, _intake.free_port, _intake.own_server,
+                                                 _intake.stored_messages)
 
 ROOT = _HERE.parent
 SUPPORT = "support@example.com"
-
-
-@asynccontextmanager
-async def own_server(postgres: str | None) -> AsyncIterator[tuple[int, str]]:
-    """Start `contactcenter serve` with its SMTP listener on a fresh database; yield the SMTP port."""
-    data = Path(tempfile.mkdtemp(prefix="cc-bench-mail-"))
-    http_port, smtp_port = free_port(), free_port()
-    env = {**os.environ, "CC_SERVER__PORT": str(http_port), "CC_SERVER__DATA_DIR": str(data),
-           "CC_SERVER__LOG_LEVEL": "WARNING", "CC_EMAIL__PORT": str(smtp_port),
-           "CC_EMAIL__SUPPORT_ADDRESSES": SUPPORT}
-    db_name = f"cc_bench_mail_{os.getpid()}"
-    database_url = f"sqlite:///{data / 'contactcenter.db'}"
-    if postgres:
-        await _pg_admin(postgres, f'CREATE DATABASE "{db_name}"')
-        env["CC_DATABASE__URL"] = database_url = f"{postgres.rsplit('/', 1)[0]}/{db_name}"
-    server = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT)  # noqa: ASYNC220
-    try:
-        for _ in range(300):
-            try:
-                smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, timeout=5)
-                await smtp.connect()
-                await smtp.quit()
-                break
-            except (OSError, aiosmtplib.SMTPException):
-                await asyncio.sleep(0.1)
-        else:
-            raise SystemExit("the server did not start")
-        yield smtp_port, database_url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if postgres:
-            await _pg_admin(postgres, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        shutil.rmtree(data, ignore_errors=True)
-
-
-async def stored(database_url: str) -> int:
-    query = "SELECT count(*) FROM messages WHERE channel = 'email' AND direction = 'in'"
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            return int(conn.execute(query).fetchone()[0])
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    engine = create_async_engine(database_url)
-    async with engine.connect() as conn:
-        count = (await conn.execute(text(query))).scalar_one()
-    await engine.dispose()
-    return int(count)
 
 
 def build(i: int, person: int, text: str, reply_to: str | None) -> tuple[str, str, bytes]:
@@ -171,13 +118,15 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--postgres", help="start the server on a fresh database on this PostgreSQL server URL")
     args = parser.parse_args()
-    async with own_server(args.postgres) as (port, database_url):
+    port = free_port()
+    smtp = {"CC_EMAIL__PORT": str(port), "CC_EMAIL__SUPPORT_ADDRESSES": SUPPORT}
+    async with own_server(args.postgres, smtp) as (_, database_url):
         warm = 0
         if args.warmup:
             warm = (await run(port, args.warmup, args.concurrency, args.contacts, args.follow_up,
                               args.seed + 1))["accepted"]
         figures = await run(port, args.messages, args.concurrency, args.contacts, args.follow_up, args.seed)
-        count = await stored(database_url)
+        count = await stored_messages(database_url, "email")
     figures["database"] = "postgresql" if args.postgres else "sqlite"
     figures["stored"] = count
     figures["stored_exactly_once"] = count == figures["accepted"] + warm
