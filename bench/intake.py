@@ -95,7 +95,8 @@ async def own_server(postgres: str | None, extra_env: dict[str, str] | None = No
 
 async def stored_messages(database_url: str, channel: str | None = None) -> int:
     """Inbound messages stored (on one channel, if given)."""
-    query = "SELECT count(*) FROM messages WHERE direction = 'in'" + (" AND channel = :channel" if channel else "")
+    query = ("SELECT count(*) FROM messages WHERE direction = 'in' AND channel = :channel" if channel
+             else "SELECT count(*) FROM messages WHERE direction = 'in'")
     params = {"channel": channel} if channel else {}
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
