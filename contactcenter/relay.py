@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,14 +27,16 @@ from contactcenter.settings import RelaySettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
 DeadHandler = Callable[[Event, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     name: str
-    topic: str
-    handler: Handler
+    topics: frozenset[str]
+    handler: Handler | None = None  # called once per event...
+    batch_handler: BatchHandler | None = None  # ...or once per relay batch with all its events, in order
     on_dead: DeadHandler | None = None  # told once when the relay gives up on an event for it
 
 
@@ -65,7 +67,12 @@ class Relay:
         ``on_dead(event, error)`` is called when the event becomes a dead letter for this subscriber,
         so that it can record the failure where users see it (e.g. a reply marked as not delivered).
         """
-        self._subscribers.append(Subscriber(name, topic, handler, on_dead))
+        self._subscribers.append(Subscriber(name, frozenset({topic}), handler=handler, on_dead=on_dead))
+
+    def subscribe_batch(self, topics: Iterable[str], name: str, handler: BatchHandler) -> None:
+        """Call ``handler`` once per batch with every event of ``topics`` in it (oldest first), so that a
+        subscriber can do the work of many events in one transaction. If it fails, all of them are retried."""
+        self._subscribers.append(Subscriber(name, frozenset(topics), batch_handler=handler))
 
     def wake(self) -> None:
         """Look for new events now (called after every commit)."""
@@ -94,21 +101,40 @@ class Relay:
                             claimed_until=now + timedelta(seconds=self.settings.claim_timeout)))
             return claimed
 
-    async def _dispatch(self, row: Claimed) -> dict[str, str]:
-        """Run the subscribers still owed this event; return the failures by subscriber name."""
-        owed = set(row.pending_subscribers or [s.name for s in self._subscribers if s.topic == row.topic])
-        failures: dict[str, str] = {}
-        try:
-            event = decode(row.topic, row.payload)
-        except (KeyError, TypeError) as exc:
-            return {name: f"undecodable event: {exc!r}" for name in owed}
+    def _owed(self, row: Claimed) -> set[str]:
+        return set(row.pending_subscribers or [s.name for s in self._subscribers if row.topic in s.topics])
+
+    async def _dispatch(self, rows: list[Claimed]) -> dict[int, dict[str, str]]:
+        """Run the subscribers still owed each event; return the failures by row id and subscriber name."""
+        failures: dict[int, dict[str, str]] = {row.id: {} for row in rows}
+        events: dict[int, Event] = {}
+        for row in rows:
+            try:
+                events[row.id] = decode(row.topic, row.payload)
+            except (KeyError, TypeError) as exc:
+                failures[row.id] = {name: f"undecodable event: {exc!r}" for name in self._owed(row)}
         for sub in self._subscribers:
-            if sub.name in owed and sub.topic == row.topic:
+            if sub.batch_handler is None:
+                continue
+            mine = [row for row in rows if row.id in events and row.topic in sub.topics and sub.name in self._owed(row)]
+            if mine:
                 try:
-                    await sub.handler(event)
+                    await sub.batch_handler([events[row.id] for row in mine])
                 except Exception as exc:  # a subscriber's failure must not stop the relay
-                    log.exception("subscriber %s failed on outbox event %s", sub.name, row.id)
-                    failures[sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
+                    log.exception("subscriber %s failed on a batch of %d outbox events", sub.name, len(mine))
+                    for row in mine:
+                        failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
+        for row in rows:
+            if row.id not in events:
+                continue
+            owed = self._owed(row)
+            for sub in self._subscribers:
+                if sub.handler is not None and sub.name in owed and row.topic in sub.topics:
+                    try:
+                        await sub.handler(events[row.id])
+                    except Exception as exc:
+                        log.exception("subscriber %s failed on outbox event %s", sub.name, row.id)
+                        failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
         return failures
 
     async def run_once(self) -> int:
@@ -120,14 +146,9 @@ class Relay:
         rows = await self._claim()
         if not rows:
             return 0
-        done: list[int] = []
-        failed: list[tuple[Claimed, dict[str, str]]] = []
-        for row in rows:
-            failures = await self._dispatch(row)
-            if failures:
-                failed.append((row, failures))
-            else:
-                done.append(row.id)
+        outcome = await self._dispatch(rows)
+        done = [row.id for row in rows if not outcome[row.id]]
+        failed = [(row, outcome[row.id]) for row in rows if outcome[row.id]]
         now = utcnow()
 
         def record(session: Session) -> None:
@@ -156,7 +177,7 @@ class Relay:
     async def _tell_dead(self, row: Claimed, failures: dict[str, str]) -> None:
         event = decode(row.topic, row.payload)
         for sub in self._subscribers:
-            if sub.name in failures and sub.topic == row.topic and sub.on_dead is not None:
+            if sub.name in failures and row.topic in sub.topics and sub.on_dead is not None:
                 try:
                     await sub.on_dead(event, failures[sub.name])
                 except Exception:

@@ -118,7 +118,7 @@ class RoutingSettings:
     aging_minutes: float = 10.0
     missed_offers_to_away: int = 3
     voice_blocks_other_work: bool = True
-    candidates: int = 100
+    candidates: int = 10
     timer_interval: float = 1.0
     channel_classes: Mapping[str, str] = field(default_factory=dict)
     capacity: Mapping[str, int] = field(default_factory=dict)

@@ -6,6 +6,7 @@ passes ``now``, and stores what these functions decide together with their expla
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,10 +133,10 @@ def choose_agent(agents: Iterable[AgentView], need: Need, now: datetime, *,
                  strategy: Strategy = Strategy.BEST_MATCH, voice_blocks: bool = True,
                  exclude: frozenset[int] = frozenset(), keep: int = 5) -> Choice:
     """The best eligible agent for ``need`` (None if nobody fits), with the top ``keep`` candidates."""
-    ranked = sorted((_rank(a, need, strategy), a.id) for a in agents
-                    if a.id not in exclude and is_eligible(a, need, now, voice_blocks=voice_blocks))
-    candidates = tuple(Candidate(agent_id, key) for key, agent_id in ranked[:keep])
-    return Choice(ranked[0][1] if ranked else None, strategy, candidates, len(ranked))
+    eligible = [a for a in agents if a.id not in exclude and is_eligible(a, need, now, voice_blocks=voice_blocks)]
+    ranked = heapq.nsmallest(keep, ((_rank(a, need, strategy), a.id) for a in eligible))
+    candidates = tuple(Candidate(agent_id, key) for key, agent_id in ranked)
+    return Choice(ranked[0][1] if ranked else None, strategy, candidates, len(eligible))
 
 
 # --- the order of waiting tickets --------------------------------------------------------------

@@ -37,6 +37,7 @@ from routing.policy import (
     queue_key,
     ring_for,
 )
+from routing.store import TICKETS, USERS
 
 log = logging.getLogger(__name__)
 REFRESH_EVERY = 30  # timer rounds between full reloads of the board (other processes' changes)
@@ -56,10 +57,8 @@ class Router:
     # --- wiring ------------------------------------------------------------------------------
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe(TicketCreated.topic, "routing", self.on_event)
-        relay.subscribe(TicketChanged.topic, "routing", self.on_event)
-        relay.subscribe(AgentChanged.topic, "routing", self.on_event)
-        relay.subscribe(OfferDecided.topic, "routing", self.on_event)
+        relay.subscribe_batch((TicketCreated.topic, TicketChanged.topic, AgentChanged.topic, OfferDecided.topic),
+                              "routing", self.on_events)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._timer(), name="router-timer")
@@ -71,16 +70,20 @@ class Router:
                 await self._task
             self._task = None
 
-    async def on_event(self, event: Event) -> None:
-        """Route what the event changed."""
-        if isinstance(event, TicketCreated):
-            await self._run(lambda s, now: self._route_ticket(s, event.ticket_id, now))
-        elif isinstance(event, TicketChanged):
-            await self._run(lambda s, now: self._ticket_changed(s, event, now))
-        elif isinstance(event, AgentChanged):
-            await self._run(lambda s, now: self._agent_changed(s, event.user_id, now))
-        elif isinstance(event, OfferDecided) and event.status in (OfferStatus.REJECTED, OfferStatus.CANCELLED):
-            await self._run(lambda s, now: self._route_ticket(s, event.ticket_id, now))
+    async def on_events(self, events: list[Event]) -> None:
+        """Route what the events changed, all in one transaction."""
+        def work(session: Session, now: datetime) -> None:
+            for event in events:
+                if isinstance(event, TicketCreated):
+                    self._route_ticket(session, event.ticket_id, now)
+                elif isinstance(event, TicketChanged):
+                    self._ticket_changed(session, event, now)
+                elif isinstance(event, AgentChanged):
+                    self._agent_changed(session, event.user_id, now)
+                elif isinstance(event, OfferDecided) and event.status in (OfferStatus.REJECTED, OfferStatus.CANCELLED):
+                    self._route_ticket(session, event.ticket_id, now)
+
+        await self._run(work)
 
     async def tick(self) -> None:
         """One timer round (the background task calls it every ``timer_interval``; tests call it)."""
@@ -125,7 +128,7 @@ class Router:
         if event.freed_user_id is not None:
             wrap_up = self.settings.wrap_up.get(self.settings.channel_class(facts.channel), 0)
             if wrap_up > 0:
-                session.execute(update(User).where(User.id == event.freed_user_id)
+                session.execute(update(USERS).where(USERS.c.id == event.freed_user_id)
                                 .values(wrap_up_until=now + timedelta(seconds=wrap_up)))
             self._route_agent(session, event.freed_user_id, now)
         if facts.waiting:
@@ -159,7 +162,7 @@ class Router:
         reroute += due
         rested = session.scalars(select(User.id).where(User.wrap_up_until <= now).limit(100)).all()
         if rested:
-            session.execute(update(User).where(User.id.in_(rested)).values(wrap_up_until=None))
+            session.execute(update(USERS).where(USERS.c.id.in_(rested)).values(wrap_up_until=None))
         for ticket_id in dict.fromkeys(reroute):
             self._route_ticket(session, ticket_id, now)
         for user_id in rested:
@@ -172,19 +175,25 @@ class Router:
         facts = store.ticket_facts(session, [ticket_id]).get(ticket_id)
         if facts is None:
             return
-        if not facts.waiting or store.has_pending_offer(session, ticket_id):
+        history = store.offer_history(session, ticket_id)
+        if not facts.waiting or history.pending:
             if facts.next_ring_at is not None:  # its overflow clock starts again if it waits again
-                session.execute(update(Ticket).where(Ticket.id == ticket_id).values(next_ring_at=None))
+                session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(next_ring_at=None))
             return
         facts = self._current_ring(session, facts, now)
         need = store.need_at(facts, self.settings, facts.ring)
-        exclude = set(store.declined_by(session, ticket_id, facts.ring))
+        exclude = set(history.declined_by(facts.ring))
         for _ in range(3):  # the board may be stale: check the choice, try the next one
             choice = self.board.choose(need, now, strategy=self.strategy,
                                        voice_blocks=self.settings.voice_blocks_other_work, exclude=frozenset(exclude))
             if choice.agent_id is None:
                 break
-            agent = self._refresh(session, [choice.agent_id]).get(choice.agent_id)
+            known = self.board.get(choice.agent_id)
+            agent = store.agent_state(session, self.settings, known) if known is not None else None
+            if agent is None:
+                self.board.remove(choice.agent_id)
+            else:
+                self.board.put(agent)
             if agent is not None and is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work):
                 self._offer(session, facts, agent, choice, now)
                 return
@@ -202,15 +211,14 @@ class Router:
             if not free:
                 return
             channels = None if "email" in free else [c for c, b in self.settings.channel_classes.items() if b in free]
-            waiting = store.waiting_candidates(session, list(agent.skills), channels,
-                                               max(1, self.settings.candidates // 4))
+            waiting = store.waiting_candidates(session, sorted(agent.skills), channels, self.settings.candidates)
             waiting.sort(key=lambda t: queue_key(t.as_waiting(), now, self.settings.aging_minutes))
             picked = None
             for facts in waiting:
                 facts = replace(facts, ring=self._ring_reached(facts, now))
                 need = store.need_at(facts, self.settings, facts.ring)
                 if is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work) \
-                        and agent.id not in store.declined_by(session, facts.id, facts.ring):
+                        and agent.id not in store.offer_history(session, facts.id).declined_by(facts.ring):
                     picked = self._current_ring(session, facts, now)
                     break
             if picked is None:

@@ -7,16 +7,30 @@ the chosen agent's presence and load are read again, so a decision is never made
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, select, text, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.db.ids import insert_rows
 from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
 from contactcenter.domain.enums import OfferStatus, Presence, Priority
 from contactcenter.domain.lifecycle import ROUTABLE
@@ -26,6 +40,9 @@ from routing.policy import AgentView, Choice, Need, WaitingTicket, ring_for
 from routing.policy import relax as relax_need
 from routing.requirements import Requirements
 
+# Core tables for plain UPDATEs (no ORM bookkeeping: routing never holds these rows as objects).
+TICKETS = cast(Table, Ticket.__table__)
+USERS = cast(Table, User.__table__)
 ROUTING_LOCK = 7_465_821  # any constant: the advisory lock id all routers share
 _ROUTABLE = [s.value for s in ROUTABLE]
 
@@ -37,20 +54,28 @@ def take_lock(session: Session) -> None:
 
 # --- agents ------------------------------------------------------------------------------------
 
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_USERS = select(User.id, User.presence, User.languages, User.capacity, User.created_at, User.last_assigned_at,
+                User.presence_changed_at, User.last_offered_at, User.wrap_up_until).where(User.is_active)
+_SOME_USERS = _USERS.where(User.id.in_(_IDS))
+_SKILLS = (select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id)
+           .where(AgentSkill.user_id.in_(_IDS)))
+# Per agent and channel: active tickets assigned to them, and tickets offered to them.
+_LOADS: CompoundSelect[Any] = union_all(
+    select(Ticket.assignee_id, Ticket.channel, func.count())
+    .where(Ticket.assignee_id.in_(_IDS), Ticket.status.in_(_ROUTABLE)).group_by(Ticket.assignee_id, Ticket.channel),
+    select(Offer.user_id, Ticket.channel, func.count()).join(Ticket, Ticket.id == Offer.ticket_id)
+    .where(Offer.user_id.in_(_IDS), Offer.status == OfferStatus.PENDING).group_by(Offer.user_id, Ticket.channel))
+
+
 def agent_views(session: Session, settings: RoutingSettings, user_ids: Sequence[int] | None = None) -> list[AgentView]:
     """Agents as routing sees them (all active staff when ``user_ids`` is None), loads included."""
-    users = select(User.id, User.presence, User.languages, User.capacity, User.created_at, User.last_assigned_at,
-                   User.presence_changed_at, User.last_offered_at, User.wrap_up_until).where(User.is_active)
-    if user_ids is not None:
-        users = users.where(User.id.in_(list(user_ids)))
-    rows = session.execute(users).all()
+    rows = session.execute(_USERS if user_ids is None else _SOME_USERS, {"ids": list(user_ids or ())}).all()
     ids = [r.id for r in rows]
     if not ids:
         return []
     skills: dict[int, dict[str, int]] = defaultdict(dict)
-    for user_id, name, level in session.execute(
-            select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id)
-            .where(AgentSkill.user_id.in_(ids))):
+    for user_id, name, level in session.execute(_SKILLS, {"ids": ids}):
         skills[user_id][name] = level
     loads = agent_loads(session, settings, ids)
     views = []
@@ -65,16 +90,22 @@ def agent_views(session: Session, settings: RoutingSettings, user_ids: Sequence[
     return views
 
 
+def agent_state(session: Session, settings: RoutingSettings, known: AgentView) -> AgentView | None:
+    """``known`` with presence, languages, capacity, wrap-up and load read again (skills kept: they change
+    rarely and every change reaches the board as an event). None when the user is gone or deactivated."""
+    row = session.execute(_SOME_USERS, {"ids": [known.id]}).first()
+    if row is None:
+        return None
+    return replace(known, presence=Presence(row.presence), languages=frozenset(str(x) for x in row.languages or ()),
+                   capacity={**settings.capacity, **{str(k): int(v) for k, v in (row.capacity or {}).items()}},
+                   load=agent_loads(session, settings, [known.id]).get(known.id, {}),
+                   last_offered_at=row.last_offered_at, wrap_up_until=row.wrap_up_until)
+
+
 def agent_loads(session: Session, settings: RoutingSettings, ids: Sequence[int]) -> dict[int, dict[str, int]]:
     """Per agent and channel class: active tickets assigned to them plus tickets offered to them."""
-    assigned = (select(Ticket.assignee_id, Ticket.channel, func.count())
-                .where(Ticket.assignee_id.in_(ids), Ticket.status.in_(_ROUTABLE))
-                .group_by(Ticket.assignee_id, Ticket.channel))
-    offered = (select(Offer.user_id, Ticket.channel, func.count()).join(Ticket, Ticket.id == Offer.ticket_id)
-               .where(Offer.user_id.in_(ids), Offer.status == OfferStatus.PENDING)
-               .group_by(Offer.user_id, Ticket.channel))
     loads: dict[int, dict[str, int]] = defaultdict(dict)
-    rows: list[Any] = list(session.execute(union_all(assigned, offered)).all())
+    rows: list[Any] = list(session.execute(_LOADS, {"ids": list(ids)}).all())
     for row in rows:
         user_id, bucket, count = int(row[0]), settings.channel_class(str(row[1])), int(row[2])
         loads[user_id][bucket] = loads[user_id].get(bucket, 0) + count
@@ -114,11 +145,17 @@ _FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.channel, Ticket.lang
           Ticket.ring, Ticket.next_ring_at)
 
 
+_TICKETS = select(*_FACTS).where(Ticket.id.in_(_IDS))
+_OPEN_OR_DECLINED = select(Offer.user_id, Offer.status, Offer.ring).where(
+    Offer.ticket_id == bindparam("ticket"),
+    Offer.status.in_([OfferStatus.PENDING, OfferStatus.REJECTED, OfferStatus.EXPIRED]))
+
+
 def ticket_facts(session: Session, ticket_ids: Iterable[int]) -> dict[int, TicketFacts]:
     ids = list(ticket_ids)
     if not ids:
         return {}
-    return {r.id: TicketFacts(*r) for r in session.execute(select(*_FACTS).where(Ticket.id.in_(ids)))}
+    return {r.id: TicketFacts(*r) for r in session.execute(_TICKETS, {"ids": ids})}
 
 
 def base_need(ticket: TicketFacts, settings: RoutingSettings) -> Need:
@@ -135,58 +172,71 @@ def need_at(ticket: TicketFacts, settings: RoutingSettings, ring: int) -> Need:
     return relax_need(base_need(ticket, settings), settings.steps(ticket.queue), ring)
 
 
-def has_pending_offer(session: Session, ticket_id: int) -> bool:
-    return session.scalar(select(Offer.id).where(Offer.ticket_id == ticket_id,
-                                                 Offer.status == OfferStatus.PENDING)) is not None
+@dataclass(frozen=True, slots=True)
+class OfferHistory:
+    pending: bool  # offered to someone now
+    declined: frozenset[tuple[int, int]]  # (agent, ring) of every rejected or expired offer
+
+    def declined_by(self, ring: int) -> frozenset[int]:
+        """Agents who rejected or let expire an offer of the ticket in this ring or later (not asked again)."""
+        return frozenset(agent for agent, at in self.declined if at >= ring)
 
 
-def declined_by(session: Session, ticket_id: int, ring: int) -> frozenset[int]:
-    """Agents who rejected or let expire an offer of this ticket in this ring (not offered again)."""
-    rows = session.scalars(select(Offer.user_id).where(
-        Offer.ticket_id == ticket_id, Offer.ring >= ring,
-        Offer.status.in_([OfferStatus.REJECTED, OfferStatus.EXPIRED])))
-    return frozenset(rows)
+def offer_history(session: Session, ticket_id: int) -> OfferHistory:
+    rows = session.execute(_OPEN_OR_DECLINED, {"ticket": ticket_id}).all()
+    return OfferHistory(any(r.status == OfferStatus.PENDING for r in rows),
+                        frozenset((r.user_id, r.ring) for r in rows if r.status != OfferStatus.PENDING))
 
 
 def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequence[str] | None,
-                       per_priority: int) -> list[TicketFacts]:
-    """The longest-waiting tickets of every priority in these queues and in no queue, not offered to anyone."""
+                       per_queue: int) -> list[TicketFacts]:
+    """The longest-waiting tickets of every priority in each of these queues and in no queue, not offered
+    to anyone: one index range per queue and priority (an IN list made SQLite scan all waiting tickets)."""
+    params: dict[str, Any] = {f"q{i}": queue for i, queue in enumerate(queues)}
+    params.update({"limit": per_queue, "channels": list(channels or ())})
+    statement = _candidates_statement(len(queues), channels is not None)
+    return [TicketFacts(*r) for r in session.execute(statement, params).all()]
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
     not_offered = ~exists().where(and_(Offer.ticket_id == Ticket.id, Offer.status == OfferStatus.PENDING))
     parts = []
     for priority in Priority:
-        for in_queue in ([Ticket.routing_queue.in_(list(queues))] if queues else []) + [Ticket.routing_queue.is_(None)]:
+        for in_queue in [Ticket.routing_queue == bindparam(f"q{i}") for i in range(queues)] + \
+                [Ticket.routing_queue.is_(None)]:
             query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value, not_offered)
-                     .order_by(Ticket.waiting_since).limit(per_priority))
-            if channels is not None:
-                query = query.where(Ticket.channel.in_(list(channels)))
+                     .order_by(Ticket.waiting_since).limit(bindparam("limit")))
+            if by_channel:
+                query = query.where(Ticket.channel.in_(bindparam("channels", expanding=True)))
             parts.append(query.subquery().select())
-    return [TicketFacts(*r) for r in session.execute(union_all(*parts)).all()]
+    return union_all(*parts)
 
 
 # --- writes --------------------------------------------------------------------------------------
 
 def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, ring: int, now: datetime,
-                settings: RoutingSettings) -> Offer:
-    """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why."""
+                settings: RoutingSettings) -> int:
+    """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why;
+    return the offer's id."""
     timeout = settings.offer_timeout.get(settings.channel_class(ticket.channel), 0)
     reason = {"ring": ring, **choice.explain(), "need": _need_dict(need_at(ticket, settings, ring))}
-    offer = Offer(ticket_id=ticket.id, user_id=agent.id, ring=ring, reason=reason, created_at=now,
-                  status=OfferStatus.PENDING if timeout > 0 else OfferStatus.ACCEPTED,
-                  expires_at=now + timedelta(seconds=timeout) if timeout > 0 else None,
-                  decided_at=None if timeout > 0 else now)
-    session.add(offer)
-    session.flush()
-    if timeout > 0:
-        session.execute(update(User).where(User.id == agent.id).values(last_offered_at=now))
+    pending = timeout > 0
+    [offer_id] = insert_rows(session, Offer, [{
+        "ticket_id": ticket.id, "user_id": agent.id, "ring": ring, "reason": reason, "created_at": now,
+        "status": OfferStatus.PENDING if pending else OfferStatus.ACCEPTED,
+        "expires_at": now + timedelta(seconds=timeout) if pending else None, "decided_at": None if pending else now}])
+    if pending:
+        session.execute(update(USERS).where(USERS.c.id == agent.id).values(last_offered_at=now))
         record(session, SYSTEM, "ticket.offered", "ticket", ticket.id, {"to": agent.id, **reason},
                ticket_id=ticket.id)
-        emit(session, OfferMade(offer_id=offer.id, ticket_id=ticket.id, user_id=agent.id))
+        emit(session, OfferMade(offer_id=offer_id, ticket_id=ticket.id, user_id=agent.id))
     else:
         assign(session, ticket.id, agent.id, now)
         record(session, SYSTEM, "ticket.assigned", "ticket", ticket.id, {"to": agent.id, **reason},
                ticket_id=ticket.id)
         emit(session, TicketChanged(ticket_id=ticket.id, fields=("assignee_id",)))
-    return offer
+    return offer_id
 
 
 def _need_dict(need: Need) -> dict[str, Any]:
@@ -194,9 +244,9 @@ def _need_dict(need: Need) -> dict[str, Any]:
 
 
 def assign(session: Session, ticket_id: int, user_id: int, now: datetime) -> None:
-    session.execute(update(Ticket).where(Ticket.id == ticket_id).values(
+    session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(
         assignee_id=user_id, next_ring_at=None, updated_at=now))
-    session.execute(update(User).where(User.id == user_id).values(last_assigned_at=now, missed_offers=0))
+    session.execute(update(USERS).where(USERS.c.id == user_id).values(last_assigned_at=now, missed_offers=0))
 
 
 def schedule_next_ring(session: Session, ticket: TicketFacts, settings: RoutingSettings) -> None:
@@ -205,7 +255,7 @@ def schedule_next_ring(session: Session, ticket: TicketFacts, settings: RoutingS
     since = ticket.waiting_since or ticket.created_at
     due = since + timedelta(seconds=steps[ticket.ring].after) if ticket.ring < len(steps) else None
     if due != ticket.next_ring_at:
-        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(next_ring_at=due))
+        session.execute(update(TICKETS).where(TICKETS.c.id == ticket.id).values(next_ring_at=due))
 
 
 def advance_ring(session: Session, ticket: TicketFacts, settings: RoutingSettings, now: datetime) -> TicketFacts:
@@ -215,7 +265,7 @@ def advance_ring(session: Session, ticket: TicketFacts, settings: RoutingSetting
     ring = max(ticket.ring, ring_for((now - since).total_seconds(), steps))
     need = need_at(ticket, settings, ring)
     queue = next(iter(need.skills), None)
-    session.execute(update(Ticket).where(Ticket.id == ticket.id).values(ring=ring, routing_queue=queue,
+    session.execute(update(TICKETS).where(TICKETS.c.id == ticket.id).values(ring=ring, routing_queue=queue,
                                                                         next_ring_at=None))
     if ring != ticket.ring:
         record(session, SYSTEM, "ticket.escalated", "ticket", ticket.id,
@@ -251,8 +301,8 @@ def release_live_work(session: Session, user_id: int, settings: RoutingSettings,
     tickets = list(session.scalars(select(Ticket.id).where(
         Ticket.assignee_id == user_id, Ticket.status.in_(_ROUTABLE), Ticket.channel.in_(live))))
     if tickets:
-        session.execute(update(Ticket).where(Ticket.id.in_(tickets)).values(
-            assignee_id=None, waiting_since=now, ring=0, next_ring_at=None, routing_queue=Ticket.queue,
+        session.execute(update(TICKETS).where(TICKETS.c.id.in_(tickets)).values(
+            assignee_id=None, waiting_since=now, ring=0, next_ring_at=None, routing_queue=TICKETS.c.queue,
             updated_at=now))
         for ticket_id in tickets:
             record(session, SYSTEM, "ticket.updated", "ticket", ticket_id,

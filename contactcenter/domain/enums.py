@@ -23,7 +23,10 @@ class Priority(StrEnum):
     @property
     def rank(self) -> int:
         """Higher is more urgent."""
-        return list(Priority).index(self)
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 
 
 class TicketType(StrEnum):
