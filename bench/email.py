@@ -119,7 +119,7 @@ async def main() -> None:
     parser.add_argument("--postgres", help="start the server on a fresh database on this PostgreSQL server URL")
     args = parser.parse_args()
     port = free_port()
-    smtp = {"CC_EMAIL__PORT": str(port), "CC_EMAIL__SUPPORT_ADDRESSES": SUPPORT}
+    smtp = {"CC_EMAIL__ENABLED": "true", "CC_EMAIL__PORT": str(port), "CC_EMAIL__SUPPORT_ADDRESSES": SUPPORT}
     async with own_server(args.postgres, smtp) as (_, database_url):
         warm = 0
         if args.warmup:

@@ -68,7 +68,7 @@ async def own_server(postgres: str | None, extra_env: dict[str, str] | None = No
     port = free_port()
     env = {**os.environ, "CC_SERVER__PORT": str(port), "CC_SERVER__DATA_DIR": str(data),
            "CC_SERVER__LOG_LEVEL": "WARNING", "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0",
-           **(extra_env or {})}
+           "CC_EMAIL__ENABLED": "false", **(extra_env or {})}
     db_name = f"cc_bench_{os.getpid()}"
     database_url = f"sqlite:///{data / 'contactcenter.db'}"
     if postgres:
