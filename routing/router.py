@@ -73,9 +73,13 @@ class Router:
     async def on_events(self, events: list[Event]) -> None:
         """Route what the events changed, all in one transaction."""
         def work(session: Session, now: datetime) -> None:
+            created = [e.ticket_id for e in events if isinstance(e, TicketCreated)]
+            prefetched = store.ticket_facts(session, created)  # a new ticket's facts in one query per batch
+            histories = store.offer_histories(session, created)
             for event in events:
                 if isinstance(event, TicketCreated):
-                    self._route_ticket(session, event.ticket_id, now)
+                    facts = prefetched.pop(event.ticket_id, None)  # used once: later events read again
+                    self._route_ticket(session, event.ticket_id, now, facts, histories.pop(event.ticket_id, None))
                 elif isinstance(event, TicketChanged):
                     self._ticket_changed(session, event, now)
                 elif isinstance(event, AgentChanged):
@@ -170,12 +174,16 @@ class Router:
 
     # --- the two decisions ---------------------------------------------------------------------
 
-    def _route_ticket(self, session: Session, ticket_id: int, now: datetime) -> None:
-        """Offer one waiting ticket to the best eligible agent, or schedule its next overflow step."""
-        facts = store.ticket_facts(session, [ticket_id]).get(ticket_id)
+    def _route_ticket(self, session: Session, ticket_id: int, now: datetime, facts: store.TicketFacts | None = None,
+                      history: store.OfferHistory | None = None) -> None:
+        """Offer one waiting ticket to the best eligible agent, or schedule its next overflow step.
+
+        ``facts`` and ``history`` may come from a prefetch for the whole batch, read in this transaction.
+        """
+        facts = facts or store.ticket_facts(session, [ticket_id]).get(ticket_id)
         if facts is None:
             return
-        history = store.offer_history(session, ticket_id)
+        history = history or store.offer_history(session, ticket_id)
         if not facts.waiting or history.pending:
             if facts.next_ring_at is not None:  # its overflow clock starts again if it waits again
                 session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(next_ring_at=None))

@@ -146,8 +146,8 @@ _FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.channel, Ticket.lang
 
 
 _TICKETS = select(*_FACTS).where(Ticket.id.in_(_IDS))
-_OPEN_OR_DECLINED = select(Offer.user_id, Offer.status, Offer.ring).where(
-    Offer.ticket_id == bindparam("ticket"),
+_OPEN_OR_DECLINED = select(Offer.ticket_id, Offer.user_id, Offer.status, Offer.ring).where(
+    Offer.ticket_id.in_(bindparam("tickets", expanding=True)),
     Offer.status.in_([OfferStatus.PENDING, OfferStatus.REJECTED, OfferStatus.EXPIRED]))
 
 
@@ -183,9 +183,18 @@ class OfferHistory:
 
 
 def offer_history(session: Session, ticket_id: int) -> OfferHistory:
-    rows = session.execute(_OPEN_OR_DECLINED, {"ticket": ticket_id}).all()
-    return OfferHistory(any(r.status == OfferStatus.PENDING for r in rows),
-                        frozenset((r.user_id, r.ring) for r in rows if r.status != OfferStatus.PENDING))
+    return offer_histories(session, [ticket_id])[ticket_id]
+
+
+def offer_histories(session: Session, ticket_ids: Sequence[int]) -> dict[int, OfferHistory]:
+    """The open and declined offers of each ticket (an empty history for a ticket without any)."""
+    rows: dict[int, list[Any]] = {ticket_id: [] for ticket_id in ticket_ids}
+    if ticket_ids:
+        for row in session.execute(_OPEN_OR_DECLINED, {"tickets": list(ticket_ids)}):
+            rows[row.ticket_id].append(row)
+    return {ticket_id: OfferHistory(any(r.status == OfferStatus.PENDING for r in found),
+                                    frozenset((r.user_id, r.ring) for r in found if r.status != OfferStatus.PENDING))
+            for ticket_id, found in rows.items()}
 
 
 def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequence[str] | None,
