@@ -111,21 +111,21 @@ class VisitorChat:
         """Subscribe first, then resend what was missed: nothing committed in between is lost."""
         ctx = self.ctx
         ctx.hub.subscribe(self.topic, self.conn)
-        async with ctx.db.read() as session:
-            ticket = await latest_ticket(session, self.visitor_id)
-            agents = await agents_available(session)
+        async with self.conn.lock:  # pushes wait until the replay is out, then skip what it sent
+            async with ctx.db.read() as session:
+                ticket = await latest_ticket(session, self.visitor_id)
+                agents = await agents_available(session)
+                missed = await missed_messages(session, self.visitor_id, last_seen, ctx.settings.chat.history_limit)
             state = availability(ctx.settings.hours.schedule().is_open(datetime.now(UTC)), agents)
             self.mode, self.reason = state.mode, state.reason
-            async with self.conn.lock:
-                await self.conn.send({
-                    "type": "welcome", "token": sign_visitor(ctx.secret, self.visitor_id),
-                    "mode": self.mode, "reason": self.reason, "ticket": ticket.id if ticket else None,
-                    "notice": notice(self.language, self.reason) if self.reason else None,
-                    "prechat_required": ctx.settings.chat.prechat_required and self.prechat is None
-                    and self.identity is None})
-                for frame in await missed_messages(session, self.visitor_id, last_seen,
-                                                   ctx.settings.chat.history_limit):
-                    await self.conn.send(frame)
+            await self.conn.send({
+                "type": "welcome", "token": sign_visitor(ctx.secret, self.visitor_id),
+                "mode": self.mode, "reason": self.reason, "ticket": ticket.id if ticket else None,
+                "notice": notice(self.language, self.reason) if self.reason else None,
+                "prechat_required": ctx.settings.chat.prechat_required and self.prechat is None
+                and self.identity is None})
+            for frame in missed:
+                await self.conn.send(frame)
         if ticket is not None:
             self.ticket_id = ticket.id
             await ctx.hub.publish(ticket_topic(ticket.id), {"type": "visitor", "ticket": ticket.id, "online": True})

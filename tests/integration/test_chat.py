@@ -4,6 +4,7 @@ replies, typing both ways, reconnect with exactly the missed messages, no duplic
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from channels.chat.parse import sign_identity
 from contactcenter.app import create_app
 from contactcenter.context import CTX
+from contactcenter.db.engine import Database
 from contactcenter.db.models import ContactIdentity, Message
 from contactcenter.settings import Settings
 from tests.conftest import Staff
@@ -23,6 +25,13 @@ from tests.conftest import Staff
 Client = TestClient[Any, Any]
 WS = aiohttp.ClientWebSocketResponse
 PRECHAT = {"name": "Sara", "email": "sara@example.com", "topic": "billing"}
+
+
+def closed_port() -> int:
+    """A local port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def receive(ws: WS) -> dict[str, Any]:
@@ -283,3 +292,39 @@ async def test_origins_and_agent_authentication(aiohttp_client: Callable[..., Aw
     assert [t["id"] for t in (await config.json())["topics"]] == ["general", "billing", "technical", "complaint"]
     widget = await client.get("/static/chat-widget.js")
     assert widget.status == 200 and "textContent" in await widget.text()
+
+
+async def test_the_cookie_keeps_the_visitor_and_plain_http_is_a_clear_400(client: Client) -> None:
+    ws, first = await connect(client)
+    await ws.send_json({"type": "message", "client_id": "k1", "text": "first visit"})
+    ticket = (await receive_type(ws, "ack"))["ticket"]
+    await ws.close()
+    # Same browser, no token stored (e.g. localStorage cleared): the cookie identifies the visitor.
+    ws, again = await connect(client)
+    assert again["token"] == first["token"] and again["ticket"] == ticket
+    assert (await receive(ws))["text"] == "first visit"
+    await ws.close()
+    plain = await client.get("/chat/ws")
+    assert plain.status == 400 and (await plain.json())["error"]["code"] == "bad_request"
+
+
+async def test_database_down_gives_an_error_frame_and_the_resend_is_stored_once(client: Client) -> None:
+    ws, _ = await connect(client)
+    ctx = client.app[CTX]
+    working = ctx.db
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{closed_port()}/cc")
+    ctx.db = ctx.intake.db = down
+    try:
+        await ws.send_json({"type": "message", "client_id": "d1", "text": "are you there?"})
+        error = await receive(ws)
+        assert (error["code"], error["client_id"], error["retry_after"]) == ("unavailable", "d1", 5)
+    finally:
+        ctx.db = ctx.intake.db = working
+        await down.dispose()
+    await ws.send_json({"type": "message", "client_id": "d1", "text": "are you there?"})
+    assert (await receive_type(ws, "ack"))["duplicate"] is False
+    assert (await receive(ws))["type"] == "notice"  # nobody is available: told how it will be answered
+    await nothing_more(ws)
+    async with ctx.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 1
+    await ws.close()

@@ -5,6 +5,7 @@ reaches a local recording server through the real twilio client."""
 from __future__ import annotations
 
 import json
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from channels.voice.signature import signature_valid
 from contactcenter.app import create_app
 from contactcenter.context import CTX
+from contactcenter.db.engine import Database
 from contactcenter.db.models import Call, CallEvent, Message, Ticket
 from contactcenter.domain.enums import Role
 from contactcenter.settings import Settings
@@ -260,3 +262,19 @@ async def test_agent_callback_reaches_the_provider_through_the_twilio_client(
 async def test_callback_needs_configuration(client: Client, agent: Staff) -> None:
     response = await client.post("/api/v1/calls", json={"to": CUSTOMER}, headers=agent.headers)
     assert response.status == 409
+
+
+async def test_database_down_is_503(voice: Client) -> None:
+    ctx = voice.app[CTX]
+    working = ctx.db
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{port}/cc")
+    ctx.db = ctx.intake.db = down
+    try:
+        response = await signed(voice, "/webhooks/twilio/voice/incoming", {"CallSid": call_sid(9), "From": CUSTOMER})
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+    finally:
+        ctx.db = ctx.intake.db = working
+        await down.dispose()
