@@ -101,6 +101,12 @@ class VisitorChat:
         self.ticket_id: int | None = None
         self.mode = LIVE
         self.reason: str | None = None
+        self.returning = False  # has a chat ticket already: we know who this is
+
+    @property
+    def needs_prechat(self) -> bool:
+        return (self.ctx.settings.chat.prechat_required and self.prechat is None and self.identity is None
+                and not self.returning)
 
     @property
     def topic(self) -> str:
@@ -117,12 +123,12 @@ class VisitorChat:
                 missed = await missed_messages(session, self.visitor_id, last_seen, ctx.settings.chat.history_limit)
             state = availability(ctx.settings.hours.schedule().is_open(datetime.now(UTC)), agents)
             self.mode, self.reason = state.mode, state.reason
+            self.returning = ticket is not None
             await self.conn.send({
                 "type": "welcome", "token": sign_visitor(ctx.secret, self.visitor_id),
                 "mode": self.mode, "reason": self.reason, "ticket": ticket.id if ticket else None,
                 "notice": notice(self.language, self.reason) if self.reason else None,
-                "prechat_required": ctx.settings.chat.prechat_required and self.prechat is None
-                and self.identity is None})
+                "prechat_required": self.needs_prechat})
             for frame in missed:
                 await self.conn.send(frame)
         if ticket is not None:
@@ -142,7 +148,7 @@ class VisitorChat:
 
     async def on_message(self, text: ChatText) -> None:
         ctx, limits = self.ctx, self.ctx.limits
-        if ctx.settings.chat.prechat_required and self.prechat is None and self.identity is None:
+        if self.needs_prechat:
             await self.conn.error("prechat_required", "fill in the pre-chat form first", client_id=text.client_id)
             return
         for limiter, key in ((limits.chat_ip, self.ip), (limits.chat_visitor, self.visitor_id)):

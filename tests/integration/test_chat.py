@@ -299,9 +299,10 @@ async def test_the_cookie_keeps_the_visitor_and_plain_http_is_a_clear_400(client
     await ws.send_json({"type": "message", "client_id": "k1", "text": "first visit"})
     ticket = (await receive_type(ws, "ack"))["ticket"]
     await ws.close()
-    # Same browser, no token stored (e.g. localStorage cleared): the cookie identifies the visitor.
-    ws, again = await connect(client)
-    assert again["token"] == first["token"] and again["ticket"] == ticket
+    # Same browser, no token stored (e.g. localStorage cleared): the cookie identifies the visitor,
+    # who is known by now and need not fill in the pre-chat form again.
+    ws, again = await connect(client, prechat=None)
+    assert again["token"] == first["token"] and again["ticket"] == ticket and again["prechat_required"] is False
     assert (await receive(ws))["text"] == "first visit"
     await ws.close()
     plain = await client.get("/chat/ws")
