@@ -94,7 +94,8 @@ def read_identity(raw: Any, secret: str, now: datetime) -> VerifiedIdentity:
     if not (isinstance(user_id, str) and isinstance(email, str) and isinstance(name, str)
             and isinstance(signature, str)) or not isinstance(expires, int) or isinstance(expires, bool):
         raise FrameError("bad_identity", "identity needs user_id, email, name, signature (strings), expires (int)")
-    if not user_id or len(user_id) > MAX_USER_ID or len(name) > MAX_NAME or len(email) > MAX_EMAIL:
+    if not user_id or len(user_id) > MAX_USER_ID or len(name) > MAX_NAME or len(email) > MAX_EMAIL \
+            or "\x00" in user_id + name + email:
         raise FrameError("bad_identity", "identity values are empty or too long")
     expected = sign_identity(secret, user_id, email, name, expires)
     if not hmac.compare_digest(expected, signature.lower()):
@@ -153,6 +154,10 @@ def _str(data: Mapping[str, Any], key: str, limit: int) -> str:
         raise FrameError("bad_frame", f"{key} must be a string")
     if "\x00" in value:
         raise FrameError("bad_frame", f"{key} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FrameError("bad_frame", f"{key} must be valid Unicode (no lone surrogates)") from None
     if len(value) > limit:
         raise FrameError("too_long", f"{key} is longer than {limit} characters")
     return value

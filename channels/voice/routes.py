@@ -75,6 +75,8 @@ def verified(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRe
         if not signature_valid(ctx.settings.voice.auth_token, url, params,
                                request.headers.get("X-Twilio-Signature", "")):
             return error_response(403, "forbidden", "X-Twilio-Signature is missing or does not match")
+        # Signed by Twilio, but PostgreSQL text cannot hold NUL: drop it after the check.
+        params = MultiDictProxy(MultiDict((k, v.replace("\x00", "")) for k, v in params.items()))
         try:
             return await handler(request, ctx, params)
         except ParamError as exc:

@@ -61,7 +61,9 @@ def test_frames() -> None:
 @pytest.mark.parametrize("data", [
     "[]", '"x"', "{", '{"type": "message", "client_id": "", "text": "x"}',
     '{"type": "message", "client_id": "a b", "text": "x"}', '{"type": "message", "client_id": "a", "text": 5}',
-    '{"type": "message", "client_id": "a", "text": "\\u0000"}', '{"type": "hello", "last_seen": -1}',
+    '{"type": "message", "client_id": "a", "text": "\\u0000"}',
+    '{"type": "message", "client_id": "a", "text": "\\ud800"}',
+    '{"type": "hello", "last_seen": -1}',
     '{"type": "hello", "last_seen": true}', '{"type": "hello", "token": 7}',
     '{"type": "hello", "prechat": {"name": ""}}', '{"type": "hello", "prechat": {"name": "A", "topic": "nope"}}',
     '{"type": "hello", "prechat": "A"}', '{"type": "dance"}', "[" * 100_000,
