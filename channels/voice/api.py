@@ -23,11 +23,7 @@ api = Api()
 
 
 def call_out(call: Call) -> CallOut:
-    return CallOut(id=call.id, call_sid=call.call_sid, direction="outbound" if call.direction == "outbound"
-                   else "inbound", from_number=call.from_number, to_number=call.to_number,
-                   contact_id=call.contact_id, ticket_id=call.ticket_id, user_id=call.user_id, topic=call.topic,
-                   status=call.status, outcome=call.outcome, duration=call.duration,
-                   recording_url=call.recording_url, created_at=call.created_at, ended_at=call.ended_at)
+    return CallOut.model_validate(call)
 
 
 @api.route("POST", "/calls", summary="Call a customer back through the phone provider (logged as a call)",

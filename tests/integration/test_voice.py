@@ -132,10 +132,11 @@ async def test_menu_then_queue(voice: Client) -> None:
         assert call is not None
         assert (call.topic, call.outcome, call.duration, call.status) == ("billing", "answered", 95, "completed")
         assert await session.scalar(select(func.count()).select_from(Ticket)) == 0  # answered: no ticket
-    calls = await (await voice.get(f"/api/v1/contacts/{call.contact_id}/calls",
-                                   headers=(await create_staff(voice.app[CTX], Role.AGENT, "b@x.example")).headers)
-                   ).json()
+    staff = await create_staff(voice.app[CTX], Role.AGENT, "b@x.example")
+    calls = await (await voice.get(f"/api/v1/contacts/{call.contact_id}/calls", headers=staff.headers)).json()
     assert [(c["call_sid"], c["outcome"], c["duration"]) for c in calls] == [(sid, "answered", 95)]
+    contact = await (await voice.get(f"/api/v1/contacts/{call.contact_id}", headers=staff.headers)).json()
+    assert [(c["call_sid"], c["outcome"], c["duration"]) for c in contact["calls"]] == [(sid, "answered", 95)]
 
 
 async def test_voicemail_becomes_a_ticket_with_the_transcript(voice: Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contactcenter.api.schemas.base import Strict
 
@@ -19,6 +19,10 @@ class CallbackIn(Strict):
 
 
 class CallOut(BaseModel):
+    """One call of the call log (read from a ``calls`` row)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     call_sid: str
     direction: Literal["inbound", "outbound"]
