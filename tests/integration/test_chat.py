@@ -329,3 +329,29 @@ async def test_database_down_gives_an_error_frame_and_the_resend_is_stored_once(
     async with ctx.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 1
     await ws.close()
+
+
+async def test_agent_socket_watches_all_chats_and_refuses_bad_frames(client: Client, agent: Staff) -> None:
+    agent_ws = await client.ws_connect("/chat/agent/ws", headers=agent.headers)
+    await agent_ws.send_json({"type": "watch", "ticket": "all"})
+    assert await receive(agent_ws) == {"type": "watching", "ticket": "all"}
+    ws, _ = await connect(client)
+    await ws.send_json({"type": "message", "client_id": "w1", "text": "new chat"})
+    ack = await receive_type(ws, "ack")
+    seen = await receive(agent_ws)
+    assert (seen["type"], seen["id"], seen["new_ticket"], seen["author_name"]) == ("message", ack["id"], True, "Sara")
+    for bad, code in (("nope", "bad_frame"), ('{"type": "watch", "ticket": 999}', "not_found"),
+                      ('{"type": "typing", "ticket": 5, "typing": true}', "not_watching"),
+                      ('{"type": "watch", "ticket": true}', "bad_frame")):
+        await agent_ws.send_str(bad)
+        assert (await receive(agent_ws))["code"] == code, bad
+    await agent_ws.send_json({"type": "watch", "ticket": ack["ticket"]})
+    assert (await receive(agent_ws))["visitor_online"] is True
+    await agent_ws.send_json({"type": "unwatch", "ticket": ack["ticket"]})
+    await agent_ws.send_json({"type": "ping"})
+    assert await receive(agent_ws) == {"type": "pong"}
+    await ws.close()
+    await agent_ws.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as bad_token:
+        await client.ws_connect("/chat/agent/ws", headers={"Authorization": "Bearer cc_wrong"})
+    assert bad_token.value.status == 401
