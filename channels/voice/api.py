@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from channels.voice.client import place_call
 from channels.voice.routes import webhook_url
@@ -58,10 +60,18 @@ async def start_callback(req: ApiRequest) -> CallOut:
     call_sid = await place_call(voice, to=number, url=webhook_url(ctx, f"connect?agent={req.user.id}"),
                                 status_callback=webhook_url(ctx, "status"))
     user_id, ticket_id, actor, to = req.user.id, body.ticket_id, req.actor, number
-    await ctx.db.run_write(lambda s: calls.open_call(
-        s, call_sid=call_sid, direction="outbound", from_number=voice.caller_id, to_number=to,
-        address=Address(IdentityKind.PHONE, to), stage="dialing", status="queued", user_id=user_id,
-        ticket_id=ticket_id, actor=actor))
+
+    def log(s: Session) -> None:
+        calls.open_call(s, call_sid=call_sid, direction="outbound", from_number=voice.caller_id, to_number=to,
+                        address=Address(IdentityKind.PHONE, to), stage="dialing", status="queued", user_id=user_id,
+                        ticket_id=ticket_id, actor=actor)
+        # Twilio's first status callback may have logged the call already: add who started it and why.
+        calls.update_call(s, call_sid, user_id=user_id, ticket_id=ticket_id)
+
+    try:
+        await ctx.db.run_write(log)
+    except IntegrityError:  # that callback committed the same call meanwhile
+        await ctx.db.run_write(log)
     async with ctx.db.read() as session:
         call = await session.scalar(select(Call).where(Call.call_sid == call_sid))
     assert call is not None

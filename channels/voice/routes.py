@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from channels.voice import twiml
 from channels.voice.parse import (
@@ -46,11 +49,21 @@ from routing.availability import agents_available
 log = logging.getLogger(__name__)
 BASE = "/webhooks/twilio/voice"
 Params = MultiDictProxy[str]
+T = TypeVar("T")
 Handler = Callable[[web.Request, Context, Params], Awaitable[web.Response]]
 
 
 def webhook_url(ctx: Context, path: str) -> str:
     return f"{ctx.settings.base_url}{BASE}/{path}"
+
+
+async def _write(ctx: Context, work: Callable[[Session], T]) -> T:
+    """One call-log transaction. Twilio may deliver the same callback twice at once: the loser of the race
+    on a unique constraint (call_sid, or call_sid + sequence) retries once and then sees the winner's row."""
+    try:
+        return await ctx.db.run_write(work)
+    except IntegrityError:
+        return await ctx.db.run_write(work)
 
 
 def _xml(document: str) -> web.Response:
@@ -71,7 +84,7 @@ def verified(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRe
         except ValueError:
             return error_response(400, "bad_request", "the body is not a form")
         params: Params = MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
-        url = ctx.settings.base_url + request.path_qs
+        url = ctx.settings.base_url + request.raw_path  # path and query exactly as Twilio requested them
         if not signature_valid(ctx.settings.voice.auth_token, url, params,
                                request.headers.get("X-Twilio-Signature", "")):
             return error_response(403, "forbidden", "X-Twilio-Signature is missing or does not match")
@@ -106,7 +119,7 @@ async def incoming(request: web.Request, ctx: Context, params: Params) -> web.Re
     reason = await _live(ctx)
     stage = "voicemail" if reason else "menu"
     address = caller(params.get("From", ""), ctx.settings.webform.default_region)
-    await ctx.db.run_write(lambda s: calls.open_call(
+    await _write(ctx, lambda s: calls.open_call(
         s, call_sid=call_sid, direction="inbound", from_number=params.get("From", ""),
         to_number=params.get("To", ""), address=address, stage=stage, status=params.get("CallStatus", "ringing")))
     if reason:
@@ -125,7 +138,7 @@ async def menu(request: web.Request, ctx: Context, params: Params) -> web.Respon
         again = webhook_url(ctx, f"menu?attempt={attempt + 1}")
         return _xml(twiml.menu(ctx.settings.voice, topics, again, welcome=False))
     topic = ctx.settings.webform.topic(topic_id) if topic_id else (topics[0] if topics else None)
-    await ctx.db.run_write(lambda s: calls.update_call(s, call_sid, stage="queue",
+    await _write(ctx, lambda s: calls.update_call(s, call_sid, stage="queue",
                                                        topic=topic.id if topic else None))
     queue = ctx.settings.voice.queue_prefix + ((topic.skill or topic.id) if topic else "general")
     return _xml(twiml.enqueue(ctx.settings.voice, queue, webhook_url(ctx, "queue-result")))
@@ -136,13 +149,13 @@ async def queue_result(request: web.Request, ctx: Context, params: Params) -> we
     call_sid = sid(params)
     result = params.get("QueueResult", "")
     if result in ("bridged", "bridging-in-process"):
-        await ctx.db.run_write(lambda s: calls.update_call(s, call_sid, stage="connect", outcome="answered"))
+        await _write(ctx, lambda s: calls.update_call(s, call_sid, stage="connect", outcome="answered"))
         return _xml(twiml.empty())
     if result == "hangup":
-        await ctx.db.run_write(lambda s: calls.update_call(s, call_sid, outcome="abandoned"))
+        await _write(ctx, lambda s: calls.update_call(s, call_sid, outcome="abandoned"))
         return _xml(twiml.empty())
     # leave, queue-full, error, system-error, redirected...: nobody took it -> voicemail
-    await ctx.db.run_write(lambda s: calls.update_call(s, call_sid, stage="voicemail"))
+    await _write(ctx, lambda s: calls.update_call(s, call_sid, stage="voicemail"))
     return _xml(_voicemail(ctx, "no_agent"))
 
 
@@ -162,7 +175,7 @@ async def recorded(request: web.Request, ctx: Context, params: Params) -> web.Re
     if msg is None:
         return _xml(twiml.goodbye(ctx.settings.voice, "nothing"))
     result = await ctx.intake.submit(msg)
-    await ctx.db.run_write(lambda s: calls.update_call(
+    await _write(ctx, lambda s: calls.update_call(
         s, call_sid, outcome="voicemail", ticket_id=result.ticket_id,
         recording_url=msg.metadata.get("recording_url")))
     return _xml(twiml.goodbye(ctx.settings.voice, "thanks"))
@@ -191,7 +204,7 @@ async def status(request: web.Request, ctx: Context, params: Params) -> web.Resp
     def outcome_of(call: Call) -> str:
         return final_outcome(call.direction, update.status, call.stage, call.outcome)
 
-    result = await ctx.db.run_write(lambda s: calls.record_status(
+    result = await _write(ctx, lambda s: calls.record_status(
         s, call_sid=update.call_sid, sequence=update.sequence, rank=update.rank, status=update.status,
         duration=update.duration, final=update.final, outcome_of=outcome_of, payload=payload,
         direction=update.direction, from_number=update.from_number, to_number=update.to_number, address=address))
@@ -202,7 +215,7 @@ async def status(request: web.Request, ctx: Context, params: Params) -> web.Resp
         if back is not None and call.outcome is not None:
             ticket = await ctx.intake.submit(callback_message(
                 call.call_sid, back.value, back, call.outcome, call.topic, call.duration, datetime.now(UTC)))
-            await ctx.db.run_write(lambda s: calls.update_call(s, call.call_sid, ticket_id=ticket.ticket_id))
+            await _write(ctx, lambda s: calls.update_call(s, call.call_sid, ticket_id=ticket.ticket_id))
     return web.Response(status=204)
 
 
@@ -211,7 +224,7 @@ async def connect(request: web.Request, ctx: Context, params: Params) -> web.Res
     agent = request.query.get("agent", "")
     if not agent.isdigit() or len(agent) > 10:
         raise ParamError("agent must be a user id")
-    await ctx.db.run_write(lambda s: calls.update_call(s, sid(params), stage="connect"))
+    await _write(ctx, lambda s: calls.update_call(s, sid(params), stage="connect"))
     return _xml(twiml.connect_agent(ctx.settings.voice, f"{ctx.settings.voice.agent_client_prefix}{agent}"))
 
 
