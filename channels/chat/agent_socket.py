@@ -22,7 +22,7 @@ from channels.chat.history import ALL_CHATS, ticket_topic, visitor_topic
 from channels.chat.origins import same_origin
 from channels.chat.parse import CHANNEL
 from channels.chat.socket import SOCKETS, Connection
-from contactcenter.api.framework import _principal, error_response
+from contactcenter.api.framework import error_response, principal_of
 from contactcenter.context import CTX, Context
 from contactcenter.db.models import Ticket
 from contactcenter.errors import Unavailable
@@ -94,7 +94,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     if origin is not None and not same_origin(request, origin):  # no cross-site use of a staff cookie
         return error_response(403, "forbidden", "the agent socket is for this server's own pages")
     try:
-        principal = await _principal(request, ctx)
+        principal = await principal_of(request)
     except web.HTTPUnauthorized:
         principal = None
     except Unavailable:
