@@ -32,12 +32,16 @@ per case, the server's peak RSS (VmHWM) and ends with one JSON line of the figur
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
+
+# bench/email.py is named as the issue asks: this folder must not shadow the standard library's email package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import os
 
 # This file is named like the standard library's `queue`, which asyncio imports: keep its own folder off the
 # import path before importing anything else (hence the file-wide E402 exemption below).
-# ruff: noqa: E402
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
@@ -56,7 +60,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 

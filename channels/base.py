@@ -22,8 +22,10 @@ class ThreadHints:
     """Evidence a channel found about which conversation a message continues."""
 
     portal_token: str | None = None  # the ticket's private portal link token
-    in_reply_to: str | None = None
-    references: tuple[str, ...] = ()
+    # A ticket named by a reference whose signature the channel verified (e.g. our signed e-mail Message-ID)
+    verified_ticket_id: int | None = None
+    in_reply_to: str | None = None  # provider ids of earlier messages (e-mail: Message-IDs), matched against
+    references: tuple[str, ...] = ()  # the stored provider_id of this channel's messages
     ticket_number: int | None = None  # a [#123] tag, trusted only from a participant of that ticket
     conversation_key: str | None = None  # messaging: the chat/conversation this continues
 
@@ -50,6 +52,23 @@ class InboundMessage:
     topic: str | None = None  # a topic the customer chose (web form, phone menu)
     metadata: Mapping[str, str] = field(default_factory=dict)
     raw: bytes = b""  # the provider payload, kept for replay
+    provider_id: str | None = None  # the provider's own id of this message (e-mail: Message-ID), for replies
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedMessage:
+    """The message a reply answers, for channels that quote it (e-mail)."""
+
+    text: str
+    author: str
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +83,11 @@ class OutboundMessage:
     text: str
     html: str | None = None
     conversation_key: str | None = None
+    language: str = ""
+    # provider ids of the ticket's earlier messages, oldest first (e-mail: In-Reply-To and References)
+    thread_ids: tuple[str, ...] = ()
+    quoted: QuotedMessage | None = None
+    attachments: tuple[OutboundAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ from sqlalchemy import text
 from channels.base import ChannelRegistry
 from channels.chat import routes as chat_routes
 from channels.chat.sender import ChatSender
+from channels.email.acknowledge import Acknowledger
+from channels.email.inbox import MailIntake
+from channels.email.listener import SmtpListener
+from channels.email.sender import EmailSender
 from channels.voice import api as voice_api
 from channels.voice import routes as voice_routes
 from channels.voice.sender import VoiceSender
@@ -20,6 +24,7 @@ from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
+from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
@@ -27,18 +32,19 @@ from contactcenter.context import CTX, Context, Limits
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
-from contactcenter.events import ReplyQueued
+from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.storage import AttachmentStore
+from routing.router import Router
 
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, webform_api.api, voice_api.api)
+                                agents_api.api, routing_api.api, webform_api.api, voice_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -70,6 +76,8 @@ def build_context(settings: Settings) -> Context:
     channels = ChannelRegistry()
     hub = LocalHub()
     channels.register("webform", PortalSender())
+    secret = secret_key(settings)
+    channels.register("email", EmailSender(settings.email, secret))
     channels.register("chat", ChatSender(db, hub))
     channels.register("voice", VoiceSender())
     wf, au, chat = settings.webform, settings.auth, settings.chat
@@ -83,14 +91,27 @@ def build_context(settings: Settings) -> Context:
     )
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
-                  secret=secret_key(settings), intake=IntakeQueue(db, store, settings), hub=hub)
+                  secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
+                  router=Router(db, settings.routing) if settings.routing.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
-    delivery = DeliveryWorker(ctx.db, ctx.channels)
+    if ctx.router is not None:
+        ctx.router.subscribe(ctx.relay)
+    delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
+    mail = ctx.settings.email
+    sender = ctx.channels.sender("email")
+    if mail.acknowledge and isinstance(sender, EmailSender):
+        acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
+        ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
+
+
+def mail_intake(ctx: Context) -> MailIntake:
+    """The e-mail channel's inbound path (SMTP listener, mailbox import and replay share it)."""
+    return MailIntake(ctx.db, ctx.intake, ctx.settings.email, ctx.secret)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -110,6 +131,29 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.stop()  # finish the batch in hand, then flush what was committed before shutdown
     except Exception:
         log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
+
+
+async def router_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The router's timer (expired offers, ended wrap-ups, overflow steps); events reach it through the relay."""
+    router = app[CTX].router
+    if router is None:
+        yield
+        return
+    router.start()
+    yield
+    await router.stop()
+
+
+async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
+    ctx = app[CTX]
+    mail = ctx.settings.email
+    listener = SmtpListener(mail_intake(ctx), mail, mail.hostname or mail.sender_address.rpartition("@")[2])
+    await listener.start()
+    ctx.smtp = listener
+    yield
+    await listener.stop()
+    ctx.smtp = None
 
 
 def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
@@ -140,6 +184,9 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app.cleanup_ctx.append(database_ctx)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
+        app.cleanup_ctx.append(router_ctx)
+    if settings.email.enabled:
+        app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
     chat_routes.setup_chat(app)

@@ -1,19 +1,25 @@
-"""`contactcenter serve | migrate | demo | admin create-user | admin create-token`."""
+"""`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from contactcenter.actions.audit import SYSTEM
 from contactcenter.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from contactcenter.db.engine import Database
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -61,6 +67,73 @@ async def _with_db(settings: Settings, work: str, **kwargs: object) -> int:
         await db.dispose()
 
 
+async def _with_mail(settings: Settings, work: str, args: argparse.Namespace,
+                     out: Callable[[str], object] = print) -> int:
+    """The e-mail commands: import a mailbox, list, show or replay kept mail."""
+    from contactcenter.app import build_context, mail_intake
+    from contactcenter.db.migrate import upgrade
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    ctx = build_context(settings)
+    try:
+        await upgrade(ctx.db.engine)
+        inbox = mail_intake(ctx)
+        if work == "import":
+            from channels.email.mailbox_import import import_mail
+            summary = await import_mail(inbox, Path(args.path), concurrency=args.concurrency, progress=not args.quiet)
+            out(json.dumps(summary, ensure_ascii=False))
+            return 0
+        if work == "list":
+            for row in await list_kept(ctx.db, args.status, args.limit):
+                out(json.dumps(row, ensure_ascii=False))
+            return 0
+        if work == "show":
+            raw = await kept_bytes(ctx.db, args.id)
+            if raw is None:
+                print(f"contactcenter: no kept mail #{args.id}", file=sys.stderr)
+                return 1
+            sys.stdout.buffer.write(raw)
+            return 0
+        ids = args.ids or [int(r["id"]) for r in await list_kept(ctx.db, None, 100_000)
+                           if r["status"] in ("unparsable", "rejected")]
+        failed = 0
+        for row_id in ids:
+            try:
+                outcome = await inbox.replay(row_id)
+            except LookupError as exc:
+                print(f"contactcenter: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            out(json.dumps({"id": row_id, "outcome": outcome.kind, "ticket": outcome.ticket_id,
+                            "reason": outcome.reason}, ensure_ascii=False))
+        return 1 if failed else 0
+    finally:
+        await ctx.intake.wait_idle()
+        await ctx.db.dispose()
+
+
+async def list_kept(db: Database, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """Kept inbound mail, newest first: id, status, reason, envelope sender, size and when."""
+    from sqlalchemy import func
+
+    from contactcenter.db.models import RawInbound
+    query = (select(RawInbound.id, RawInbound.status, RawInbound.reason, RawInbound.envelope,
+                    func.length(RawInbound.raw).label("size"), RawInbound.created_at)
+             .order_by(RawInbound.id.desc()).limit(limit))
+    if status:
+        query = query.where(RawInbound.status == status)
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+    return [{"id": r.id, "status": r.status, "reason": r.reason, "mail_from": (r.envelope or {}).get("mail_from"),
+             "bytes": r.size, "created_at": r.created_at.isoformat()} for r in rows]
+
+
+async def kept_bytes(db: Database, row_id: int) -> bytes | None:
+    from contactcenter.db.models import RawInbound
+    async with db.read() as session:
+        raw: bytes | None = await session.scalar(select(RawInbound.raw).where(RawInbound.id == row_id))
+    return raw
+
+
 def _serve(settings: Settings, demo: bool) -> int:
     from contactcenter.app import create_app
     if demo:
@@ -85,6 +158,22 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("migrate", "create or upgrade the database schema"), ("demo", "load the demo data")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--data-dir")
+    imp = commands.add_parser("import-mail", help="import a folder of .eml files, an mbox file or a Maildir")
+    imp.add_argument("path")
+    imp.add_argument("--concurrency", type=int, default=16, help="messages in flight (they share transactions)")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument("--data-dir")
+    mail = commands.add_parser("mail", help="inbound mail kept for review").add_subparsers(dest="mail", required=True)
+    listing = mail.add_parser("list", help="kept mail (unparsable, rejected, bounce, replayed) as JSON lines")
+    listing.add_argument("--status", choices=["unparsable", "rejected", "bounce", "replayed"])
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--data-dir")
+    show = mail.add_parser("show", help="write one kept mail's raw bytes to standard output")
+    show.add_argument("id", type=int)
+    show.add_argument("--data-dir")
+    replay = mail.add_parser("replay", help="run kept mail through the inbound path again (after a fix)")
+    replay.add_argument("ids", type=int, nargs="*", help="ids (default: every unparsable or rejected mail)")
+    replay.add_argument("--data-dir")
     admin = commands.add_parser("admin", help="user administration").add_subparsers(dest="admin", required=True)
     create_user = admin.add_parser("create-user", help="create a staff user")
     create_user.add_argument("--email", required=True)
@@ -117,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     if args.command == "demo":
         return asyncio.run(_with_db(settings, "demo"))
+    if args.command == "import-mail":
+        if not Path(args.path).exists():
+            print(f"contactcenter: {args.path} does not exist", file=sys.stderr)
+            return 1
+        return asyncio.run(_with_mail(settings, "import", args))
+    if args.command == "mail":
+        return asyncio.run(_with_mail(settings, args.mail, args))
     if args.admin == "create-user":
         import os
         password = args.password or os.environ.get("CC_PASSWORD") or getpass.getpass("password: ")

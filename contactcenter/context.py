@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from channels.base import ChannelRegistry
+from channels.email.listener import SmtpListener
 from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
@@ -14,6 +15,7 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
+from routing.router import Router
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Context:
     secret: bytes
     intake: IntakeQueue
     hub: Hub = field(default_factory=LocalHub)  # live push to open WebSockets (chat)
+    smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
+    router: Router | None = None  # None when routing is turned off
 
 
 CTX = web.AppKey("ctx", Context)

@@ -6,21 +6,26 @@ import logging
 
 from sqlalchemy import select
 
-from channels.base import ChannelRegistry, OutboundMessage, Receipt
+from channels.base import ChannelRegistry, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
 from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.engine import Database
-from contactcenter.db.models import ContactIdentity, Message, Ticket
-from contactcenter.domain.enums import DeliveryStatus, IdentityKind
+from contactcenter.db.models import Attachment, Contact, ContactIdentity, Message, Ticket
+from contactcenter.domain.enums import DeliveryStatus, Direction, IdentityKind
 from contactcenter.domain.identities import Address
 from contactcenter.events import Event, ReplyQueued
+from contactcenter.storage import AttachmentStore
 
 log = logging.getLogger(__name__)
 
 
+HISTORY = 20  # earlier messages of the ticket whose provider ids a reply refers to
+
+
 class DeliveryWorker:
-    def __init__(self, db: Database, registry: ChannelRegistry) -> None:
+    def __init__(self, db: Database, registry: ChannelRegistry, store: AttachmentStore | None = None) -> None:
         self.db = db
         self.registry = registry
+        self.store = store
 
     async def on_reply_queued(self, event: Event) -> None:
         """Send one queued reply. Idempotent: a reply no longer queued is left alone."""
@@ -34,10 +39,23 @@ class DeliveryWorker:
             identities = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value)
                                                 .where(ContactIdentity.contact_id == ticket.contact_id)
                                                 .order_by(ContactIdentity.id))).all()
+            earlier = (await session.execute(
+                select(Message.provider_id, Message.direction, Message.text, Message.created_at, Contact.name)
+                .outerjoin(Contact, Contact.id == Message.contact_id)
+                .where(Message.ticket_id == ticket.id, Message.id < message.id, Message.internal.is_(False))
+                .order_by(Message.id.desc()).limit(HISTORY))).all()
+            files = (await session.execute(select(Attachment.filename, Attachment.content_type, Attachment.sha256)
+                                           .where(Attachment.message_id == message.id))).all()
+        last_in = next((m for m in earlier if m.direction == Direction.INBOUND), None)
+        attachments = tuple([OutboundAttachment(name, kind, await self.store.read(sha))
+                             for name, kind, sha in files] if self.store is not None else [])
         outbound = OutboundMessage(
             message_id=message.id, ticket_id=ticket.id, channel=message.channel,
             to=tuple(Address(IdentityKind(kind), value) for kind, value in identities),
-            subject=ticket.subject, text=message.text, html=message.html, conversation_key=ticket.conversation_key)
+            subject=ticket.subject, text=message.text, html=message.html, conversation_key=ticket.conversation_key,
+            language=ticket.language, thread_ids=tuple(m.provider_id for m in reversed(earlier) if m.provider_id),
+            quoted=QuotedMessage(last_in.text, last_in.name or "", last_in.created_at) if last_in else None,
+            attachments=attachments)
         sender = self.registry.sender(message.channel)
         if sender is None:
             receipt = Receipt(DeliveryStatus.FAILED, error=f"no sender for channel {message.channel!r}")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contactcenter.db.models import OutboxEvent
 from contactcenter.db.types import utcnow
@@ -53,6 +54,7 @@ class TicketChanged(Event):
     topic: ClassVar[str] = "ticket.changed"
     ticket_id: int
     fields: tuple[str, ...]
+    freed_user_id: int | None = None  # an agent this change took the ticket from (their capacity is free)
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,40 @@ class AgentChanged(Event):
     fields: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class OfferMade(Event):
+    """The router offered a ticket to an agent, who must accept or reject it in time."""
+
+    topic: ClassVar[str] = "offer.made"
+    offer_id: int
+    ticket_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class OfferDecided(Event):
+    """An offer was accepted, rejected, expired or cancelled."""
+
+    topic: ClassVar[str] = "offer.decided"
+    offer_id: int
+    ticket_id: int
+    user_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class RoutingEscalated(Event):
+    """A ticket waited long enough for the next overflow step: supervisors are alerted."""
+
+    topic: ClassVar[str] = "routing.escalated"
+    ticket_id: int
+    ring: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
-                ContactsMerged, AgentChanged)
+                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated)
 }
 
 
@@ -103,6 +135,6 @@ def outbox_row(event: Event, at: datetime | None = None) -> dict[str, Any]:
             "available_at": at, "created_at": at}
 
 
-def emit(session: AsyncSession, event: Event) -> None:
+def emit(session: AsyncSession | Session, event: Event) -> None:
     """Append ``event`` to the outbox in the caller's transaction."""
     session.add(OutboxEvent(**outbox_row(event)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,17 @@ from contactcenter.db import search
 from contactcenter.db.engine import Database, DatabaseUnavailable
 from contactcenter.db.ids import insert_rows, prefetch_ids
 from contactcenter.db.keys import key_in
-from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactIdentity, Message, OutboxEvent, Ticket
+from contactcenter.db.models import (
+    Attachment,
+    AuditEvent,
+    Contact,
+    ContactIdentity,
+    Message,
+    Organization,
+    OutboxEvent,
+    ServiceContract,
+    Ticket,
+)
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
 from contactcenter.domain.language import detect_language
@@ -165,6 +175,29 @@ class _Batch:
         return self.session.scalar(select(Message.id).where(
             Message.ticket_id == ticket.id, Message.contact_id == contact_id).limit(1)) is not None
 
+    def _by_reference(self, todo: list[int]) -> dict[tuple[str, str], Any]:
+        """The stored messages whose provider id a message of the batch names (In-Reply-To, References)."""
+        wanted = {(self.arrivals[i].message.channel, ref) for i in todo
+                  for h in [self.arrivals[i].message.hints] for ref in (h.in_reply_to, *h.references) if ref}
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(Message.channel, Message.provider_id, Message.contact_id, Message.direction, Ticket)
+            .join(Ticket, Ticket.id == Message.ticket_id)
+            .where(Message.provider_id.in_({ref for _, ref in wanted})).order_by(Message.id)).all()
+        return {(r.channel, r.provider_id): r for r in rows if (r.channel, r.provider_id) in wanted}
+
+    def _referenced(self, index: int, contact_id: int, by_reference: dict[tuple[str, str], Any]) -> Ticket | None:
+        """The ticket of the nearest referenced message: one of our replies (only its recipients saw its id), or
+        a message on a ticket the sender takes part in (a stranger who copies a Message-ID opens a new ticket)."""
+        msg = self.arrivals[index].message
+        for ref in (msg.hints.in_reply_to, *reversed(msg.hints.references)):
+            row = by_reference.get((msg.channel, ref)) if ref else None
+            if row is not None and (row.direction == Direction.OUTBOUND or row.contact_id == contact_id
+                                    or self._is_participant(row.Ticket, contact_id)):
+                return row.Ticket  # type: ignore[no-any-return]
+        return None
+
     def find_threads(self, todo: list[int], contacts: dict[int, ResolvedContact]) -> dict[int, Ticket | None]:
         """Walk the evidence chain for each message, strongest first, one query per kind of evidence."""
         hints = {i: self.arrivals[i].message.hints for i in todo}
@@ -181,12 +214,19 @@ class _Batch:
                       .group_by(Ticket.contact_id, Ticket.channel, Ticket.conversation_key))
             for t in self.session.scalars(select(Ticket).where(Ticket.id.in_(latest))).all():
                 by_conversation[(t.contact_id, t.channel, t.conversation_key or "")] = t
+        by_signed = self._tickets_by(Ticket.id, {h.verified_ticket_id for h in hints.values()
+                                                       if h.verified_ticket_id is not None})
+        by_reference = self._by_reference(todo)
         found: dict[int, Ticket | None] = {}
         for index, hint in hints.items():
             contact_id = contacts[index].id
             ticket: Ticket | None = None
             if hint.portal_token:
                 ticket, self.evidence[index] = by_token.get(token_hash(hint.portal_token)), "portal-link"
+            if ticket is None and hint.verified_ticket_id is not None:
+                ticket, self.evidence[index] = by_signed.get(hint.verified_ticket_id), "signed-reference"
+            if ticket is None and (hint.in_reply_to or hint.references):
+                ticket, self.evidence[index] = self._referenced(index, contact_id, by_reference), "message-id"
             if ticket is None and hint.ticket_number is not None:
                 tagged = by_number.get(hint.ticket_number)
                 if tagged is not None and self._is_participant(tagged, contact_id):
@@ -223,13 +263,16 @@ class _Batch:
     def open_tickets(self, steps: list[_Step]) -> None:
         """Insert the new tickets (one statement) and give every step its ticket id."""
         openers = [s for s in steps if s.ticket is None and s.opener is None]
+        organizations = self.organizations({s.contact.organization_id for s in openers} - {None})
         rows = []
         for step in openers:
             msg = self.arrivals[step.index].message
             topic = self.settings.webform.topic(msg.topic) if msg.topic else None
+            tier, has_contract = organizations.get(step.contact.organization_id, ("", False))
             needs = derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
                            topic_type=topic.type if topic else "question",
-                           topic_priority=topic.priority if topic else "normal")
+                           topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",
+                           tier=tier, has_contract=has_contract, rules=self.settings.routing.rules)
             step.portal_token = secrets.token_urlsafe(32)
             subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
             rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
@@ -239,7 +282,8 @@ class _Batch:
                          "portal_token_hash": token_hash(step.portal_token),
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
-                         "updated_at": self.now, "last_message_at": self.now})
+                         "updated_at": self.now, "last_message_at": self.now,
+                         "waiting_since": self.now, "routing_queue": needs.queue})
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
@@ -254,6 +298,18 @@ class _Batch:
                 step.ticket_id = step.opener.ticket_id
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
 
+    def organizations(self, ids: set[int | None]) -> dict[int | None, tuple[str, bool]]:
+        """The tier of each organization and whether it has a service contract in force today."""
+        if not ids:
+            return {}
+        today = self.now.date()
+        in_force = (select(ServiceContract.id).where(
+            ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= today,
+            or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= today)).exists())
+        rows = self.session.execute(select(Organization.id, Organization.tier, in_force)
+                                    .where(Organization.id.in_(ids))).all()
+        return {org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
+
     def continue_ticket(self, step: _Step) -> None:
         ticket = step.ticket
         assert ticket is not None
@@ -265,6 +321,9 @@ class _Batch:
             ticket.status = status
             if step.decision.reopen:
                 ticket.solved_at = None
+                if ticket.assignee_id is None:  # back in the queue for the router
+                    ticket.waiting_since, ticket.ring, ticket.next_ring_at = self.now, 0, None
+                    ticket.routing_queue = ticket.queue
         ticket.updated_at = ticket.last_message_at = self.now
 
     def store_messages(self, steps: list[_Step]) -> None:
@@ -272,7 +331,8 @@ class _Batch:
             {"ticket_id": s.ticket_id, "direction": Direction.INBOUND.value, "author_kind": AuthorKind.CONTACT.value,
              "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
              "subject": msg.subject[:500], "text": msg.text, "html": msg.html, "external_id": msg.external_id,
-             "provider_id": None, "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
+             "provider_id": msg.provider_id and msg.provider_id[:255],
+             "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
              "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata), "raw": msg.raw or None,
              "created_at": msg.received_at}
                 for s in steps for msg in [self.arrivals[s.index].message]]

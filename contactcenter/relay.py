@@ -183,6 +183,7 @@ class Relay:
 
     async def run(self) -> None:
         """Relay until ``stop`` is called."""
+        last = 0  # events in the last batch that had any
         while not self._stopping:
             self._wake.clear()  # before looking: a commit made during the batch wakes the next round
             try:
@@ -191,8 +192,11 @@ class Relay:
                 log.exception("outbox relay batch failed; retrying")
                 handled = 0
             if handled or self._stopping:
+                last = handled or last
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
-            if not self._stopping:
-                await asyncio.sleep(self.settings.linger)  # let a burst of commits gather into one batch
+            if not self._stopping and last >= self.settings.batch_size // 4:
+                # Under load, let a burst of commits gather into one batch; when events come one by one,
+                # deliver each at once (a new ticket reaches the router within milliseconds).
+                await asyncio.sleep(self.settings.linger)

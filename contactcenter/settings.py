@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 from contactcenter.domain.hours import BusinessHours, HoursError
 from contactcenter.paths import config_dir
+from routing.policy import RingStep
 
 
 class SettingsError(ValueError):
@@ -88,6 +90,114 @@ class WebformSettings:
         """The configured topic with this id, if any."""
         return next((t for t in self.topics if t.id == topic_id), None)
 
+    @staticmethod
+    def parse_topics(value: Any) -> tuple[Topic, ...]:
+        return tuple(t if isinstance(t, Topic) else Topic(**t) for t in value)
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """Adds a skill (and may raise priority or set the type) when every condition given matches."""
+
+    name: str
+    keywords: tuple[str, ...] = ()  # any of these words or phrases in the subject or text (Persian-aware)
+    tier: str = ""  # the customer's organization tier
+    contract: bool = False  # the customer's organization has a service contract in force
+    channel: str = ""
+    type: str = ""  # the ticket type (e.g. complaint)
+    skill: str = ""
+    level: int = 1
+    optional: bool = False  # an overflow step may drop it
+    priority: str = ""  # at least this priority
+    set_type: str = ""
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    enabled: bool = True
+    strategy: str = "best_match"
+    aging_minutes: float = 10.0
+    missed_offers_to_away: int = 3
+    voice_blocks_other_work: bool = True
+    candidates: int = 100
+    timer_interval: float = 1.0
+    channel_classes: Mapping[str, str] = field(default_factory=dict)
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    offer_timeout: Mapping[str, float] = field(default_factory=dict)
+    wrap_up: Mapping[str, float] = field(default_factory=dict)
+    rings: Mapping[str, tuple[RingStep, ...]] = field(default_factory=dict)
+    rules: tuple[RoutingRule, ...] = ()
+
+    def channel_class(self, channel: str) -> str:
+        """The capacity bucket of a channel (voice, chat, messaging, email...)."""
+        return self.channel_classes.get(channel, "email")
+
+    def steps(self, queue: str | None) -> tuple[RingStep, ...]:
+        """The overflow steps of a queue (the "default" ones when it has none of its own)."""
+        return self.rings.get(queue or "", self.rings.get("default", ()))
+
+    @staticmethod
+    def parse_rings(value: Any) -> dict[str, tuple[RingStep, ...]]:
+        return {str(queue): tuple(s if isinstance(s, RingStep) else RingStep(**s) for s in steps)
+                for queue, steps in dict(value).items()}
+
+    @staticmethod
+    def parse_rules(value: Any) -> tuple[RoutingRule, ...]:
+        def rule(values: Mapping[str, Any]) -> RoutingRule:
+            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+            return RoutingRule(**fields)
+
+        return tuple(r if isinstance(r, RoutingRule) else rule(r) for r in value)
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    # inbound SMTP listener
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = ""
+    support_addresses: tuple[str, ...] = ("support@example.com",)
+    plus_addressing: bool = True
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_recipients: int = 50
+    max_line_bytes: int = 1024 * 1024
+    command_limit: int = 1000
+    timeout_seconds: float = 60.0
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    require_starttls: bool = False
+    auth_required: bool = False
+    auth_username: str = ""
+    auth_password: str = ""
+    auth_require_tls: bool = True
+    # parsing bounds
+    max_parts: int = 100
+    max_depth: int = 10
+    max_links: int = 500
+    max_text_chars: int = 100_000
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    # outbound
+    from_address: str = ""
+    from_name: str = "Support"
+    reply_token: bool = True
+    quote_previous: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    # acknowledgements of new tickets
+    acknowledge: bool = False
+    acknowledge_per_sender: int = 3
+    acknowledge_window_seconds: int = 3600
+
+    @property
+    def sender_address(self) -> str:
+        """The From address of our mail: ``from_address``, else the first support address."""
+        return (self.from_address or (self.support_addresses[0] if self.support_addresses else "")).lower()
+
 
 @dataclass(frozen=True)
 class HoursSettings:
@@ -146,6 +256,8 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     webform: WebformSettings = field(default_factory=WebformSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
     hours: HoursSettings = field(default_factory=HoursSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -195,9 +307,15 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
+    elif isinstance(default, Mapping):
+        with contextlib.suppress(ValueError):  # not JSON: refused below
+            value = json.loads(value) if isinstance(value, str) else value
+        if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+            return dict(value)
     elif isinstance(default, tuple):
         if isinstance(value, str):
-            value = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            with contextlib.suppress(ValueError):
+                value = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
         if isinstance(value, list | tuple):
             return tuple(value)
     raise SettingsError(f"setting {where}: {value!r} is not a valid {type(default).__name__}")
@@ -211,11 +329,12 @@ def _section(cls: type[Any], name: str, values: Mapping[str, Any]) -> Any:
     defaults = cls()
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
-        if cls is WebformSettings and key == "topics":
+        parse = getattr(cls, f"parse_{key}", None)  # structured settings (lists of tables) parse themselves
+        if parse is not None:
             try:
-                kwargs[key] = tuple(t if isinstance(t, Topic) else Topic(**t) for t in value)
-            except TypeError as exc:
-                raise SettingsError(f"setting webform.topics: {exc}") from None
+                kwargs[key] = parse(value)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise SettingsError(f"setting {name}.{key}: {exc}") from None
         else:
             kwargs[key] = _coerce(name, key, value, getattr(defaults, key))
     return cls(**kwargs)
@@ -228,6 +347,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
+             "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 

@@ -70,6 +70,7 @@ def _build_table() -> dict[int, str | None]:
 
 
 _TABLE = _build_table()
+_INVISIBLE = {cp: None for cp, to in _TABLE.items() if to is None and unicodedata.category(chr(cp)) == "Cf"}
 _WORD_RE = re.compile(r"[^\W_]+")
 # "می"/"نمی" as a whole word, then one space, then a letter.
 _PREFIX_RE = re.compile(r"(?<![^\W_])(ن?می) (?=[^\W\d_])")
@@ -86,7 +87,9 @@ def normalize(text: str) -> str:
     """
     if text.isascii():
         return " ".join(text.lower().split())
-    text = unicodedata.normalize("NFKC", text).translate(_TABLE).casefold()
+    # Invisible characters go first, so that a ZWNJ between a letter and a mark does not keep
+    # them from composing (ي + hamza above is ئ, with or without a ZWNJ between).
+    text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).translate(_TABLE).casefold()
     # Removing characters or casefolding can expose new compositions.
     text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split())

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contactcenter.db.models import AuditEvent
 from contactcenter.db.types import utcnow
@@ -40,7 +41,7 @@ def audit_row(actor: Actor, action: str, object_type: str, object_id: int, chang
             "object_type": object_type, "object_id": object_id, "ticket_id": ticket_id, "changes": changes or {}}
 
 
-def record(session: AsyncSession, actor: Actor, action: str, object_type: str, object_id: int,
+def record(session: AsyncSession | Session, actor: Actor, action: str, object_type: str, object_id: int,
            changes: dict[str, Any] | None = None, *, ticket_id: int | None = None) -> None:
     """Add an audit row to the caller's transaction."""
     session.add(AuditEvent(**audit_row(actor, action, object_type, object_id, changes, ticket_id=ticket_id)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -106,9 +106,9 @@ def resolve_contacts(session: Session, requests: Sequence[ContactRequest]) -> li
         return ResolvedContact(new_ids[value], new[value]["organization_id"])
 
     if names:
-        session.execute(update(Contact).where(Contact.id == bindparam("cid")).values(name=bindparam("cname"))
-                              .execution_options(synchronize_session=False),
-                              [{"cid": cid, "cname": name} for cid, name in names.items()])
+        table = cast(Table, Contact.__table__)  # a Core executemany: the ORM form wants primary keys in every row
+        session.execute(update(table).where(table.c.id == bindparam("cid")).values(name=bindparam("cname")),
+                        [{"cid": cid, "cname": name} for cid, name in names.items()])
     insert_rows(session, ContactIdentity, [
         {"contact_id": resolved(ref).id, "kind": kind, "value": value, "method": LinkMethod.CLAIMED.value,
          "created_at": utcnow()} for (kind, value), ref in claimed.items()])

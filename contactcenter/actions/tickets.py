@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
@@ -13,7 +14,7 @@ from contactcenter.db import search
 from contactcenter.db.models import Message, Ticket, TicketTag, User
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
-from contactcenter.domain.lifecycle import TransitionError, check_transition
+from contactcenter.domain.lifecycle import ROUTABLE, TransitionError, check_transition
 from contactcenter.errors import Conflict, Invalid, NotFound
 from contactcenter.events import NoteAdded, ReplyQueued, TicketChanged, TicketsMerged, emit
 from contactcenter.sanitize import sanitize_html
@@ -125,9 +126,24 @@ async def do_update_ticket(session: AsyncSession, ticket_id: int, changes: dict[
             session.add_all([TicketTag(ticket_id=ticket.id, tag=t) for t in new])
     if diff:
         ticket.updated_at = now
+        freed = _requeue(ticket, diff, now)
         record(session, actor, "ticket.updated", "ticket", ticket.id, diff, ticket_id=ticket.id)
-        emit(session, TicketChanged(ticket_id=ticket.id, fields=tuple(sorted(diff))))
+        emit(session, TicketChanged(ticket_id=ticket.id, fields=tuple(sorted(diff)), freed_user_id=freed))
     return ticket
+
+
+def _requeue(ticket: Ticket, diff: dict[str, list[Any]], now: datetime) -> int | None:
+    """Keep the router's view right after a change; return the agent whose capacity it freed, if any."""
+    was_active = TicketStatus(diff["status"][0]) in ROUTABLE if "status" in diff else ticket.status in ROUTABLE
+    previous = diff["assignee_id"][0] if "assignee_id" in diff else ticket.assignee_id
+    if ticket.status in ROUTABLE and ticket.assignee_id is None and (previous is not None or not was_active):
+        ticket.waiting_since, ticket.ring, ticket.next_ring_at = now, 0, None  # back in the queue
+        ticket.routing_queue = ticket.queue
+    elif "queue" in diff and ticket.assignee_id is None:
+        ticket.routing_queue, ticket.ring, ticket.next_ring_at = ticket.queue, 0, None
+    if previous is not None and was_active and (previous != ticket.assignee_id or ticket.status not in ROUTABLE):
+        return int(previous)
+    return None
 
 
 async def do_merge_tickets(session: AsyncSession, source_id: int, target_id: int, *, actor: Actor) -> Ticket:

@@ -70,6 +70,13 @@ async def tickets_out(session: AsyncSession, query: TicketRows) -> list[TicketOu
     return [ticket_out(t, name, tags[t.id]) for t, name in rows]
 
 
+async def one_ticket_out(session: AsyncSession, ticket_id: int) -> TicketOut:
+    """One ticket as the list shows it (after a change)."""
+    items = await tickets_out(session, select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
+                              .where(Ticket.id == ticket_id))
+    return items[0]
+
+
 def _statuses(q: TicketQuery) -> list[TicketStatus]:
     if not q.status:
         return []
@@ -230,9 +237,7 @@ async def update_ticket(req: ApiRequest) -> TicketOut:
     async with req.ctx.db.write() as session:
         ticket_id = req.path_id()
         await actions.do_update_ticket(session, ticket_id, changes, actor=req.actor)
-        items = await tickets_out(session, select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
-                                  .where(Ticket.id == ticket_id))
-    return items[0]
+        return await one_ticket_out(session, ticket_id)
 
 
 @api.route("POST", "/tickets/{id}/merge", summary="Merge this ticket into another; this one is closed",
@@ -241,9 +246,7 @@ async def merge_ticket(req: ApiRequest) -> TicketOut:
     body: MergeIn = req.body
     async with req.ctx.db.write() as session:
         target = await actions.do_merge_tickets(session, req.path_id(), body.into, actor=req.actor)
-        items = await tickets_out(session, select(Ticket, Contact.name).join(Contact, Contact.id == Ticket.contact_id)
-                                  .where(Ticket.id == target.id))
-    return items[0]
+        return await one_ticket_out(session, target.id)
 
 
 @api.route("GET", "/attachments/{id}", summary="Download an attachment", tag="tickets")

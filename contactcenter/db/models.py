@@ -16,10 +16,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 from contactcenter.db.types import JSONType, UTCDateTime, utcnow
+
+# A ticket waits for an agent while it is active, unassigned and not merged away.
+WAITING_SQL = "assignee_id IS NULL AND status IN ('new', 'open') AND merged_into_id IS NULL"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -140,6 +144,9 @@ class User(Base):
     presence: Mapped[str] = mapped_column(String(20), default="offline")
     presence_changed_at: Mapped[datetime | None] = mapped_column()
     last_assigned_at: Mapped[datetime | None] = mapped_column()
+    last_offered_at: Mapped[datetime | None] = mapped_column()
+    wrap_up_until: Mapped[datetime | None] = mapped_column(index=True)
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     password_changed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = _created()
 
@@ -189,6 +196,11 @@ class Ticket(Base):
         Index("ix_tickets_status_id", "status", "id"),
         Index("ix_tickets_contact_id_id", "contact_id", "id"),
         Index("ix_tickets_conversation", "contact_id", "channel", "conversation_key"),
+        # The router's view of who waits for an agent (see routing/store.py WAITING).
+        Index("ix_tickets_waiting", "routing_queue", "priority", "waiting_since",
+              sqlite_where=text(WAITING_SQL), postgresql_where=text(WAITING_SQL)),
+        Index("ix_tickets_next_ring_at", "next_ring_at",
+              sqlite_where=text("next_ring_at IS NOT NULL"), postgresql_where=text("next_ring_at IS NOT NULL")),
     )
     id: Mapped[int] = _id()
     subject: Mapped[str] = mapped_column(String(500), default="")
@@ -211,6 +223,35 @@ class Ticket(Base):
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
     solved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # routing: since when it waits for an agent, the overflow ring it is in, when the next applies,
+    # and the queue it waits in after relaxation (None: any agent)
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    ring: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_ring_at: Mapped[datetime | None] = mapped_column()
+    routing_queue: Mapped[str | None] = mapped_column(String(80))
+
+
+class Offer(Base):
+    """A ticket offered to one agent by the router (or assigned at once), and why."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        # Never one ticket offered to two agents at a time, whatever the number of routers.
+        Index("uq_offers_pending_ticket", "ticket_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index("ix_offers_status_expires_at", "status", "expires_at"),
+        Index("ix_offers_user_id_status", "user_id", "status"),
+        Index("ix_offers_ticket_id_id", "ticket_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12))  # OfferStatus
+    ring: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
 
 
 class TicketTag(Base):
@@ -227,6 +268,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_ticket_id_id", "ticket_id", "id"),
+        Index("ix_messages_provider_id", "provider_id"),
     )
     id: Mapped[int] = _id()
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
@@ -260,6 +302,27 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+
+
+class RawInbound(Base):
+    """An inbound payload that did not become a message: unparsable, refused, or a delivery report.
+
+    Kept byte for byte so that an admin can read it and replay it after a fix; ``digest`` (sha256 of
+    the bytes) makes a redelivery of the same payload a no-op.
+    """
+
+    __tablename__ = "raw_inbound"
+    __table_args__ = (UniqueConstraint("channel", "digest", name="uq_raw_inbound_channel_digest"),
+                      Index("ix_raw_inbound_status_id", "status", "id"))
+    id: Mapped[int] = _id()
+    channel: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # unparsable, rejected, bounce, replayed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    envelope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = _created()
+    replayed_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditEvent(Base):

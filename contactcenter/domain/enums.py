@@ -92,3 +92,11 @@ class OutboxStatus(StrEnum):
     CLAIMED = "claimed"
     DONE = "done"
     DEAD = "dead"
+
+
+class OfferStatus(StrEnum):
+    PENDING = "pending"  # waiting for the agent to accept or reject
+    ACCEPTED = "accepted"  # the agent took it (or it was assigned at once)
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # not answered in time
+    CANCELLED = "cancelled"  # the ticket or the agent changed before an answer

@@ -14,6 +14,10 @@ ALLOWED: dict[S, frozenset[S]] = {
 }
 
 ACTIVE: frozenset[S] = frozenset({S.NEW, S.OPEN, S.PENDING, S.ON_HOLD})
+# Statuses in which a ticket needs an agent's work: it waits in a queue, or counts against its
+# assignee's capacity (pending and on-hold tickets wait on someone else). Keep in step with
+# db.models.WAITING_SQL.
+ROUTABLE: frozenset[S] = frozenset({S.NEW, S.OPEN})
 
 
 class TransitionError(ValueError):

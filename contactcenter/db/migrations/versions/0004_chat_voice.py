@@ -1,7 +1,7 @@
 """chat and voice: the call log and call status events
 
 Revision ID: 0004_chat_voice
-Revises: 0001
+Revises: 0003_routing
 Create Date: 2026-11-24
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0004_chat_voice'
-down_revision: str | None = '0001'
+down_revision: str | None = '0003_routing'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,3 @@
+"""The e-mail channel: an SMTP listener, a pure MIME parser, signed threading references, outbound SMTP."""
+
+CHANNEL = "email"

@@ -1,0 +1,249 @@
+"""The router: reacts to events (new ticket, change, presence, offer decided) and to a timer (offers
+that expired, wrap-ups that ended, tickets due for the next overflow step) by offering tickets.
+
+Each reaction is one transaction (``Database.run_write``) under the routing lock: decide with the
+policy over the in-memory board, check the chosen agent again in the database, write the offer and
+its explanation. Handlers are idempotent, as the outbox relay delivers at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from contactcenter.db.engine import Database
+from contactcenter.db.models import Offer, Ticket, User
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import OfferStatus, Presence
+from contactcenter.events import AgentChanged, Event, OfferDecided, TicketChanged, TicketCreated
+from contactcenter.relay import Relay
+from contactcenter.settings import RoutingSettings
+from routing import store
+from routing.board import AgentBoard
+from routing.policy import (
+    AgentView,
+    Candidate,
+    Choice,
+    Strategy,
+    free_capacity,
+    is_eligible,
+    queue_key,
+    ring_for,
+)
+
+log = logging.getLogger(__name__)
+REFRESH_EVERY = 30  # timer rounds between full reloads of the board (other processes' changes)
+MAX_OFFERS_PER_ROUND = 20
+
+
+class Router:
+    def __init__(self, db: Database, settings: RoutingSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.strategy = Strategy(settings.strategy)
+        self.board = AgentBoard()
+        self._loaded = False
+        self._rounds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def subscribe(self, relay: Relay) -> None:
+        relay.subscribe(TicketCreated.topic, "routing", self.on_event)
+        relay.subscribe(TicketChanged.topic, "routing", self.on_event)
+        relay.subscribe(AgentChanged.topic, "routing", self.on_event)
+        relay.subscribe(OfferDecided.topic, "routing", self.on_event)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._timer(), name="router-timer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def on_event(self, event: Event) -> None:
+        """Route what the event changed."""
+        if isinstance(event, TicketCreated):
+            await self._run(lambda s, now: self._route_ticket(s, event.ticket_id, now))
+        elif isinstance(event, TicketChanged):
+            await self._run(lambda s, now: self._ticket_changed(s, event, now))
+        elif isinstance(event, AgentChanged):
+            await self._run(lambda s, now: self._agent_changed(s, event.user_id, now))
+        elif isinstance(event, OfferDecided) and event.status in (OfferStatus.REJECTED, OfferStatus.CANCELLED):
+            await self._run(lambda s, now: self._route_ticket(s, event.ticket_id, now))
+
+    async def tick(self) -> None:
+        """One timer round (the background task calls it every ``timer_interval``; tests call it)."""
+        await self._run(self._tick)
+
+    async def _timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.timer_interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("routing timer round failed; retrying")
+
+    async def _run(self, work: Callable[[Session, datetime], None]) -> None:
+        def unit(session: Session) -> None:
+            store.take_lock(session)
+            if not self._loaded:
+                self.board.replace_all(store.agent_views(session, self.settings))
+                self._loaded = True
+            work(session, utcnow())
+
+        try:
+            await self.db.run_write(unit)
+        except BaseException:
+            self._loaded = False  # the board may hold what was rolled back: reload it next time
+            raise
+
+    # --- reactions (each runs inside one transaction, under the lock) ----------------------------
+
+    def _ticket_changed(self, session: Session, event: TicketChanged, now: datetime) -> None:
+        facts = store.ticket_facts(session, [event.ticket_id]).get(event.ticket_id)
+        if facts is None:
+            return
+        needs_changed = bool({"requirements", "queue"} & set(event.fields))
+        if facts.assignee_id is not None or not facts.waiting or needs_changed:
+            for offer in session.scalars(select(Offer).where(Offer.ticket_id == facts.id,
+                                                             Offer.status == OfferStatus.PENDING)):
+                store.decide_offer(session, offer, OfferStatus.CANCELLED, now)  # taken, closed or needs changed
+                self._refresh(session, [offer.user_id])
+        if facts.assignee_id is not None:
+            self._refresh(session, [facts.assignee_id])
+        if event.freed_user_id is not None:
+            wrap_up = self.settings.wrap_up.get(self.settings.channel_class(facts.channel), 0)
+            if wrap_up > 0:
+                session.execute(update(User).where(User.id == event.freed_user_id)
+                                .values(wrap_up_until=now + timedelta(seconds=wrap_up)))
+            self._route_agent(session, event.freed_user_id, now)
+        if facts.waiting:
+            self._route_ticket(session, facts.id, now)
+
+    def _agent_changed(self, session: Session, user_id: int, now: datetime) -> None:
+        agent = self._refresh(session, [user_id]).get(user_id)
+        if agent is None:
+            return
+        if agent.presence == Presence.OFFLINE:
+            for ticket_id in store.release_live_work(session, user_id, self.settings, now):
+                self._route_ticket(session, ticket_id, now)
+            self._refresh(session, [user_id])
+        elif agent.presence == Presence.AVAILABLE:
+            self._route_agent(session, user_id, now)
+
+    def _tick(self, session: Session, now: datetime) -> None:
+        self._rounds += 1
+        if self._rounds % REFRESH_EVERY == 0:
+            self.board.replace_all(store.agent_views(session, self.settings))
+        reroute: list[int] = []
+        expired = session.scalars(select(Offer).where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now)
+                                  .order_by(Offer.expires_at).limit(100)).all()
+        for offer in expired:
+            store.decide_offer(session, offer, OfferStatus.EXPIRED, now)
+            store.count_missed(session, offer.user_id, self.settings, now)
+            self._refresh(session, [offer.user_id])
+            reroute.append(offer.ticket_id)
+        due = session.scalars(select(Ticket.id).where(Ticket.next_ring_at <= now)
+                              .order_by(Ticket.next_ring_at).limit(100)).all()
+        reroute += due
+        rested = session.scalars(select(User.id).where(User.wrap_up_until <= now).limit(100)).all()
+        if rested:
+            session.execute(update(User).where(User.id.in_(rested)).values(wrap_up_until=None))
+        for ticket_id in dict.fromkeys(reroute):
+            self._route_ticket(session, ticket_id, now)
+        for user_id in rested:
+            self._route_agent(session, user_id, now)
+
+    # --- the two decisions ---------------------------------------------------------------------
+
+    def _route_ticket(self, session: Session, ticket_id: int, now: datetime) -> None:
+        """Offer one waiting ticket to the best eligible agent, or schedule its next overflow step."""
+        facts = store.ticket_facts(session, [ticket_id]).get(ticket_id)
+        if facts is None:
+            return
+        if not facts.waiting or store.has_pending_offer(session, ticket_id):
+            if facts.next_ring_at is not None:  # its overflow clock starts again if it waits again
+                session.execute(update(Ticket).where(Ticket.id == ticket_id).values(next_ring_at=None))
+            return
+        facts = self._current_ring(session, facts, now)
+        need = store.need_at(facts, self.settings, facts.ring)
+        exclude = set(store.declined_by(session, ticket_id, facts.ring))
+        for _ in range(3):  # the board may be stale: check the choice, try the next one
+            choice = self.board.choose(need, now, strategy=self.strategy,
+                                       voice_blocks=self.settings.voice_blocks_other_work, exclude=frozenset(exclude))
+            if choice.agent_id is None:
+                break
+            agent = self._refresh(session, [choice.agent_id]).get(choice.agent_id)
+            if agent is not None and is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work):
+                self._offer(session, facts, agent, choice, now)
+                return
+            exclude.add(choice.agent_id)
+        store.schedule_next_ring(session, facts, self.settings)
+
+    def _route_agent(self, session: Session, user_id: int, now: datetime) -> None:
+        """Give a free agent the most urgent waiting tickets they can take, up to their free capacity."""
+        agent = self._refresh(session, [user_id]).get(user_id)
+        for _ in range(MAX_OFFERS_PER_ROUND):
+            if agent is None or agent.presence != Presence.AVAILABLE or (
+                    agent.wrap_up_until is not None and agent.wrap_up_until > now):
+                return
+            free = {bucket for bucket in agent.capacity if free_capacity(agent, bucket) > 0}
+            if not free:
+                return
+            channels = None if "email" in free else [c for c, b in self.settings.channel_classes.items() if b in free]
+            waiting = store.waiting_candidates(session, list(agent.skills), channels,
+                                               max(1, self.settings.candidates // 4))
+            waiting.sort(key=lambda t: queue_key(t.as_waiting(), now, self.settings.aging_minutes))
+            picked = None
+            for facts in waiting:
+                facts = replace(facts, ring=self._ring_reached(facts, now))
+                need = store.need_at(facts, self.settings, facts.ring)
+                if is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work) \
+                        and agent.id not in store.declined_by(session, facts.id, facts.ring):
+                    picked = self._current_ring(session, facts, now)
+                    break
+            if picked is None:
+                return
+            choice = Choice(agent.id, self.strategy, (Candidate(agent.id, ("agent became free",)),), 1)
+            self._offer(session, picked, agent, choice, now)
+            agent = self.board.get(agent.id)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _ring_reached(self, facts: store.TicketFacts, now: datetime) -> int:
+        waited = (now - (facts.waiting_since or facts.created_at)).total_seconds()
+        return max(facts.ring, ring_for(waited, self.settings.steps(facts.queue)))
+
+    def _current_ring(self, session: Session, facts: store.TicketFacts, now: datetime) -> store.TicketFacts:
+        """The ticket moved to the overflow ring its wait has reached (recorded, supervisors alerted)."""
+        if self._ring_reached(facts, now) != facts.ring:
+            return store.advance_ring(session, facts, self.settings, now)
+        return facts
+
+    def _offer(self, session: Session, facts: store.TicketFacts, agent: AgentView, choice: Choice,
+               now: datetime) -> None:
+        store.write_offer(session, facts, agent, choice, facts.ring, now, self.settings)
+        bucket = self.settings.channel_class(facts.channel)
+        self.board.put(replace(agent, load={**agent.load, bucket: agent.load.get(bucket, 0) + 1},
+                               last_offered_at=now))
+
+    def _refresh(self, session: Session, user_ids: list[int]) -> dict[int, AgentView]:
+        """Read these agents again and put them on the board."""
+        fresh = {a.id: a for a in store.agent_views(session, self.settings, user_ids)}
+        for user_id in user_ids:
+            if user_id in fresh:
+                self.board.put(fresh[user_id])
+            else:
+                self.board.remove(user_id)
+        return fresh

@@ -1,0 +1,265 @@
+"""The router's database work: plain synchronous functions run inside ``Database.run_write``.
+
+Every routing transaction starts with ``take_lock``: on PostgreSQL a transaction-level advisory lock,
+so routers in several processes take turns; on SQLite the write lock does the same. Under the lock
+the chosen agent's presence and load are read again, so a decision is never made on stale data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, text, union_all, update
+from sqlalchemy.orm import Session
+
+from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
+from contactcenter.domain.enums import OfferStatus, Presence, Priority
+from contactcenter.domain.lifecycle import ROUTABLE
+from contactcenter.events import AgentChanged, OfferDecided, OfferMade, RoutingEscalated, TicketChanged, emit
+from contactcenter.settings import RoutingSettings
+from routing.policy import AgentView, Choice, Need, WaitingTicket, ring_for
+from routing.policy import relax as relax_need
+from routing.requirements import Requirements
+
+ROUTING_LOCK = 7_465_821  # any constant: the advisory lock id all routers share
+_ROUTABLE = [s.value for s in ROUTABLE]
+
+
+def take_lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
+
+
+# --- agents ------------------------------------------------------------------------------------
+
+def agent_views(session: Session, settings: RoutingSettings, user_ids: Sequence[int] | None = None) -> list[AgentView]:
+    """Agents as routing sees them (all active staff when ``user_ids`` is None), loads included."""
+    users = select(User.id, User.presence, User.languages, User.capacity, User.created_at, User.last_assigned_at,
+                   User.presence_changed_at, User.last_offered_at, User.wrap_up_until).where(User.is_active)
+    if user_ids is not None:
+        users = users.where(User.id.in_(list(user_ids)))
+    rows = session.execute(users).all()
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    skills: dict[int, dict[str, int]] = defaultdict(dict)
+    for user_id, name, level in session.execute(
+            select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id)
+            .where(AgentSkill.user_id.in_(ids))):
+        skills[user_id][name] = level
+    loads = agent_loads(session, settings, ids)
+    views = []
+    for r in rows:
+        idle_since = max(t for t in (r.created_at, r.last_assigned_at, r.presence_changed_at) if t is not None)
+        views.append(AgentView(
+            id=r.id, presence=Presence(r.presence), skills=skills.get(r.id, {}),
+            languages=frozenset(str(x) for x in r.languages or ()),
+            capacity={**settings.capacity, **{str(k): int(v) for k, v in (r.capacity or {}).items()}},
+            load=loads.get(r.id, {}), idle_since=idle_since, last_offered_at=r.last_offered_at,
+            wrap_up_until=r.wrap_up_until))
+    return views
+
+
+def agent_loads(session: Session, settings: RoutingSettings, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per agent and channel class: active tickets assigned to them plus tickets offered to them."""
+    assigned = (select(Ticket.assignee_id, Ticket.channel, func.count())
+                .where(Ticket.assignee_id.in_(ids), Ticket.status.in_(_ROUTABLE))
+                .group_by(Ticket.assignee_id, Ticket.channel))
+    offered = (select(Offer.user_id, Ticket.channel, func.count()).join(Ticket, Ticket.id == Offer.ticket_id)
+               .where(Offer.user_id.in_(ids), Offer.status == OfferStatus.PENDING)
+               .group_by(Offer.user_id, Ticket.channel))
+    loads: dict[int, dict[str, int]] = defaultdict(dict)
+    rows: list[Any] = list(session.execute(union_all(assigned, offered)).all())
+    for row in rows:
+        user_id, bucket, count = int(row[0]), settings.channel_class(str(row[1])), int(row[2])
+        loads[user_id][bucket] = loads[user_id].get(bucket, 0) + count
+    return loads
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """What the router reads of a ticket."""
+
+    id: int
+    status: str
+    priority: str
+    channel: str
+    language: str
+    queue: str | None
+    requirements: dict[str, Any]
+    assignee_id: int | None
+    merged_into_id: int | None
+    created_at: datetime
+    waiting_since: datetime | None
+    ring: int
+    next_ring_at: datetime | None
+
+    @property
+    def waiting(self) -> bool:
+        return self.assignee_id is None and self.status in _ROUTABLE and self.merged_into_id is None
+
+    def as_waiting(self) -> WaitingTicket:
+        return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at)
+
+
+_FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.channel, Ticket.language, Ticket.queue,
+          Ticket.requirements, Ticket.assignee_id, Ticket.merged_into_id, Ticket.created_at, Ticket.waiting_since,
+          Ticket.ring, Ticket.next_ring_at)
+
+
+def ticket_facts(session: Session, ticket_ids: Iterable[int]) -> dict[int, TicketFacts]:
+    ids = list(ticket_ids)
+    if not ids:
+        return {}
+    return {r.id: TicketFacts(*r) for r in session.execute(select(*_FACTS).where(Ticket.id.in_(ids)))}
+
+
+def base_need(ticket: TicketFacts, settings: RoutingSettings) -> Need:
+    """The ticket's requirements as a Need; a queue set by hand goes first."""
+    needs = Requirements.from_dict(ticket.requirements)
+    skills = dict(needs.skills)
+    if ticket.queue and not needs.overridden and next(iter(skills), None) != ticket.queue:
+        skills = {ticket.queue: skills.pop(ticket.queue, 1), **skills}
+    return Need(skills=skills, language=ticket.language, channel_class=settings.channel_class(ticket.channel),
+                optional=frozenset(needs.optional))
+
+
+def need_at(ticket: TicketFacts, settings: RoutingSettings, ring: int) -> Need:
+    return relax_need(base_need(ticket, settings), settings.steps(ticket.queue), ring)
+
+
+def has_pending_offer(session: Session, ticket_id: int) -> bool:
+    return session.scalar(select(Offer.id).where(Offer.ticket_id == ticket_id,
+                                                 Offer.status == OfferStatus.PENDING)) is not None
+
+
+def declined_by(session: Session, ticket_id: int, ring: int) -> frozenset[int]:
+    """Agents who rejected or let expire an offer of this ticket in this ring (not offered again)."""
+    rows = session.scalars(select(Offer.user_id).where(
+        Offer.ticket_id == ticket_id, Offer.ring >= ring,
+        Offer.status.in_([OfferStatus.REJECTED, OfferStatus.EXPIRED])))
+    return frozenset(rows)
+
+
+def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequence[str] | None,
+                       per_priority: int) -> list[TicketFacts]:
+    """The longest-waiting tickets of every priority in these queues and in no queue, not offered to anyone."""
+    not_offered = ~exists().where(and_(Offer.ticket_id == Ticket.id, Offer.status == OfferStatus.PENDING))
+    parts = []
+    for priority in Priority:
+        for in_queue in ([Ticket.routing_queue.in_(list(queues))] if queues else []) + [Ticket.routing_queue.is_(None)]:
+            query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value, not_offered)
+                     .order_by(Ticket.waiting_since).limit(per_priority))
+            if channels is not None:
+                query = query.where(Ticket.channel.in_(list(channels)))
+            parts.append(query.subquery().select())
+    return [TicketFacts(*r) for r in session.execute(union_all(*parts)).all()]
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, ring: int, now: datetime,
+                settings: RoutingSettings) -> Offer:
+    """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why."""
+    timeout = settings.offer_timeout.get(settings.channel_class(ticket.channel), 0)
+    reason = {"ring": ring, **choice.explain(), "need": _need_dict(need_at(ticket, settings, ring))}
+    offer = Offer(ticket_id=ticket.id, user_id=agent.id, ring=ring, reason=reason, created_at=now,
+                  status=OfferStatus.PENDING if timeout > 0 else OfferStatus.ACCEPTED,
+                  expires_at=now + timedelta(seconds=timeout) if timeout > 0 else None,
+                  decided_at=None if timeout > 0 else now)
+    session.add(offer)
+    session.flush()
+    if timeout > 0:
+        session.execute(update(User).where(User.id == agent.id).values(last_offered_at=now))
+        record(session, SYSTEM, "ticket.offered", "ticket", ticket.id, {"to": agent.id, **reason},
+               ticket_id=ticket.id)
+        emit(session, OfferMade(offer_id=offer.id, ticket_id=ticket.id, user_id=agent.id))
+    else:
+        assign(session, ticket.id, agent.id, now)
+        record(session, SYSTEM, "ticket.assigned", "ticket", ticket.id, {"to": agent.id, **reason},
+               ticket_id=ticket.id)
+        emit(session, TicketChanged(ticket_id=ticket.id, fields=("assignee_id",)))
+    return offer
+
+
+def _need_dict(need: Need) -> dict[str, Any]:
+    return {"skills": dict(need.skills), "language": need.language, "channel_class": need.channel_class}
+
+
+def assign(session: Session, ticket_id: int, user_id: int, now: datetime) -> None:
+    session.execute(update(Ticket).where(Ticket.id == ticket_id).values(
+        assignee_id=user_id, next_ring_at=None, updated_at=now))
+    session.execute(update(User).where(User.id == user_id).values(last_assigned_at=now, missed_offers=0))
+
+
+def schedule_next_ring(session: Session, ticket: TicketFacts, settings: RoutingSettings) -> None:
+    """Nobody fits now: remember when the next overflow step applies (None after the last)."""
+    steps = settings.steps(ticket.queue)
+    since = ticket.waiting_since or ticket.created_at
+    due = since + timedelta(seconds=steps[ticket.ring].after) if ticket.ring < len(steps) else None
+    if due != ticket.next_ring_at:
+        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(next_ring_at=due))
+
+
+def advance_ring(session: Session, ticket: TicketFacts, settings: RoutingSettings, now: datetime) -> TicketFacts:
+    """Move a waiting ticket to the ring its wait has reached; alert the supervisors."""
+    steps = settings.steps(ticket.queue)
+    since = ticket.waiting_since or ticket.created_at
+    ring = max(ticket.ring, ring_for((now - since).total_seconds(), steps))
+    need = need_at(ticket, settings, ring)
+    queue = next(iter(need.skills), None)
+    session.execute(update(Ticket).where(Ticket.id == ticket.id).values(ring=ring, routing_queue=queue,
+                                                                        next_ring_at=None))
+    if ring != ticket.ring:
+        record(session, SYSTEM, "ticket.escalated", "ticket", ticket.id,
+               {"ring": [ticket.ring, ring], "need": _need_dict(need)}, ticket_id=ticket.id)
+        emit(session, RoutingEscalated(ticket_id=ticket.id, ring=ring))
+    return replace(ticket, ring=ring, next_ring_at=None)
+
+
+def decide_offer(session: Session, offer: Offer, status: OfferStatus, now: datetime) -> None:
+    offer.status, offer.decided_at = status, now
+    emit(session, OfferDecided(offer_id=offer.id, ticket_id=offer.ticket_id, user_id=offer.user_id,
+                               status=status.value))
+
+
+def count_missed(session: Session, user_id: int, settings: RoutingSettings, now: datetime) -> bool:
+    """One more offer let expire; set the agent away after too many in a row. True when set away."""
+    user = session.get(User, user_id)
+    if user is None:
+        return False
+    user.missed_offers += 1
+    if user.missed_offers < settings.missed_offers_to_away or user.presence != Presence.AVAILABLE:
+        return False
+    record(session, SYSTEM, "agent.presence", "user", user.id,
+           {"presence": [user.presence, Presence.AWAY.value], "why": f"{user.missed_offers} offers missed"})
+    user.presence, user.presence_changed_at, user.missed_offers = Presence.AWAY, now, 0
+    emit(session, AgentChanged(user_id=user.id, fields=("presence",)))
+    return True
+
+
+def release_live_work(session: Session, user_id: int, settings: RoutingSettings, now: datetime) -> list[int]:
+    """An agent went offline: their chats and calls go back to the queue, their offers are cancelled."""
+    live = [channel for channel, bucket in settings.channel_classes.items() if bucket in ("chat", "voice")]
+    tickets = list(session.scalars(select(Ticket.id).where(
+        Ticket.assignee_id == user_id, Ticket.status.in_(_ROUTABLE), Ticket.channel.in_(live))))
+    if tickets:
+        session.execute(update(Ticket).where(Ticket.id.in_(tickets)).values(
+            assignee_id=None, waiting_since=now, ring=0, next_ring_at=None, routing_queue=Ticket.queue,
+            updated_at=now))
+        for ticket_id in tickets:
+            record(session, SYSTEM, "ticket.updated", "ticket", ticket_id,
+                   {"assignee_id": [user_id, None], "why": "agent offline"}, ticket_id=ticket_id)
+            emit(session, TicketChanged(ticket_id=ticket_id, fields=("assignee_id",)))
+    offers = list(session.scalars(select(Offer).where(Offer.user_id == user_id,
+                                                      Offer.status == OfferStatus.PENDING)))
+    for offer in offers:
+        decide_offer(session, offer, OfferStatus.CANCELLED, now)
+    return tickets + [o.ticket_id for o in offers]

@@ -1,0 +1,100 @@
+"""Routing over the API with the relay and router running: offers, who may see and answer them,
+transfers, requirement overrides and the explanation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from conftest import Staff, create_staff
+
+from channels.base import InboundMessage
+from contactcenter.app import create_app
+from contactcenter.context import CTX
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import IdentityKind, Role
+from contactcenter.domain.identities import Address
+from contactcenter.intake import intake
+from contactcenter.settings import Settings
+
+Client = TestClient[Any, Any]
+V1 = "/api/v1"
+
+
+async def call(client: Client, staff: Staff, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+    response = await client.request(method, V1 + path, json=body, headers=staff.headers)
+    assert response.status == status, (method, path, await response.text())
+    return await response.json()
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
+    """Wait for the background relay and router: the probe's first truthy answer (10 s at most)."""
+    for _ in range(200):
+        if value := await probe():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("the router did not get there")
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings) -> Client:
+    routed = settings.with_overrides({"routing": {"offer_timeout": {"email": 30}, "timer_interval": 0.1}})
+    return await aiohttp_client(create_app(routed))
+
+
+async def staff_with(client: Client, admin: Staff, email: str, skills: dict[str, int]) -> Staff:
+    staff = await create_staff(client.app[CTX], Role.AGENT, email)
+    await call(client, admin, "PATCH", f"/agents/{staff.user_id}", {"skills": skills})
+    await call(client, staff, "PUT", "/agents/me/presence", {"presence": "available"})
+    return staff
+
+
+async def customer_writes(client: Client, key: str, topic: str) -> int:
+    ctx = client.app[CTX]
+    msg = InboundMessage(channel="webform", external_id=key, sender=Address(IdentityKind.EMAIL, f"{key}@c.example"),
+                         received_at=utcnow(), text="Please help", subject="Help", topic=topic)
+    return (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+
+
+async def test_offers_transfer_override_and_explain(client: Client, admin: Staff, supervisor: Staff) -> None:
+    for name in ("billing", "technical"):
+        await call(client, admin, "POST", "/skills", {"name": name}, 201)
+    billing = await staff_with(client, admin, "b@agents.example", {"billing": 3})
+    techie = await staff_with(client, admin, "t@agents.example", {"technical": 3})
+    ticket_id = await customer_writes(client, "k1", "billing")
+
+    [offer] = await eventually(lambda: call(client, billing, "GET", "/offers"))
+    assert offer["ticket_id"] == ticket_id and offer["status"] == "pending" and offer["reason"]["candidates"]
+    assert await call(client, techie, "GET", "/offers") == []
+    await call(client, techie, "GET", f"/offers?user_id={billing.user_id}", status=403)
+    assert len(await call(client, supervisor, "GET", f"/offers?user_id={billing.user_id}")) == 1
+    await call(client, techie, "POST", f"/offers/{offer['id']}/accept", status=404)  # not theirs
+    accepted = await call(client, billing, "POST", f"/offers/{offer['id']}/accept")
+    assert accepted["status"] == "accepted"
+    await call(client, billing, "POST", f"/offers/{offer['id']}/reject", {}, status=409)
+    await call(client, billing, "POST", "/offers/99999/accept", status=404)
+
+    # A transfer to another skill group sends it back to routing, to the technical agent.
+    moved = await call(client, billing, "POST", f"/tickets/{ticket_id}/transfer",
+                       {"to_skill": "technical", "note": "This is a login problem"})
+    assert moved["queue"] == "technical" and moved["assignee_id"] is None
+    [offer2] = await eventually(lambda: call(client, techie, "GET", "/offers"))
+    assert offer2["ticket_id"] == ticket_id
+    await call(client, billing, "POST", f"/tickets/{ticket_id}/transfer", {"note": "nowhere"}, status=422)
+    await call(client, billing, "POST", f"/tickets/{ticket_id}/transfer", {"to_skill": "astrology"}, status=422)
+
+    # Overrides are for supervisors; the explanation shows every offer.
+    await call(client, billing, "PUT", f"/tickets/{ticket_id}/requirements", {"skills": {"billing": 2}}, status=403)
+    changed = await call(client, supervisor, "PUT", f"/tickets/{ticket_id}/requirements",
+                         {"skills": {"billing": 2}, "language": "fa"})
+    assert changed["requirements"]["overridden"] is True and changed["queue"] == "billing"
+    async def offer_cancelled() -> Any:
+        explained = await call(client, billing, "GET", f"/tickets/{ticket_id}/routing")
+        return explained if [o["status"] for o in explained["offers"]][:2] == ["accepted", "cancelled"] else None
+
+    explained = await eventually(offer_cancelled)
+    assert explained["need_now"]["skills"] == {"billing": 2} and explained["need_now"]["language"] == "fa"
+    await call(client, billing, "GET", "/tickets/99999/routing", status=404)
