@@ -26,6 +26,7 @@ from channels.chat.history import (
 from channels.chat.notices import LIVE, availability, notice
 from channels.chat.origins import origin_allowed
 from channels.chat.parse import (
+    CHANNEL,
     ChatText,
     FrameError,
     Hello,
@@ -119,9 +120,10 @@ class VisitorChat:
         async with self.conn.lock:  # pushes wait until the replay is out, then skip what it sent
             async with ctx.db.read() as session:
                 ticket = await latest_ticket(session, self.visitor_id)
-                agents = await agents_available(session)
+                now = datetime.now(UTC)
+                agents = await agents_available(session, ctx.settings.routing, CHANNEL, now)
                 missed = await missed_messages(session, self.visitor_id, last_seen, ctx.settings.chat.history_limit)
-            state = availability(ctx.settings.hours.schedule().is_open(datetime.now(UTC)), agents)
+            state = availability(ctx.settings.hours.schedule().is_open(now), agents)
             self.mode, self.reason = state.mode, state.reason
             self.returning = ticket is not None
             await self.conn.send({

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from channels.voice import twiml
 from channels.voice.parse import (
+    CHANNEL,
     ParamError,
     StatusUpdate,
     callback_message,
@@ -103,10 +104,11 @@ def verified(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRe
 
 async def _live(ctx: Context) -> str | None:
     """None when an agent can answer now, else why not (closed, no_agent)."""
-    if not ctx.settings.hours.schedule().is_open(datetime.now(UTC)):
+    now = datetime.now(UTC)
+    if not ctx.settings.hours.schedule().is_open(now):
         return "closed"
     async with ctx.db.read() as session:
-        return None if await agents_available(session) else "no_agent"
+        return None if await agents_available(session, ctx.settings.routing, CHANNEL, now) else "no_agent"
 
 
 def _voicemail(ctx: Context, reason: str) -> str:

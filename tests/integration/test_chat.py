@@ -355,3 +355,14 @@ async def test_agent_socket_watches_all_chats_and_refuses_bad_frames(client: Cli
     with pytest.raises(aiohttp.WSServerHandshakeError) as bad_token:
         await client.ws_connect("/chat/agent/ws", headers={"Authorization": "Bearer cc_wrong"})
     assert bad_token.value.status == 401
+
+
+async def test_an_agent_without_free_chat_capacity_does_not_count(client: Client, agent: Staff,
+                                                                  supervisor: Staff) -> None:
+    await available(client, agent)
+    full = await client.patch(f"/api/v1/agents/{agent.user_id}", json={"capacity": {"chat": 0}},
+                              headers=supervisor.headers)
+    assert full.status == 200, await full.text()
+    ws, welcome = await connect(client)
+    assert (welcome["mode"], welcome["reason"]) == ("offline", "no_agent")
+    await ws.close()
