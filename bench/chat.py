@@ -10,6 +10,12 @@ delivery -> hub -> socket), checks that every message is stored exactly once, an
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/email.py and bench/queue.py must not shadow the standard library's email and queue packages.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import asyncio
 import json
@@ -17,18 +23,14 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-# bench/queue.py would shadow the standard library's queue module (which aiosqlite imports).
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["سلام، سفارشم هنوز نرسیده", "My card was charged twice.", "رمز عبورم را فراموش کرده‌ام", "Where is my refund?"]
 
