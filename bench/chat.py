@@ -139,6 +139,7 @@ async def run(url: str, env: dict[str, str], visitors: int, messages: int) -> di
             await frame_of(ws, "message")
             pushes.append(time.perf_counter() - begun)
 
+        await asyncio.sleep(4.0)  # let the relay (router included) finish the messages' events: time the replies alone
         await asyncio.gather(*(reply(ws, ticket) for ws, ticket in chats))
         for ws, _ in chats:
             await ws.close()
