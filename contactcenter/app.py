@@ -9,10 +9,15 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.base import ChannelRegistry
+from channels.chat import routes as chat_routes
+from channels.chat.sender import ChatSender
 from channels.email.acknowledge import Acknowledger
 from channels.email.inbox import MailIntake
 from channels.email.listener import SmtpListener
 from channels.email.sender import EmailSender
+from channels.voice import api as voice_api
+from channels.voice import routes as voice_routes
+from channels.voice.sender import VoiceSender
 from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
@@ -28,6 +33,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
+from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
@@ -38,7 +44,7 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, routing_api.api, webform_api.api)
+                                agents_api.api, routing_api.api, webform_api.api, voice_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -68,19 +74,24 @@ def build_context(settings: Settings) -> Context:
     relay = Relay(db, settings.relay)
     db.on_commit(relay.wake)
     channels = ChannelRegistry()
+    hub = LocalHub()
     channels.register("webform", PortalSender())
     secret = secret_key(settings)
     channels.register("email", EmailSender(settings.email, secret))
-    wf, au = settings.webform, settings.auth
+    channels.register("chat", ChatSender(db, hub))
+    channels.register("voice", VoiceSender())
+    wf, au, chat = settings.webform, settings.auth, settings.chat
     limits = Limits(
         login_ip=RateLimiter(au.login_attempts * 5, au.login_window_seconds),
         login_email=RateLimiter(au.login_attempts, au.login_window_seconds),
         webform_ip=RateLimiter(wf.rate_per_ip, wf.window_seconds),
         webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
+        chat_ip=RateLimiter(chat.rate_per_ip, chat.window_seconds),
+        chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
     )
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
-                  secret=secret, intake=IntakeQueue(db, store, settings),
+                  secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None)
     setup_subscribers(ctx)
     return ctx
@@ -178,4 +189,6 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
+    chat_routes.setup_chat(app)
+    voice_routes.setup_voice(app)
     return app

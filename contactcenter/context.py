@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from channels.base import ChannelRegistry
 from channels.email.listener import SmtpListener
 from contactcenter.db.engine import Database
+from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
@@ -23,6 +24,8 @@ class Limits:
     login_email: RateLimiter
     webform_ip: RateLimiter
     webform_address: RateLimiter
+    chat_ip: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
+    chat_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Context:
     limits: Limits
     secret: bytes
     intake: IntakeQueue
+    hub: Hub = field(default_factory=LocalHub)  # live push to open WebSockets (chat)
     smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
     router: Router | None = None  # None when routing is turned off
 

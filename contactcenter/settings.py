@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contactcenter.domain.hours import BusinessHours, HoursError
 from contactcenter.paths import config_dir
 from routing.policy import RingStep
 
@@ -199,6 +200,55 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class HoursSettings:
+    """When people answer live (chat and phone); outside these hours a chat or call becomes a ticket."""
+
+    timezone: str = "UTC"
+    days: tuple[str, ...] = ()  # mon..sun; empty: every day
+    open: str = "00:00"
+    close: str = "24:00"
+
+    def __post_init__(self) -> None:
+        self.schedule()  # refuse bad hours at load time, not at the first chat
+
+    def schedule(self) -> BusinessHours:
+        """The hours as a pure value with ``is_open(moment)``."""
+        try:
+            return BusinessHours.parse(self.timezone, self.days, self.open, self.close)
+        except HoursError as exc:
+            raise SettingsError(f"setting hours: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    allowed_origins: tuple[str, ...] = ()
+    rate_per_visitor: int = 30
+    rate_per_ip: int = 120
+    window_seconds: int = 60
+    max_message_chars: int = 5000
+    max_frame_bytes: int = 65536
+    prechat_required: bool = True
+    identity_secret: str = ""
+    history_limit: int = 500
+    visitor_cookie_days: int = 365
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    account_sid: str = ""
+    auth_token: str = ""
+    caller_id: str = ""
+    api_base_url: str = ""
+    languages: tuple[str, ...] = ("en-US", "fa-IR")
+    menu_topics: tuple[str, ...] = ("general", "billing", "technical", "complaint")
+    menu_timeout: int = 6
+    menu_attempts: int = 2
+    voicemail_max_seconds: int = 120
+    queue_prefix: str = "cc-"
+    agent_client_prefix: str = "agent-"
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -208,6 +258,9 @@ class Settings:
     webform: WebformSettings = field(default_factory=WebformSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    hours: HoursSettings = field(default_factory=HoursSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
 
     @property
     def data_path(self) -> Path:
@@ -294,7 +347,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
-             "routing": RoutingSettings, "email": EmailSettings}
+             "routing": RoutingSettings, "email": EmailSettings,
+             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

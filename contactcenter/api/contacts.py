@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contactcenter.actions import contacts as actions
 from contactcenter.api.directory import contract_out, organization_out
 from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.schemas.calls import CallOut
 from contactcenter.api.schemas.contacts import (
     Contact360,
     ContactMergeOut,
@@ -27,6 +28,7 @@ from contactcenter.api.schemas.tickets import MergeIn
 from contactcenter.api.tickets import decode_cursor, encode_cursor, tickets_out
 from contactcenter.db.keys import key_in
 from contactcenter.db.models import (
+    Call,
     Contact,
     ContactIdentity,
     ContactMerge,
@@ -40,6 +42,7 @@ from contactcenter.errors import Conflict, Invalid, NotFound
 
 api = Api()
 TICKETS_IN_360 = 100
+CALLS_IN_360 = 50
 
 
 def identity_out(identity: ContactIdentity) -> IdentityOut:
@@ -124,10 +127,12 @@ async def contact_360(session: AsyncSession, contact_id: int) -> Contact360:
     merges = (await session.scalars(select(ContactMerge).where(
         or_(ContactMerge.source_id == contact.id, ContactMerge.target_id == contact.id))
         .order_by(ContactMerge.id.desc()))).all()
+    calls = (await session.scalars(select(Call).where(Call.contact_id == contact.id)
+                                   .order_by(Call.id.desc()).limit(CALLS_IN_360))).all()
     return Contact360(**base.model_dump(), organization=organization_out(org) if org else None,
                       contracts=[contract_out(c) for c in contracts], tickets=tickets,
                       ticket_count=int(ticket_count or 0),
-                      merges=[merge_out(m) for m in merges])
+                      merges=[merge_out(m) for m in merges], calls=[CallOut.model_validate(c) for c in calls])
 
 
 @api.route("GET", "/contacts/{id}", tag="contacts", response=Contact360,

@@ -153,6 +153,12 @@ async def _principal(request: web.Request, ctx: Context) -> Principal | None:
     return None  # anonymous: no database round trip
 
 
+async def principal_of(request: web.Request) -> Principal | None:
+    """The caller of a route that is not an API operation (e.g. a WebSocket), found as for the API:
+    API token, else session cookie, else None. A bad token raises HTTPUnauthorized."""
+    return await _principal(request, request.app[CTX])
+
+
 async def _read_json(request: web.Request) -> Any:
     if not request.can_read_body:
         return {}

@@ -370,3 +370,42 @@ class KbArticle(Base):
     status: Mapped[str] = mapped_column(String(20), default="draft")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Call(Base):
+    """One phone call, inbound or an agent's call-back: the call log shown on the contact's timeline."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_contact_id_id", "contact_id", "id"),)
+    id: Mapped[int] = _id()
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(10))  # inbound | outbound
+    from_number: Mapped[str] = mapped_column(String(64), default="")
+    to_number: Mapped[str] = mapped_column(String(64), default="")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the agent of a call-back
+    topic: Mapped[str | None] = mapped_column(String(80))
+    stage: Mapped[str] = mapped_column(String(20), default="new")  # new, menu, queue, voicemail, connect
+    status: Mapped[str] = mapped_column(String(20), default="")  # Twilio CallStatus
+    outcome: Mapped[str | None] = mapped_column(String(20))  # answered, voicemail, missed, abandoned, failed
+    duration: Mapped[int | None] = mapped_column(Integer)  # seconds
+    last_sequence: Mapped[int] = mapped_column(Integer, default=-1)
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class CallEvent(Base):
+    """A status callback as received; UNIQUE(call_sid, sequence) makes a redelivery a no-op."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (UniqueConstraint("call_sid", "sequence", name="uq_call_events_call_sid_sequence"),)
+    id: Mapped[int] = _id()
+    call_sid: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    duration: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()

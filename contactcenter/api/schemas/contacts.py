@@ -12,6 +12,7 @@ from pydantic import (
 
 from contactcenter.api.framework import MAX_ID
 from contactcenter.api.schemas.base import LanguageCode, Patch, Strict
+from contactcenter.api.schemas.calls import CallOut
 from contactcenter.api.schemas.directory import ContractOut, OrganizationOut
 from contactcenter.api.schemas.tickets import TicketOut
 
@@ -79,3 +80,5 @@ class Contact360(ContactOut):
     tickets: list[TicketOut] = Field(description="newest first, at most 100")
     ticket_count: int
     merges: list[ContactMergeOut] = Field(description="merges where this contact is the source or the target")
+    calls: list[CallOut] = Field(default_factory=list, description="phone calls, newest first, at most 50 "
+                                 "(all of them: GET /contacts/{id}/calls)")
