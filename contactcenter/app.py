@@ -39,6 +39,7 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.storage import AttachmentStore
+from routing.push import OfferPusher
 from routing.router import Router
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def build_context(settings: Settings) -> Context:
 def setup_subscribers(ctx: Context) -> None:
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
+        OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email

@@ -6,11 +6,16 @@ and the chat sender pushes them to the visitor and to the agents watching the ti
     client -> server: {"type": "watch", "ticket": 12} | {"type": "watch", "ticket": "all"} (every new chat
                       message) | {"type": "unwatch", "ticket": 12} | {"type": "typing", "ticket": 12,
                       "typing": true} | {"type": "ping"}
-    server -> client: watching, message, typing (from the visitor), visitor (online true/false), error, pong
+    server -> client: watching, message, typing (from the visitor), visitor (online true/false), error, pong;
+                      and for routing (routing/push.py): offers (the pending ones on connect), offer, offer.decided
+
+It is the agent console's live connection: when an agent's last one closes while they are available,
+they are set away.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,6 +31,7 @@ from contactcenter.api.framework import error_response, principal_of
 from contactcenter.context import CTX, Context
 from contactcenter.db.models import Ticket
 from contactcenter.errors import Unavailable
+from routing.push import agent_topic, console_closed, pending_offers
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 4096
@@ -107,7 +113,10 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     chat = AgentChat(ctx, Connection(ws))
+    user_id = principal.user.id
+    ctx.hub.subscribe(agent_topic(user_id), chat.conn)
     try:
+        await chat.conn.deliver({"type": "offers", "offers": await pending_offers(ctx.db, user_id)})
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
                 if raw.type == WSMsgType.BINARY:
@@ -127,7 +136,10 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         await chat.conn.error("internal", "internal error; it has been logged")
     finally:
         chat.stop()
+        ctx.hub.unsubscribe(agent_topic(user_id), chat.conn)
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
+        # The handler may be cancelled now that the peer is gone: the presence change must still happen.
+        await asyncio.shield(console_closed(ctx.db, ctx.hub, user_id))
     return ws

@@ -98,3 +98,23 @@ async def test_offers_transfer_override_and_explain(client: Client, admin: Staff
     explained = await eventually(offer_cancelled)
     assert explained["need_now"]["skills"] == {"billing": 2} and explained["need_now"]["language"] == "fa"
     await call(client, billing, "GET", "/tickets/99999/routing", status=404)
+
+
+async def test_the_console_gets_offers_live_and_closing_it_sets_the_agent_away(client: Client, admin: Staff) -> None:
+    await call(client, admin, "POST", "/skills", {"name": "billing"}, 201)
+    billing = await staff_with(client, admin, "live@agents.example", {"billing": 2})
+    console = await client.ws_connect("/chat/agent/ws", headers=billing.headers)
+    assert await console.receive_json(timeout=5) == {"type": "offers", "offers": []}
+    ticket_id = await customer_writes(client, "live1", "billing")
+    offer = await console.receive_json(timeout=10)
+    assert offer["type"] == "offer" and offer["ticket_id"] == ticket_id and offer["reason"]["strategy"]
+    await call(client, billing, "POST", f"/offers/{offer['offer_id']}/accept")
+    decided = await console.receive_json(timeout=10)
+    assert (decided["type"], decided["offer_id"], decided["status"]) == ("offer.decided", offer["offer_id"],
+                                                                        "accepted")
+    await console.close()
+
+    async def away() -> bool:
+        return (await call(client, billing, "GET", "/agents/me"))["presence"] == "away"
+
+    assert await eventually(away)
