@@ -99,6 +99,7 @@ async def test_a_whole_chat_with_reconnect(client: Client, agent: Staff) -> None
 
     # The agent watches the chat: sees the visitor online and typing, and types back.
     agent_ws = await client.ws_connect("/chat/agent/ws", headers=agent.headers)
+    assert (await agent_ws.receive_json(timeout=5))["type"] == "offers"  # the console's pending offers first
     await agent_ws.send_json({"type": "watch", "ticket": ticket})
     assert await receive(agent_ws) == {"type": "watching", "ticket": ticket, "visitor_online": True}
     await ws.send_json({"type": "typing", "typing": True})
@@ -333,6 +334,7 @@ async def test_database_down_gives_an_error_frame_and_the_resend_is_stored_once(
 
 async def test_agent_socket_watches_all_chats_and_refuses_bad_frames(client: Client, agent: Staff) -> None:
     agent_ws = await client.ws_connect("/chat/agent/ws", headers=agent.headers)
+    assert (await agent_ws.receive_json(timeout=5))["type"] == "offers"  # the console's pending offers first
     await agent_ws.send_json({"type": "watch", "ticket": "all"})
     assert await receive(agent_ws) == {"type": "watching", "ticket": "all"}
     ws, _ = await connect(client)
