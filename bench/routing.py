@@ -170,16 +170,20 @@ async def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(2)  # let the last events reach the router
         async with db.read() as session:
             rows = (await session.execute(
-                select(Message.created_at, func.min(Offer.created_at)).join(Offer, Offer.ticket_id == Message.ticket_id)
-                .where(Message.direction == "in").group_by(Message.id, Message.created_at))).all()
+                select(Message.created_at, Ticket.created_at, func.min(Offer.created_at))
+                .join(Offer, Offer.ticket_id == Message.ticket_id).join(Ticket, Ticket.id == Message.ticket_id)
+                .where(Message.direction == "in").group_by(Message.id, Message.created_at, Ticket.created_at))).all()
             tickets = await session.scalar(select(func.count()).select_from(Ticket))
         await db.dispose()
     shutil.rmtree(data, ignore_errors=True)
-    latencies = [(offered - arrived).total_seconds() * 1000 for arrived, offered in rows]
+    latencies = [(offered - arrived).total_seconds() * 1000 for arrived, _, offered in rows]
+    to_batch = [(opened - arrived).total_seconds() * 1000 for arrived, opened, _ in rows]  # waiting for intake
     return {"messages": args.messages, "rate_target": args.rate, "rate_sent": round(args.messages / sent_for, 1),
             "answers": statuses, "tickets": tickets, "offered": len(latencies),
             "message_to_offer_ms_p50": pct(latencies, 0.5), "message_to_offer_ms_p99": pct(latencies, 0.99),
-            "message_to_offer_ms_max": pct(latencies, 1.0)}
+            "message_to_offer_ms_max": pct(latencies, 1.0),
+            "of_which_until_intake_batch_ms_p50": pct(to_batch, 0.5),
+            "of_which_until_intake_batch_ms_p99": pct(to_batch, 0.99)}
 
 
 async def main() -> None:
