@@ -1,4 +1,5 @@
-"""`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token`."""
+"""`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token |
+kb evaluate|import|export`."""
 
 from __future__ import annotations
 
@@ -185,7 +186,39 @@ def _parser() -> argparse.ArgumentParser:
     create_token.add_argument("--email", required=True)
     create_token.add_argument("--name", default="cli")
     create_token.add_argument("--data-dir")
+    kb = commands.add_parser("kb", help="knowledge base").add_subparsers(dest="kb", required=True)
+    evaluate = kb.add_parser("evaluate", help="rank labelled queries against articles; prints accuracy and speed")
+    evaluate.add_argument("--articles", required=True,
+                          help="a folder of Markdown files, an articles CSV, or a text,category CSV")
+    evaluate.add_argument("--queries", required=True, help="a CSV with columns text,category")
+    evaluate.add_argument("--threshold", type=float, help="automatic-answer threshold (default: [kb] webchat)")
+    evaluate.add_argument("--margin", type=float, help="automatic-answer margin (default: [kb])")
     return parser
+
+
+def _kb(settings: Settings, args: argparse.Namespace) -> int:
+    return _kb_evaluate(settings, args)
+
+
+def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
+    from kb.evaluate import entries_from_files, evaluate
+    from kb.files import read_articles, read_queries
+    try:
+        articles = read_articles(Path(args.articles))
+        queries = read_queries(Path(args.queries))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        print(f"contactcenter: {exc}", file=sys.stderr)
+        return 1
+    threshold = settings.kb.threshold("webchat") if args.threshold is None else args.threshold
+    margin = settings.kb.auto_answer_margin if args.margin is None else args.margin
+    report = evaluate(entries_from_files(articles), queries, threshold=threshold, margin=margin)
+    out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article)")
+    out(f"top-1 accuracy {report.top1:.4f}, top-3 accuracy {report.top3:.4f}")
+    out(f"{report.ms_p50:.3f} ms/query (p50), {report.ms_mean:.3f} ms/query (mean)")
+    out(f"automatic answers at threshold {threshold} and margin {margin}: {report.auto_answered} given, "
+        f"precision {report.auto_precision:.4f}, {report.auto_coverage:.4f} of in-scope queries answered rightly")
+    out(json.dumps(report.as_dict()))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(settings, args.demo)
     if args.command == "migrate":
@@ -213,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_with_mail(settings, "import", args))
     if args.command == "mail":
         return asyncio.run(_with_mail(settings, args.mail, args))
+    if args.command == "kb":
+        return _kb(settings, args)
     if args.admin == "create-user":
         import os
         password = args.password or os.environ.get("CC_PASSWORD") or getpass.getpass("password: ")

@@ -249,6 +249,21 @@ class VoiceSettings:
 
 
 @dataclass(frozen=True)
+class KbSettings:
+    suggestions: int = 3
+    min_score: float = 0.05
+    auto_answer_margin: float = 0.15
+    thresholds: Mapping[str, float] = field(default_factory=lambda: {
+        "webchat": 0.5, "telegram": 0.5, "webform": 0.5, "email": 0.5, "sms": 1.01, "voice": 1.01})
+    learn_phrasings: bool = True
+    max_phrasing_chars: int = 300
+
+    def threshold(self, channel: str) -> float:
+        """The automatic-answer threshold of ``channel``; above 1 (or unknown channel) means never."""
+        return float(self.thresholds.get(channel, 1.01))
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -261,6 +276,7 @@ class Settings:
     hours: HoursSettings = field(default_factory=HoursSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    kb: KbSettings = field(default_factory=KbSettings)
 
     @property
     def data_path(self) -> Path:
@@ -348,7 +364,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
-             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings}
+             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings, "kb": KbSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

@@ -1,0 +1,146 @@
+"""Lexical ranking of knowledge-base articles (BM25 via ``bm25s``).
+
+Two BM25 indexes are kept over the same articles:
+
+* an *article* index, one document per article: title (twice), body and every phrasing;
+* a *phrasing* index, one document per title and per alternative phrasing.
+
+A query's score for an article is the mean of the two BM25 scores, each divided by the
+best score any article could reach for that query (the sum over the query's terms of the
+highest single-term score in that index; a term found nowhere counts as a term found in one
+document, so a query that is mostly unknown words scores low). The result lies in [0, 1]: 1 means every query
+term matched as strongly as it can anywhere, so it can be compared to a fixed threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+import numpy.typing as npt
+
+from kb.analyze import terms
+
+__all__ = ["Entry", "Hit", "Ranker"]
+
+_SENTENCE_RE = re.compile(r"(?<=[.!?؟۔])\s+|\n+")
+SNIPPET_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One searchable article: its id, text and alternative phrasings of the question it answers."""
+
+    id: Hashable
+    title: str
+    body: str = ""
+    phrasings: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked article: its id, title, score in [0, 1] and a snippet of its body."""
+
+    id: Hashable
+    title: str
+    score: float
+    snippet: str
+
+
+@dataclass
+class _Index:
+    """A BM25 index whose documents each belong to one article (``owner``)."""
+
+    owner: npt.NDArray[np.intp]
+    model: bm25s.BM25 | None = None
+    vocab: frozenset[str] = field(default_factory=frozenset)
+    unseen: float = 0.0  # what a term found in no document counts towards the ceiling
+
+
+    @classmethod
+    def build(cls, docs: list[list[str]], owner: list[int]) -> _Index:
+        index = cls(np.asarray(owner, dtype=np.intp))
+        if any(docs):
+            index.model = bm25s.BM25()
+            index.model.index(docs, show_progress=False)
+            index.vocab = frozenset(index.model.vocab_dict)
+            n = len(docs)
+            index.unseen = math.log(1 + (n - 0.5) / 1.5)  # Lucene IDF of a term in one document
+        return index
+
+    def scores(self, query: list[str], n_articles: int) -> tuple[npt.NDArray[np.float64], float]:
+        """Per-article best document score for ``query`` and the best score reachable at all."""
+        best = np.zeros(n_articles)
+        unique = list(dict.fromkeys(query))
+        known = [t for t in unique if t in self.vocab]
+        if self.model is None or not known:
+            return best, 0.0
+        ceiling = self.unseen * (len(unique) - len(known))
+        ceiling += sum(float(np.max(self.model.get_scores([t]))) for t in known)
+        np.maximum.at(best, self.owner, self.model.get_scores(known).astype(np.float64))
+        return best, ceiling
+
+
+class Ranker:
+    """An immutable BM25 ranker over a set of entries; build a new one when articles change."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = tuple(entries)
+        article_docs: list[list[str]] = []
+        phrasing_docs: list[list[str]] = []
+        phrasing_owner: list[int] = []
+        for i, entry in enumerate(self.entries):
+            title = terms(entry.title)
+            phrasings = [terms(p) for p in entry.phrasings]
+            article_docs.append(title * 2 + terms(entry.body) + [t for p in phrasings for t in p])
+            for doc in (title, *phrasings):
+                phrasing_docs.append(doc)
+                phrasing_owner.append(i)
+        self._articles = _Index.build(article_docs, list(range(len(self.entries))))
+        self._phrasings = _Index.build(phrasing_docs, phrasing_owner)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def search(self, query: str, k: int = 3, *, language: str | None = None) -> list[Hit]:
+        """Return the ``k`` best entries for ``query`` (score > 0), best first.
+
+        With ``language``, only entries in that language or without one are considered.
+        """
+        n = len(self.entries)
+        query_terms = terms(query)
+        if not n or not query_terms or k <= 0:
+            return []
+        by_article, ceiling_a = self._articles.scores(query_terms, n)
+        by_phrasing, ceiling_p = self._phrasings.scores(query_terms, n)
+        combined = np.zeros(n)
+        if ceiling_a > 0:
+            combined += 0.5 * by_article / ceiling_a
+        if ceiling_p > 0:
+            combined += 0.5 * by_phrasing / ceiling_p
+        if language is not None:
+            for i, entry in enumerate(self.entries):
+                if entry.language not in (None, language):
+                    combined[i] = 0.0
+        order = np.argsort(-combined, kind="stable")[:k]
+        wanted = set(query_terms)
+        return [
+            Hit(self.entries[i].id, self.entries[i].title, round(float(min(combined[i], 1.0)), 4),
+                snippet(self.entries[i].body, wanted))
+            for i in order
+            if combined[i] > 0
+        ]
+
+
+def snippet(body: str, wanted: set[str], limit: int = SNIPPET_CHARS) -> str:
+    """The sentence of ``body`` that shares the most terms with the query, cut to ``limit`` characters."""
+    sentences = [s.strip() for s in _SENTENCE_RE.split(body) if s.strip()]
+    if not sentences:
+        return ""
+    best = max(sentences, key=lambda s: len(wanted.intersection(terms(s))))
+    return best if len(best) <= limit else best[: limit - 1].rstrip() + "…"
