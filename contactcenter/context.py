@@ -15,6 +15,7 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
+from kb.library import ArticleLibrary
 from routing.router import Router
 
 
@@ -41,6 +42,7 @@ class Context:
     hub: Hub = field(default_factory=LocalHub)  # live push to open WebSockets (chat)
     smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
     router: Router | None = None  # None when routing is turned off
+    kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
 
 
 CTX = web.AppKey("ctx", Context)

@@ -360,6 +360,8 @@ class OutboxEvent(Base):
 
 
 class KbArticle(Base):
+    """A knowledge-base article. ``body`` is Markdown; ``phrasings`` are reviewed alternative questions."""
+
     __tablename__ = "kb_articles"
     id: Mapped[int] = _id()
     title: Mapped[str] = mapped_column(String(300))
@@ -367,9 +369,49 @@ class KbArticle(Base):
     language: Mapped[str] = mapped_column(String(8))
     category: Mapped[str] = mapped_column(String(120), default="")
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | internal | published
+    phrasings: Mapped[list[Any]] = mapped_column(default=list)
+    related: Mapped[list[Any]] = mapped_column(default=list)  # ids of related articles
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class KbArticleVersion(Base):
+    """The content of an article as it was after each change (version 1 is the first)."""
+
+    __tablename__ = "kb_article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version"),)
+    id: Mapped[int] = _id()
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str] = mapped_column(String(120))
+    tags: Mapped[list[Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))
+    phrasings: Mapped[list[Any]] = mapped_column()
+    related: Mapped[list[Any]] = mapped_column()
+    actor_id: Mapped[int | None] = mapped_column(Integer)  # the staff user, None for the system
+    created_at: Mapped[datetime] = _created()
+
+
+class KbLearnedPhrasing(Base):
+    """A customer's question an agent answered with an article, awaiting an admin's review.
+
+    ``key`` is the question's search key: the unique (article_id, key) pair deduplicates.
+    """
+
+    __tablename__ = "kb_learned_phrasings"
+    __table_args__ = (UniqueConstraint("article_id", "key"),)
+    id: Mapped[int] = _id()
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(String(400))
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | rejected
+    created_at: Mapped[datetime] = _created()
 
 
 class Call(Base):

@@ -1,0 +1,164 @@
+"""Knowledge-base writers: articles (with version history) and learned phrasings.
+
+Every writer records an audit row and never commits. Each change to an article's content stores the
+new content as the next row of ``kb_article_versions``; learned phrasings are deduplicated by the
+unique (article, search key) pair, not by a check before the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactcenter.actions.audit import Actor, record
+from contactcenter.db.models import KbArticle, KbArticleVersion, KbLearnedPhrasing
+from contactcenter.errors import Conflict, Invalid, NotFound
+from kb.normalize import search_key
+
+STATUSES = ("draft", "internal", "published")
+CONTENT = ("title", "body", "language", "category", "tags", "status", "phrasings", "related")
+
+
+def dedupe(phrasings: Sequence[str]) -> list[str]:
+    """Phrasings without blanks and without repeats (compared by their search key), in order."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for text in phrasings:
+        key = search_key(text)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(" ".join(text.split()))
+    return kept
+
+
+async def get_article(session: AsyncSession, article_id: int, *, lock: bool = False) -> KbArticle:
+    article = await session.get(KbArticle, article_id, with_for_update=lock)
+    if article is None:
+        raise NotFound(f"article {article_id} not found")
+    return article
+
+
+async def _check_related(session: AsyncSession, related: Sequence[int], own_id: int | None) -> list[int]:
+    ids = list(dict.fromkeys(related))
+    if own_id is not None and own_id in ids:
+        raise Invalid("related: an article cannot be related to itself")
+    if ids:
+        found = set((await session.scalars(select(KbArticle.id).where(KbArticle.id.in_(ids)))).all())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise Invalid(f"related: article {missing[0]} does not exist")
+    return ids
+
+
+def _snapshot(article: KbArticle, actor: Actor) -> KbArticleVersion:
+    return KbArticleVersion(article_id=article.id, version=article.version, title=article.title, body=article.body,
+                            language=article.language, category=article.category, tags=list(article.tags),
+                            status=article.status, phrasings=list(article.phrasings),
+                            related=list(article.related), actor_id=actor.id if actor.kind == "user" else None)
+
+
+async def do_create_article(session: AsyncSession, *, title: str, body: str, language: str, category: str = "",
+                            tags: Sequence[str] = (), status: str = "draft", phrasings: Sequence[str] = (),
+                            related: Sequence[int] = (), actor: Actor) -> KbArticle:
+    """Create an article (version 1)."""
+    if status not in STATUSES:
+        raise Invalid(f"status: must be one of {', '.join(STATUSES)}")
+    article = KbArticle(title=title, body=body, language=language, category=category, tags=list(tags),
+                        status=status, phrasings=dedupe(phrasings),
+                        related=await _check_related(session, related, None), version=1)
+    session.add(article)
+    await session.flush()
+    session.add(_snapshot(article, actor))
+    record(session, actor, "kb_article.create", "kb_article", article.id,
+           {"title": title, "status": status, "language": language})
+    return article
+
+
+async def do_update_article(session: AsyncSession, article_id: int, changes: Mapping[str, Any], *,
+                            actor: Actor) -> KbArticle:
+    """Change an article's content; a real change makes the next version."""
+    article = await get_article(session, article_id, lock=True)
+    values = dict(changes)
+    if "status" in values and values["status"] not in STATUSES:
+        raise Invalid(f"status: must be one of {', '.join(STATUSES)}")
+    if "phrasings" in values:
+        values["phrasings"] = dedupe(values["phrasings"])
+    if "related" in values:
+        values["related"] = await _check_related(session, values["related"], article.id)
+    if "tags" in values:
+        values["tags"] = list(values["tags"])
+    diff = {k: [getattr(article, k), v] for k, v in values.items() if k in CONTENT and getattr(article, k) != v}
+    if not diff:
+        return article
+    for key in diff:
+        setattr(article, key, values[key])
+    article.version += 1
+    session.add(_snapshot(article, actor))
+    record(session, actor, "kb_article.update", "kb_article", article.id,
+           {k: v for k, v in diff.items() if k != "body"} | ({"body": "changed"} if "body" in diff else {}))
+    await session.flush()
+    return article
+
+
+async def do_delete_article(session: AsyncSession, article_id: int, *, actor: Actor) -> None:
+    """Delete an article with its history and learned phrasings; other articles stop relating to it."""
+    article = await get_article(session, article_id, lock=True)
+    await session.execute(delete(KbArticleVersion).where(KbArticleVersion.article_id == article_id))
+    await session.execute(delete(KbLearnedPhrasing).where(KbLearnedPhrasing.article_id == article_id))
+    others = (await session.scalars(select(KbArticle).where(KbArticle.id != article_id))).all()
+    for other in others:
+        if article_id in (other.related or []):
+            other.related = [i for i in other.related if i != article_id]
+            other.version += 1
+            session.add(_snapshot(other, actor))
+    record(session, actor, "kb_article.delete", "kb_article", article_id, {"title": article.title})
+    await session.delete(article)
+    await session.flush()
+
+
+async def do_learn_phrasing(session: AsyncSession, article_id: int, text: str, *, ticket_id: int | None,
+                            max_chars: int, actor: Actor) -> KbLearnedPhrasing | None:
+    """Keep a customer's question as a phrasing of ``article_id`` awaiting review.
+
+    Returns the new row, or None when the question is empty or already known (as an approved phrasing,
+    the title, or a learned one in any state).
+    """
+    article = await get_article(session, article_id)
+    clean = " ".join(text.split())[:max_chars].strip()
+    key = search_key(clean)[:400]
+    if not key or key in {search_key(p) for p in [article.title, *article.phrasings]}:
+        return None
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (insert(KbLearnedPhrasing)
+                 .values(article_id=article_id, text=clean, key=key, ticket_id=ticket_id, status="pending")
+                 .on_conflict_do_nothing(index_elements=["article_id", "key"])
+                 .returning(KbLearnedPhrasing.id))
+    new_id = await session.scalar(statement)
+    if new_id is None:
+        return None
+    record(session, actor, "kb_phrasing.learn", "kb_article", article_id, {"phrasing_id": new_id},
+           ticket_id=ticket_id)
+    return await session.get(KbLearnedPhrasing, new_id)
+
+
+async def do_review_phrasing(session: AsyncSession, phrasing_id: int, *, approve: bool,
+                             actor: Actor) -> KbLearnedPhrasing:
+    """Approve (the text joins the article's phrasings, a new version) or reject a learned phrasing."""
+    row = await session.get(KbLearnedPhrasing, phrasing_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"phrasing {phrasing_id} not found")
+    if row.status != "pending":
+        raise Conflict(f"phrasing {phrasing_id} was already {row.status}")
+    row.status = "approved" if approve else "rejected"
+    if approve:
+        article = await get_article(session, row.article_id)
+        await do_update_article(session, article.id, {"phrasings": [*article.phrasings, row.text]}, actor=actor)
+    record(session, actor, "kb_phrasing.approve" if approve else "kb_phrasing.reject", "kb_article", row.article_id,
+           {"phrasing_id": row.id})
+    await session.flush()
+    return row

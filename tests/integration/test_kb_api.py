@@ -1,0 +1,158 @@
+"""The knowledge base over the API: admin writes with history, public and staff reads, search, suggestions
+for tickets and learning from agents' answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from conftest import Staff
+from sqlalchemy import select
+
+from channels.base import InboundMessage
+from contactcenter.context import CTX
+from contactcenter.db.models import AuditEvent
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import IdentityKind
+from contactcenter.domain.identities import Address
+from contactcenter.intake import intake
+
+Client = TestClient[Any, Any]
+V1 = "/api/v1"
+ZWNJ = "\u200c"
+
+
+async def call(client: Client, method: str, path: str, staff: Staff | None = None, status: int = 200,
+               **kwargs: Any) -> Any:
+    response = await client.request(method, V1 + path, headers=staff.headers if staff else {}, **kwargs)
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+FA_CARD = {"title": "کارت بانکی من کی می‌رسد؟", "language": "fa", "category": "کارت", "status": "published",
+           "body": "کارت‌ها ظرف **۵ روز کاری** ارسال می‌شوند.\n\nکد رهگیری پیامک می‌شود.",
+           "phrasings": ["هنوز کارتم نرسیده", "كارتم كجاست"]}
+EN_CARD = {"title": "When will my card arrive?", "language": "en", "category": "cards", "status": "published",
+           "body": "Cards arrive within 5 working days. <script>alert(1)</script> [track](javascript:alert(1))",
+           "phrasings": ["I am still waiting on my card", "card not delivered yet"]}
+EN_REFUND = {"title": "Getting a refund", "language": "en", "category": "billing", "status": "internal",
+             "body": "Refunds go back to the original card within 10 days.", "phrasings": ["I want my money back"]}
+
+
+async def test_articles_write_read_search_and_history(client: Client, admin: Staff, agent: Staff) -> None:
+    fa = await call(client, "POST", "/kb/articles", admin, 201, json=FA_CARD)
+    en = await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD | {"related": [fa["id"]]})
+    refund = await call(client, "POST", "/kb/articles", admin, 201, json=EN_REFUND)
+    draft = await call(client, "POST", "/kb/articles", admin, 201,
+                       json={"title": "Card fees draft", "language": "en", "body": "card fees"})
+    assert draft["status"] == "draft" and en["related"] == [fa["id"]]
+    assert "<script" not in en["html"] and "href=\"javascript" not in en["html"]
+    assert "&lt;script&gt;" in en["html"]  # raw HTML in Markdown is shown as text
+    assert "<strong>۵ روز کاری</strong>" in fa["html"]
+
+    # Writes need an admin; bad input is 422, unknown ids 404 or 422.
+    await call(client, "POST", "/kb/articles", agent, 403, json=EN_CARD)
+    await call(client, "POST", "/kb/articles", None, 401, json=EN_CARD)
+    await call(client, "POST", "/kb/articles", admin, 422, json=EN_CARD | {"status": "secret"})
+    await call(client, "POST", "/kb/articles", admin, 422, json=EN_CARD | {"related": [987654]})
+    await call(client, "PATCH", "/kb/articles/987654", admin, 404, json={"title": "x"})
+    await call(client, "PATCH", f"/kb/articles/{en['id']}", admin, 422, json={"related": [en["id"]]})
+    await call(client, "PATCH", f"/kb/articles/{en['id']}", admin, 422, json={"title": None})
+
+    # The public reads published articles only; staff also internal ones; admins drafts too.
+    public = await call(client, "GET", "/kb/articles")
+    assert {a["id"] for a in public["items"]} == {fa["id"], en["id"]}
+    staff = await call(client, "GET", "/kb/articles", agent)
+    assert {a["id"] for a in staff["items"]} == {fa["id"], en["id"], refund["id"]}
+    every = await call(client, "GET", "/kb/articles", admin)
+    assert len(every["items"]) == 4
+    await call(client, "GET", f"/kb/articles/{refund['id']}", None, 404)
+    await call(client, "GET", f"/kb/articles/{draft['id']}", agent, 404)
+    await call(client, "GET", "/kb/articles/abc", None, 404)
+    assert (await call(client, "GET", "/kb/articles", params={"category": "کارت"}))["items"][0]["id"] == fa["id"]
+
+    # Search: Persian spelled with Arabic letters and no ZWNJ finds the Persian article.
+    found = await call(client, "GET", "/kb/search", params={"q": "كارتها كي ميرسند"})
+    assert found["items"][0]["id"] == fa["id"] and 0 < found["items"][0]["score"] <= 1
+    assert found["items"][0]["snippet"]
+    found = await call(client, "GET", "/kb/search", params={"q": "money back", "language": "en"})
+    assert found["items"] == []  # internal: not for the public
+    found = await call(client, "GET", "/kb/search", agent, params={"q": "money back"})
+    assert found["items"][0]["id"] == refund["id"]
+    await call(client, "GET", "/kb/search", None, 422, params={"q": ""})
+
+    # Edit, publish, history; the search follows the change.
+    edited = await call(client, "PATCH", f"/kb/articles/{draft['id']}", admin,
+                        json={"title": "Card fees", "phrasings": ["fee for my card", "Fee for my  card"]})
+    assert (edited["version"], edited["phrasings"]) == (2, ["fee for my card"])
+    same = await call(client, "PATCH", f"/kb/articles/{draft['id']}", admin, json={"title": "Card fees"})
+    assert same["version"] == 2
+    published = await call(client, "POST", f"/kb/articles/{draft['id']}/publish", admin)
+    assert (published["status"], published["version"]) == ("published", 3)
+    versions = await call(client, "GET", f"/kb/articles/{draft['id']}/versions", admin)
+    assert [(v["version"], v["title"], v["status"]) for v in versions["items"]] == [
+        (3, "Card fees", "published"), (2, "Card fees", "draft"), (1, "Card fees draft", "draft")]
+    found = await call(client, "GET", "/kb/search", params={"q": "what is the fee for my card"})
+    assert found["items"][0]["id"] == draft["id"]
+
+    # Delete: gone from reads, search and other articles' related lists.
+    await call(client, "DELETE", f"/kb/articles/{fa['id']}", admin)
+    await call(client, "GET", f"/kb/articles/{fa['id']}", admin, 404)
+    assert (await call(client, "GET", f"/kb/articles/{en['id']}"))["related"] == []
+    found = await call(client, "GET", "/kb/search", params={"q": "کارتم کجاست"})
+    assert all(item["id"] != fa["id"] for item in found["items"])
+    await call(client, "DELETE", f"/kb/articles/{fa['id']}", admin, 404)
+
+    async with client.app[CTX].db.read() as session:
+        actions = (await session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "kb_article")
+                                         .order_by(AuditEvent.id))).all()
+    assert actions.count("kb_article.create") == 4 and "kb_article.delete" in actions
+
+
+async def _ticket(client: Client, text: str, subject: str, external_id: str) -> int:
+    ctx = client.app[CTX]
+    result = await intake(ctx.db, ctx.store, ctx.settings, InboundMessage(
+        channel="webform", external_id=external_id, sender=Address(IdentityKind.EMAIL, "sara@example.com"),
+        received_at=utcnow(), text=text, subject=subject))
+    return result.ticket_id
+
+
+async def test_suggestions_in_the_ticket_language_and_learning(client: Client, admin: Staff, agent: Staff) -> None:
+    fa = await call(client, "POST", "/kb/articles", admin, 201, json=FA_CARD)
+    en = await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_REFUND)
+
+    fa_ticket = await _ticket(client, f"سلام، کارت{ZWNJ}ام هنوز نرسیده است", "کارت", "kb-1")
+    suggestions = await call(client, "GET", f"/tickets/{fa_ticket}/suggestions", agent)
+    assert suggestions["language"] == "fa"
+    assert [s["id"] for s in suggestions["items"]] == [fa["id"]]  # only Persian articles for a Persian ticket
+    assert suggestions["items"][0]["snippet"]
+
+    en_ticket = await _ticket(client, "Hello, my card has not arrived and I want my money back", "Card", "kb-2")
+    suggestions = await call(client, "GET", f"/tickets/{en_ticket}/suggestions", agent)
+    assert suggestions["language"] == "en" and 1 <= len(suggestions["items"]) <= 3
+    assert en["id"] in [s["id"] for s in suggestions["items"]]
+    await call(client, "GET", "/tickets/987654/suggestions", agent, 404)
+    await call(client, "GET", f"/tickets/{en_ticket}/suggestions", None, 401)
+
+    # The agent answered with the article: the question is kept once, for review.
+    used = await call(client, "POST", f"/tickets/{en_ticket}/kb-used", agent, json={"article_id": en["id"]})
+    learned = used["learned"]
+    assert learned["text"] == "Hello, my card has not arrived and I want my money back"
+    assert learned["status"] == "pending" and learned["ticket_id"] == en_ticket
+    again = await call(client, "POST", f"/tickets/{en_ticket}/kb-used", agent, json={"article_id": en["id"]})
+    assert again["learned"] is None
+    await call(client, "POST", f"/tickets/{en_ticket}/kb-used", agent, 422, json={"article_id": 987654})
+    # A question already among the phrasings is not learned again.
+    known = await _ticket(client, "I am still waiting on my card", "", "kb-3")
+    assert (await call(client, "POST", f"/tickets/{known}/kb-used", agent,
+                       json={"article_id": en["id"]}))["learned"] is None
+
+    pending = await call(client, "GET", "/kb/phrasings", admin)
+    assert [p["id"] for p in pending["items"]] == [learned["id"]]
+    await call(client, "GET", "/kb/phrasings", agent, 403)
+    reviewed = await call(client, "POST", f"/kb/phrasings/{learned['id']}/review", admin, json={"approve": True})
+    assert reviewed["status"] == "approved"
+    await call(client, "POST", f"/kb/phrasings/{learned['id']}/review", admin, 409, json={"approve": False})
+    article = await call(client, "GET", f"/kb/articles/{en['id']}")
+    assert article["phrasings"][-1] == learned["text"] and article["version"] == 2
