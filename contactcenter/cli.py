@@ -193,11 +193,46 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--queries", required=True, help="a CSV with columns text,category")
     evaluate.add_argument("--threshold", type=float, help="automatic-answer threshold (default: [kb] webchat)")
     evaluate.add_argument("--margin", type=float, help="automatic-answer margin (default: [kb])")
+    kb_import = kb.add_parser("import", help="import articles from a folder of Markdown files or a CSV")
+    kb_import.add_argument("path")
+    kb_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    kb_import.add_argument("--data-dir")
+    kb_export = kb.add_parser("export", help="write every article as Markdown files (or one CSV if PATH ends in .csv)")
+    kb_export.add_argument("path")
+    kb_export.add_argument("--data-dir")
     return parser
 
 
 def _kb(settings: Settings, args: argparse.Namespace) -> int:
-    return _kb_evaluate(settings, args)
+    if args.kb == "evaluate":
+        return _kb_evaluate(settings, args)
+    if args.kb == "import" and not Path(args.path).exists():
+        print(f"contactcenter: {args.path} does not exist", file=sys.stderr)
+        return 1
+    return asyncio.run(_kb_files(settings, args))
+
+
+async def _kb_files(settings: Settings, args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
+    """`kb import` and `kb export`, on a migrated database."""
+    from contactcenter.db.engine import Database
+    from contactcenter.db.migrate import upgrade
+    from kb.transfer import export_articles, import_articles
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    try:
+        await upgrade(db.engine)
+        if args.kb == "import":
+            try:
+                counts = await import_articles(db, Path(args.path), actor=SYSTEM, progress=not args.quiet)
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                print(f"contactcenter: {exc}", file=sys.stderr)
+                return 1
+            out(json.dumps(counts))
+        else:
+            out(json.dumps({"exported": await export_articles(db, Path(args.path))}))
+        return 0
+    finally:
+        await db.dispose()
 
 
 def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[str], object] = print) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ArticleFile", "category_title", "dump_markdown", "read_articles", "read_queries"]
+__all__ = ["ArticleFile", "category_title", "dump_markdown", "file_name", "read_articles", "read_queries"]
 
 _SLUG_RE = re.compile(r"[^\w]+")
 
