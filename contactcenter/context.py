@@ -27,6 +27,7 @@ class Limits:
     webform_address: RateLimiter
     chat_ip: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
     chat_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
+    kb_feedback_ip: RateLimiter = field(default_factory=lambda: RateLimiter(30, 60))  # "did this help?" answers
 
 
 @dataclass

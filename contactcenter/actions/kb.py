@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, record
-from contactcenter.db.models import KbArticle, KbArticleVersion, KbLearnedPhrasing
+from contactcenter.db.models import KbArticle, KbArticleVersion, KbDeflection, KbLearnedPhrasing, Message, Ticket
 from contactcenter.errors import Conflict, Invalid, NotFound
 from kb.normalize import search_key
 
@@ -109,6 +109,7 @@ async def do_delete_article(session: AsyncSession, article_id: int, *, actor: Ac
     article = await get_article(session, article_id, lock=True)
     await session.execute(delete(KbArticleVersion).where(KbArticleVersion.article_id == article_id))
     await session.execute(delete(KbLearnedPhrasing).where(KbLearnedPhrasing.article_id == article_id))
+    await session.execute(update(KbDeflection).where(KbDeflection.article_id == article_id).values(article_id=None))
     others = (await session.scalars(select(KbArticle).where(KbArticle.id != article_id))).all()
     for other in others:
         if article_id in (other.related or []):
@@ -160,5 +161,35 @@ async def do_review_phrasing(session: AsyncSession, phrasing_id: int, *, approve
         await do_update_article(session, article.id, {"phrasings": [*article.phrasings, row.text]}, actor=actor)
     record(session, actor, "kb_phrasing.approve" if approve else "kb_phrasing.reject", "kb_article", row.article_id,
            {"phrasing_id": row.id})
+    await session.flush()
+    return row
+
+
+async def customer_question(session: AsyncSession, ticket_id: int) -> tuple[Ticket, str]:
+    """The ticket and its customer's question: the latest inbound message's text, else the subject."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    text = await session.scalar(select(Message.text).where(Message.ticket_id == ticket_id, Message.direction == "in")
+                                .order_by(Message.id.desc()).limit(1))
+    return ticket, (text or "").strip() or ticket.subject
+
+
+async def do_learn_from_answer(session: AsyncSession, ticket_id: int, article_id: int, *, max_chars: int,
+                               actor: Actor) -> KbLearnedPhrasing | None:
+    """An agent answered ``ticket_id`` with ``article_id``: keep the customer's question for review."""
+    if await session.get(KbArticle, article_id) is None:
+        raise Invalid(f"article_id: article {article_id} does not exist")
+    ticket, question = await customer_question(session, ticket_id)
+    return await do_learn_phrasing(session, article_id, question, ticket_id=ticket.id, max_chars=max_chars,
+                                   actor=actor)
+
+
+async def do_record_deflection(session: AsyncSession, article_id: int, channel: str, helpful: bool) -> KbDeflection:
+    """A customer said whether the article self-service offered helped (helpful: no ticket was needed)."""
+    if await session.get(KbArticle, article_id) is None:
+        raise Invalid(f"article_id: article {article_id} does not exist")
+    row = KbDeflection(article_id=article_id, channel=channel, helpful=helpful)
+    session.add(row)
     await session.flush()
     return row

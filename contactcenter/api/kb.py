@@ -7,10 +7,14 @@ phrasings. Agents get suggestions for a ticket and tell which article answered i
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
+from aiohttp import web
+from sqlalchemy import func, select
+
+from channels.webform.limits import client_ip
 from contactcenter.actions import kb as actions
-from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.framework import Api, ApiRequest, error_response
 from contactcenter.api.schemas.kb import (
     ArticleIn,
     ArticleList,
@@ -18,6 +22,10 @@ from contactcenter.api.schemas.kb import (
     ArticleOut,
     ArticlePatch,
     ArticleSummary,
+    DeflectionQuery,
+    DeflectionReport,
+    DeflectionRow,
+    FeedbackIn,
     LearnedPhrasingList,
     LearnedPhrasingOut,
     LearnedQuery,
@@ -26,14 +34,17 @@ from contactcenter.api.schemas.kb import (
     SearchQuery,
     SearchResult,
     Suggestions,
+    SuggestQuery,
     UsedArticleIn,
     UsedArticleOut,
     VersionList,
     VersionOut,
 )
-from contactcenter.db.models import KbArticle, KbArticleVersion, KbLearnedPhrasing, Message, Ticket
+from contactcenter.db.models import KbArticle, KbArticleVersion, KbDeflection, KbLearnedPhrasing
+from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
-from contactcenter.errors import Invalid, NotFound
+from contactcenter.errors import NotFound
+from kb.confidence import confident_answer
 from kb.markdown import render
 from kb.ranker import Hit
 
@@ -179,22 +190,11 @@ async def review_phrasing(req: ApiRequest) -> LearnedPhrasingOut:
 
 # --- agents: suggestions and learning -------------------------------------------------------------
 
-async def _question(req: ApiRequest, ticket_id: int) -> tuple[Ticket, str]:
-    """The ticket and its customer's question: the subject and the latest inbound message."""
-    async with req.ctx.db.read() as session:
-        ticket = await session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found")
-        text = await session.scalar(select(Message.text).where(Message.ticket_id == ticket_id,
-                                                               Message.direction == "in")
-                                    .order_by(Message.id.desc()).limit(1))
-    return ticket, text or ""
-
-
 @api.route("GET", "/tickets/{id}/suggestions", summary="The best articles for a ticket, in its language",
            tag="kb", response=Suggestions)
 async def ticket_suggestions(req: ApiRequest) -> Suggestions:
-    ticket, text = await _question(req, req.path_id())
+    async with req.ctx.db.read() as session:
+        ticket, text = await actions.customer_question(session, req.path_id())
     settings = req.ctx.settings.kb
     hits = await req.ctx.kb.search(req.ctx.db, f"{ticket.subject}\n{text}", k=settings.suggestions,
                                    language=ticket.language, staff=True)
@@ -203,16 +203,59 @@ async def ticket_suggestions(req: ApiRequest) -> Suggestions:
 
 
 @api.route("POST", "/tickets/{id}/kb-used", summary="An agent answered the ticket with an article: its question "
-           "is kept as a phrasing awaiting review", tag="kb", body=UsedArticleIn, response=UsedArticleOut)
+           "is kept as a phrasing awaiting review (a reply can say so with article_id)", tag="kb", body=UsedArticleIn,
+           response=UsedArticleOut)
 async def article_used(req: ApiRequest) -> UsedArticleOut:
     body: UsedArticleIn = req.body
-    ticket, text = await _question(req, req.path_id())
-    question = text.strip() or ticket.subject
-    if not req.ctx.settings.kb.learn_phrasings or not question.strip():
+    if not req.ctx.settings.kb.learn_phrasings:
         return UsedArticleOut(learned=None)
     async with req.ctx.db.write() as session:
-        if await session.get(KbArticle, body.article_id) is None:
-            raise Invalid(f"article_id: article {body.article_id} does not exist")
-        row = await actions.do_learn_phrasing(session, body.article_id, question, ticket_id=ticket.id,
-                                              max_chars=req.ctx.settings.kb.max_phrasing_chars, actor=req.actor)
+        row = await actions.do_learn_from_answer(session, req.path_id(), body.article_id,
+                                                 max_chars=req.ctx.settings.kb.max_phrasing_chars, actor=req.actor)
         return UsedArticleOut(learned=learned_out(row) if row else None)
+
+
+# --- self-service ----------------------------------------------------------------------------------
+
+@api.route("GET", "/kb/suggest", summary="Articles to offer a customer while they type (nothing below the "
+           "channel's confidence threshold)", tag="kb", role=None, query=SuggestQuery, response=SearchResult)
+async def suggest(req: ApiRequest) -> SearchResult:
+    q: SuggestQuery = req.query
+    settings = req.ctx.settings.kb
+    threshold = settings.threshold(q.channel)
+    if threshold > 1:
+        return SearchResult(items=[])
+    hits = await req.ctx.kb.search(req.ctx.db, q.q, k=3, language=q.language)
+    best = confident_answer(hits, threshold, settings.auto_answer_margin)
+    return SearchResult(items=[hit_out(best)] if best else [])
+
+
+@api.route("POST", "/kb/feedback", summary="A customer's answer to \"did this help?\" (helpful: deflected)",
+           tag="kb", role=None, body=FeedbackIn, status=201, responses={429: "too many answers from this address"})
+async def feedback(req: ApiRequest) -> dict[str, bool] | web.Response:
+    body: FeedbackIn = req.body
+    limiter, ip = req.ctx.limits.kb_feedback_ip, client_ip(req.request)
+    if limiter.blocked(ip):
+        return error_response(429, "too_many_requests", "too many answers; try again later",
+                              headers={"Retry-After": str(limiter.retry_after(ip))})
+    limiter.hit(ip)
+    async with req.ctx.db.write() as session:
+        await actions.do_record_deflection(session, body.article_id, body.channel, body.helpful)
+    return {"ok": True}
+
+
+@api.route("GET", "/kb/deflections", summary="Self-service answers per channel: how often an article helped",
+           tag="kb", role=Role.SUPERVISOR, query=DeflectionQuery, response=DeflectionReport)
+async def deflections(req: ApiRequest) -> DeflectionReport:
+    q: DeflectionQuery = req.query
+    since = utcnow() - timedelta(days=q.days)
+    async with req.ctx.db.read() as session:
+        rows = (await session.execute(
+            select(KbDeflection.channel, KbDeflection.helpful, func.count())
+            .where(KbDeflection.created_at >= since).group_by(KbDeflection.channel, KbDeflection.helpful))).all()
+    counts: dict[str, list[int]] = {}
+    for channel, helpful, n in rows:
+        counts.setdefault(channel, [0, 0])[0 if helpful else 1] += int(n)
+    return DeflectionReport(days=q.days, items=[
+        DeflectionRow(channel=c, helpful=h, not_helpful=nh, rate=round(h / (h + nh), 4))
+        for c, (h, nh) in sorted(counts.items())])

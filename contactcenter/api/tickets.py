@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, UnaryExpression, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from contactcenter.actions import kb as kb_actions
 from contactcenter.actions import tickets as actions
 from contactcenter.api.framework import MAX_ID, Api, ApiRequest
 from contactcenter.api.schemas.tickets import (
@@ -215,6 +216,10 @@ def _message_out(m: Message) -> MessageOut:
 async def reply(req: ApiRequest) -> MessageOut:
     body: ReplyIn = req.body
     async with req.ctx.db.write() as session:
+        if body.article_id is not None and req.ctx.settings.kb.learn_phrasings:
+            # Before the reply, so that the question learned is the customer's and not changed by it.
+            await kb_actions.do_learn_from_answer(session, req.path_id(), body.article_id,
+                                                  max_chars=req.ctx.settings.kb.max_phrasing_chars, actor=req.actor)
         message = await actions.do_reply(session, req.path_id(), body.text, body.html, actor=req.actor,
                                          status=body.status)
     return _message_out(message)

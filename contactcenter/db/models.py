@@ -414,6 +414,18 @@ class KbLearnedPhrasing(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class KbDeflection(Base):
+    """A customer's answer to "did this help?" after self-service offered an article."""
+
+    __tablename__ = "kb_deflections"
+    __table_args__ = (Index("ix_kb_deflections_created_at", "created_at"),)
+    id: Mapped[int] = _id()
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(20))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _created()
+
+
 class Call(Base):
     """One phone call, inbound or an agent's call-back: the call log shown on the contact's timeline."""
 

@@ -156,3 +156,59 @@ async def test_suggestions_in_the_ticket_language_and_learning(client: Client, a
     await call(client, "POST", f"/kb/phrasings/{learned['id']}/review", admin, 409, json={"approve": False})
     article = await call(client, "GET", f"/kb/articles/{en['id']}")
     assert article["phrasings"][-1] == learned["text"] and article["version"] == 2
+
+
+async def test_a_reply_with_an_article_learns_the_question(client: Client, admin: Staff, agent: Staff) -> None:
+    fa = await call(client, "POST", "/kb/articles", admin, 201, json=FA_CARD)
+    ticket = await _ticket(client, "کارت من گم شده، کی کارت جدید می‌رسد؟", "کارت", "kb-4")
+    await call(client, "POST", f"/tickets/{ticket}/replies", agent, 422,
+               json={"text": "پاسخ", "article_id": 987654})
+    await call(client, "POST", f"/tickets/{ticket}/replies", agent, 201,
+               json={"text": "کارت ظرف ۵ روز می‌رسد.", "article_id": fa["id"]})
+    pending = await call(client, "GET", "/kb/phrasings", admin)
+    assert [(p["article_id"], p["text"], p["ticket_id"]) for p in pending["items"]] == [
+        (fa["id"], "کارت من گم شده، کی کارت جدید می‌رسد؟", ticket)]
+    rejected = await call(client, "POST", f"/kb/phrasings/{pending['items'][0]['id']}/review", admin,
+                          json={"approve": False})
+    assert rejected["status"] == "rejected"
+    assert (await call(client, "GET", f"/kb/articles/{fa['id']}"))["phrasings"] == FA_CARD["phrasings"]
+    # The same question again stays rejected: it is not offered for review a second time.
+    await call(client, "POST", f"/tickets/{ticket}/replies", agent, 201, json={"text": "x", "article_id": fa["id"]})
+    assert (await call(client, "GET", "/kb/phrasings", admin))["items"] == []
+
+
+async def test_self_service_suggests_above_the_channel_threshold_and_records_deflection(
+        client: Client, admin: Staff, supervisor: Staff, agent: Staff) -> None:
+    fa = await call(client, "POST", "/kb/articles", admin, 201, json=FA_CARD)
+    en = await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_REFUND | {"status": "published"})
+
+    typed = await call(client, "GET", "/kb/suggest", params={"q": "I am still waiting on my card"})
+    assert [i["id"] for i in typed["items"]] == [en["id"]]
+    typed = await call(client, "GET", "/kb/suggest", params={"q": "هنوز کارتم نرسيده", "language": "fa"})
+    assert [i["id"] for i in typed["items"]] == [fa["id"]]
+    # Below the threshold nothing is offered: an unrelated question, or half of one word.
+    assert (await call(client, "GET", "/kb/suggest", params={"q": "what is the weather in Paris"}))["items"] == []
+    assert (await call(client, "GET", "/kb/suggest", params={"q": "I"}))["items"] == []
+    # SMS never answers automatically by default, nor does a channel without a threshold.
+    for channel in ("sms", "fax"):
+        found = await call(client, "GET", "/kb/suggest", params={"q": "I am still waiting on my card",
+                                                                  "channel": channel})
+        assert found["items"] == []
+    await call(client, "GET", "/kb/suggest", None, 422, params={"q": "card", "channel": "NOT A CHANNEL!"})
+
+    await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": en["id"], "helpful": True})
+    await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": en["id"], "helpful": True})
+    await call(client, "POST", "/kb/feedback", None, 201,
+               json={"article_id": fa["id"], "helpful": False, "channel": "webchat"})
+    await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": fa["id"], "helpful": False})
+    await call(client, "POST", "/kb/feedback", None, 422, json={"article_id": 987654, "helpful": True})
+    report = await call(client, "GET", "/kb/deflections", supervisor)
+    assert report["items"] == [
+        {"channel": "webchat", "helpful": 0, "not_helpful": 1, "rate": 0.0},
+        {"channel": "webform", "helpful": 2, "not_helpful": 1, "rate": 0.6667},
+    ]
+    await call(client, "GET", "/kb/deflections", agent, 403)
+    # Deleting an article keeps its deflection figures.
+    await call(client, "DELETE", f"/kb/articles/{en['id']}", admin)
+    assert (await call(client, "GET", "/kb/deflections", supervisor))["items"][1]["helpful"] == 2

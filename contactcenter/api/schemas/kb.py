@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from contactcenter.api.framework import MAX_ID
-from contactcenter.api.schemas.base import LanguageCode, Patch, Strict
+from contactcenter.api.schemas.base import ChannelName, LanguageCode, Patch, Strict
 
 Status = Literal["draft", "internal", "published"]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -148,3 +148,31 @@ class Suggestions(BaseModel):
     items: list[SearchHit]
 
 
+
+
+class SuggestQuery(Strict):
+    q: str = Field(min_length=1, max_length=1000, description="what the customer typed so far")
+    channel: ChannelName = Field("webform", description="whose [kb] threshold applies")
+    language: LanguageCode | None = None
+
+
+class FeedbackIn(Strict):
+    article_id: ArticleId
+    channel: ChannelName = "webform"
+    helpful: bool
+
+
+class DeflectionQuery(Strict):
+    days: int = Field(30, ge=1, le=3660)
+
+
+class DeflectionRow(BaseModel):
+    channel: str
+    helpful: int
+    not_helpful: int
+    rate: float = Field(description="helpful / all answers to \"did this help?\"")
+
+
+class DeflectionReport(BaseModel):
+    days: int
+    items: list[DeflectionRow]

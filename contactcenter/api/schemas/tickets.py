@@ -105,6 +105,8 @@ class ReplyIn(Strict):
     text: str = Field(min_length=1, max_length=100_000)
     html: str | None = Field(None, max_length=500_000)
     status: TicketStatus | None = Field(None, description="set this status with the reply, e.g. pending or solved")
+    article_id: int | None = Field(None, ge=1, le=MAX_ID, description="the knowledge-base article this reply "
+                                   "answers with: the customer's question is kept as its phrasing, for review")
 
 
 class NoteIn(Strict):

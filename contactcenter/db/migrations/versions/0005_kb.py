@@ -1,4 +1,4 @@
-"""knowledge base: phrasings, related articles, version history, learned phrasings
+"""knowledge base: phrasings, related articles, version history, learned phrasings, deflections
 
 Revision ID: 0005_kb
 Revises: 0004_chat_voice
@@ -60,9 +60,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kb_learned_phrasings')),
     sa.UniqueConstraint('article_id', 'key', name=op.f('uq_kb_learned_phrasings_article_id'))
     )
+    op.create_table('kb_deflections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('article_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('helpful', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['article_id'], ['kb_articles.id'], name=op.f('fk_kb_deflections_article_id_kb_articles'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_kb_deflections'))
+    )
+    with op.batch_alter_table('kb_deflections', schema=None) as batch_op:
+        batch_op.create_index('ix_kb_deflections_created_at', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('kb_deflections', schema=None) as batch_op:
+        batch_op.drop_index('ix_kb_deflections_created_at')
+    op.drop_table('kb_deflections')
     op.drop_table('kb_learned_phrasings')
     op.drop_table('kb_article_versions')
     with op.batch_alter_table('kb_articles', schema=None) as batch_op:
