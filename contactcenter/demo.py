@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from channels.base import InboundMessage
 from contactcenter.actions.audit import SYSTEM
+from contactcenter.actions.kb import do_create_article
 from contactcenter.auth import do_create_user
 from contactcenter.db.engine import Database
 from contactcenter.db.models import (
     AgentSkill,
-    KbArticle,
     Organization,
     Product,
     ServiceContract,
@@ -66,9 +66,11 @@ async def load_demo(db: Database, settings: Settings, out: Callable[[str], None]
             user.capacity = u.get("capacity", {})
             session.add_all([AgentSkill(user_id=user.id, skill_id=skills[name].id, level=level)
                              for name, level in u.get("skills", {}).items()])
-        session.add_all([KbArticle(title=a["title"], body=a["body"].strip(), language=a["language"],
-                                   category=a.get("category", ""), tags=a.get("tags", []),
-                                   status=a.get("status", "draft")) for a in data["kb_articles"]])
+        for a in data["kb_articles"]:
+            await do_create_article(session, title=a["title"], body=a["body"].strip(), language=a["language"],
+                                    category=a.get("category", ""), tags=a.get("tags", []),
+                                    status=a.get("status", "draft"), phrasings=a.get("phrasings", []),
+                                    actor=SYSTEM)
         for number, t in enumerate(data.get("demo_tickets", []), start=1):
             addresses = ([Address(IdentityKind.EMAIL, normalize_email(t["email"]))] if t.get("email") else []) + \
                 ([Address(IdentityKind.PHONE, normalize_phone(t["phone"]))] if t.get("phone") else [])
