@@ -212,3 +212,11 @@ async def test_self_service_suggests_above_the_channel_threshold_and_records_def
     # Deleting an article keeps its deflection figures.
     await call(client, "DELETE", f"/kb/articles/{en['id']}", admin)
     assert (await call(client, "GET", "/kb/deflections", supervisor))["items"][1]["helpful"] == 2
+
+
+async def test_the_contact_form_loads_the_suggestion_script(client: Client) -> None:
+    page = await (await client.get("/contact")).text()
+    assert 'id="kb-suggestion"' in page and '<script src="/static/kb-suggest.js" defer></script>' in page
+    script = await client.get("/static/kb-suggest.js")
+    assert script.status == 200
+    assert "/api/v1/kb/suggest?channel=webform" in await script.text()
