@@ -191,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--articles", required=True,
                           help="a folder of Markdown files, an articles CSV, or a text,category CSV")
     evaluate.add_argument("--queries", required=True, help="a CSV with columns text,category")
-    evaluate.add_argument("--threshold", type=float, help="automatic-answer threshold (default: [kb] webchat)")
+    evaluate.add_argument("--threshold", type=float,
+                          help="automatic-answer threshold (default: [kb] thresholds.webform)")
     evaluate.add_argument("--margin", type=float, help="automatic-answer margin (default: [kb])")
     kb_import = kb.add_parser("import", help="import articles from a folder of Markdown files or a CSV")
     kb_import.add_argument("path")
@@ -244,7 +245,7 @@ def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[st
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         print(f"contactcenter: {exc}", file=sys.stderr)
         return 1
-    threshold = settings.kb.threshold("webchat") if args.threshold is None else args.threshold
+    threshold = settings.kb.threshold("webform") if args.threshold is None else args.threshold
     margin = settings.kb.auto_answer_margin if args.margin is None else args.margin
     report = evaluate(entries_from_files(articles), queries, threshold=threshold, margin=margin)
     out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article)")

@@ -254,7 +254,7 @@ class KbSettings:
     min_score: float = 0.05
     auto_answer_margin: float = 0.15
     thresholds: Mapping[str, float] = field(default_factory=lambda: {
-        "webchat": 0.5, "telegram": 0.5, "webform": 0.5, "email": 0.5, "sms": 1.01, "voice": 1.01})
+        "chat": 0.5, "telegram": 0.5, "webform": 0.5, "email": 0.5, "sms": 1.01, "voice": 1.01})
     learn_phrasings: bool = True
     max_phrasing_chars: int = 300
 

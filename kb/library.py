@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,6 +26,13 @@ def primary_language(code: str | None) -> str | None:
     """``fa-IR`` -> ``fa``; empty or undetermined -> None (no language filter)."""
     lang = (code or "").split("-")[0].strip().lower()
     return lang if lang and lang not in {"und", "xx"} else None
+
+
+def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
+    """The public and the staff ranker from (id, title, body, phrasings, language, status) rows."""
+    entries = [(status, Entry(id_, title, plain_text(body), tuple(phrasings or ()), primary_language(language)))
+               for id_, title, body, phrasings, language, status in rows]
+    return Ranker([e for status, e in entries if status == "published"]), Ranker([e for _, e in entries])
 
 
 class ArticleLibrary:
@@ -49,10 +57,8 @@ class ArticleLibrary:
                         select(KbArticle.id, KbArticle.title, KbArticle.body, KbArticle.phrasings,
                                KbArticle.language, KbArticle.status)
                         .where(KbArticle.status.in_(("published", "internal"))).order_by(KbArticle.id))).all()
-                    entries = [(r.status, Entry(r.id, r.title, plain_text(r.body), tuple(r.phrasings or ()),
-                                                primary_language(r.language))) for r in rows]
-                    self._staff = Ranker([e for _, e in entries])
-                    self._public = Ranker([e for status, e in entries if status == "published"])
+                    # Rendering and indexing take a while for a large knowledge base: not on the event loop.
+                    self._public, self._staff = await asyncio.to_thread(_build, [tuple(r) for r in rows])
                     self._fingerprint = fingerprint
         return self._public, self._staff
 

@@ -200,12 +200,12 @@ async def test_self_service_suggests_above_the_channel_threshold_and_records_def
     await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": en["id"], "helpful": True})
     await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": en["id"], "helpful": True})
     await call(client, "POST", "/kb/feedback", None, 201,
-               json={"article_id": fa["id"], "helpful": False, "channel": "webchat"})
+               json={"article_id": fa["id"], "helpful": False, "channel": "chat"})
     await call(client, "POST", "/kb/feedback", None, 201, json={"article_id": fa["id"], "helpful": False})
     await call(client, "POST", "/kb/feedback", None, 422, json={"article_id": 987654, "helpful": True})
     report = await call(client, "GET", "/kb/deflections", supervisor)
     assert report["items"] == [
-        {"channel": "webchat", "helpful": 0, "not_helpful": 1, "rate": 0.0},
+        {"channel": "chat", "helpful": 0, "not_helpful": 1, "rate": 0.0},
         {"channel": "webform", "helpful": 2, "not_helpful": 1, "rate": 0.6667},
     ]
     await call(client, "GET", "/kb/deflections", agent, 403)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kb.analyze import terms
 from kb.confidence import confident_answer
@@ -138,3 +140,17 @@ def test_confident_answer_needs_score_and_margin() -> None:
     assert confident_answer([weak]) is None
     assert confident_answer([]) is None
     assert confident_answer([strong], threshold=1.01) is None
+
+
+_ALPHABET = "abcdefg کارترمزيكی\u200c۱٢3 .,؟!\n"
+
+
+@given(st.lists(st.text(alphabet=_ALPHABET, max_size=30), max_size=5), st.text(max_size=40),
+       st.text(alphabet=_ALPHABET, max_size=40))
+def test_search_never_fails_and_scores_stay_in_range(docs: list[str], any_query: str, script_query: str) -> None:
+    ranker = Ranker([Entry(i, d, d, (d,)) for i, d in enumerate(docs)])
+    for query in (any_query, script_query):
+        hits = ranker.search(query, k=3)
+        assert len(hits) <= 3
+        assert all(0 < h.score <= 1 for h in hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
