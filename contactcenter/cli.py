@@ -267,7 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(settings, args.demo)
     if args.command == "migrate":

@@ -14,6 +14,7 @@ term matched as strongly as it can anywhere, so it can be compared to a fixed th
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Hashable, Sequence
@@ -26,6 +27,10 @@ import numpy.typing as npt
 from kb.analyze import terms
 
 __all__ = ["Entry", "Hit", "Ranker"]
+
+# bm25s sets its own logger to DEBUG when imported and logs every index build; let the application's
+# logging configuration decide instead.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?؟۔])\s+|\n+")
 SNIPPET_CHARS = 200

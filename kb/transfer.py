@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from kb.files import ArticleFile, dump_markdown, file_name, read_articles
 
 __all__ = ["export_articles", "import_articles", "write_articles"]
 
+_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?$")
+
 
 async def import_articles(db: Database, path: Path, *, actor: Actor, progress: bool = True) -> dict[str, int]:
     """Import the articles under ``path``; returns counts of created, updated and unchanged articles."""
@@ -36,6 +39,7 @@ async def import_articles(db: Database, path: Path, *, actor: Actor, progress: b
         existing = {(a.title, a.language): a for a in (await session.scalars(select(KbArticle))).all()}
         for item in tqdm(files, desc="articles", unit="article", disable=not progress):
             language = item.language or detect_language(f"{item.title}\n{item.body}")
+            _check(item, language)
             values: dict[str, Any] = {"title": item.title, "body": item.body, "language": language,
                                       "category": item.category or "", "tags": item.tags, "status": item.status,
                                       "phrasings": item.phrasings}
@@ -51,6 +55,23 @@ async def import_articles(db: Database, path: Path, *, actor: Actor, progress: b
             except ActionError as exc:
                 raise ValueError(f"{item.source}: {exc}") from None
     return counts
+
+
+def _check(item: ArticleFile, language: str) -> None:
+    """The limits the API also keeps (column sizes), as a clear message naming the file."""
+    problems = []
+    if not 1 <= len(item.title) <= 300:
+        problems.append("the title must have 1 to 300 characters")
+    if not _LANGUAGE_RE.match(language):
+        problems.append(f"language {language!r} is not a language code such as en or fa")
+    if len(item.category or "") > 120:
+        problems.append("the category is longer than 120 characters")
+    if any(len(tag) > 60 for tag in item.tags):
+        problems.append("a tag is longer than 60 characters")
+    if any(len(p) > 500 for p in item.phrasings):
+        problems.append("a phrasing is longer than 500 characters")
+    if problems:
+        raise ValueError(f"{item.source}: {'; '.join(problems)}")
 
 
 def _as_file(article: KbArticle) -> ArticleFile:

@@ -63,6 +63,9 @@ def test_import_export_round_trip(settings: Settings, tmp_path: Path, monkeypatc
     code, _, err = _run(settings, monkeypatch, capsys, "kb", "import", str(folder), "--quiet")
     assert code == 1 and "bad.md" in err
     assert len(asyncio.run(_articles(settings))) == 2  # nothing of the failed import was kept
+    (folder / "bad.md").write_text("---\ntitle: Bad\nlanguage: not-a-language\n---\nbody\n", encoding="utf-8")
+    code, _, err = _run(settings, monkeypatch, capsys, "kb", "import", str(folder), "--quiet")
+    assert code == 1 and "bad.md" in err and "not a language code" in err
     code, _, err = _run(settings, monkeypatch, capsys, "kb", "import", str(tmp_path / "missing"))
     assert code == 1 and "does not exist" in err
 
