@@ -40,6 +40,7 @@ from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.storage import AttachmentStore
+from contactcenter.web.help import setup_help
 from routing.push import OfferPusher
 from routing.router import Router
 
@@ -193,6 +194,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
+    setup_help(app)
     chat_routes.setup_chat(app)
     voice_routes.setup_voice(app)
     return app

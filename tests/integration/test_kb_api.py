@@ -220,3 +220,25 @@ async def test_the_contact_form_loads_the_suggestion_script(client: Client) -> N
     script = await client.get("/static/kb-suggest.js")
     assert script.status == 200
     assert "/api/v1/kb/suggest?channel=webform" in await script.text()
+
+
+async def test_help_pages_show_published_articles_only(client: Client, admin: Staff) -> None:
+    fa = await call(client, "POST", "/kb/articles", admin, 201, json=FA_CARD)
+    en = await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD | {"related": [fa["id"]]})
+    internal = await call(client, "POST", "/kb/articles", admin, 201, json=EN_REFUND)
+    index = await client.get("/help")
+    assert index.status == 200
+    page = await index.text()
+    assert f'href="/help/{fa["id"]}"' in page and f'href="/help/{en["id"]}"' in page
+    assert f'href="/help/{internal["id"]}"' not in page and "<h2 dir=\"auto\">کارت</h2>" in page
+    found = await (await client.get("/help", params={"q": "كارتم كجاست"})).text()
+    assert f'href="/help/{fa["id"]}"' in found
+    nothing = await (await client.get("/help", params={"q": "money back"})).text()
+    assert "No article matches" in nothing
+    article = await client.get(f"/help/{en['id']}")
+    body = await article.text()
+    assert article.status == 200 and "<h1>When will my card arrive?</h1>" in body
+    assert "<script>" not in body and "&lt;script&gt;" in body and f'href="/help/{fa["id"]}"' in body
+    assert 'dir="rtl"' in await (await client.get(f"/help/{fa['id']}")).text()
+    for missing in (str(internal["id"]), "987654", "abc", "99999999999999999999"):
+        assert (await client.get(f"/help/{missing}")).status == 404
