@@ -41,6 +41,7 @@ from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.storage import AttachmentStore
 from contactcenter.web.help import setup_help
+from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
 
@@ -112,6 +113,10 @@ def setup_subscribers(ctx: Context) -> None:
     if mail.acknowledge and isinstance(sender, EmailSender):
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
         ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
+    kb = ctx.settings.kb
+    if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
+        answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
+        ctx.relay.subscribe(TicketCreated.topic, "kb-auto-answer", answerer.on_ticket_created)
 
 
 def mail_intake(ctx: Context) -> MailIntake:

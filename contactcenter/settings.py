@@ -257,6 +257,7 @@ class KbSettings:
         "chat": 0.5, "telegram": 0.5, "webform": 0.5, "email": 0.5, "sms": 1.01, "voice": 1.01})
     learn_phrasings: bool = True
     max_phrasing_chars: int = 300
+    auto_answer_channels: tuple[str, ...] = ("chat", "telegram")
 
     def threshold(self, channel: str) -> float:
         """The automatic-answer threshold of ``channel``; above 1 (or unknown channel) means never."""

@@ -6,12 +6,19 @@ articles are shown here, whoever asks; staff read internal ones through the API.
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from sqlalchemy import select
 
 from channels.webform.pages import render
+from contactcenter.actions.audit import Actor
+from contactcenter.actions.kb import do_record_deflection
+from contactcenter.actions.tickets import do_update_ticket, ticket_tags
 from contactcenter.context import CTX
-from contactcenter.db.models import KbArticle
+from contactcenter.db.models import KbArticle, Ticket
+from contactcenter.domain.enums import TicketStatus
+from kb.autoanswer import helped_signature
 from kb.markdown import render as render_markdown
 
 MAX_QUERY = 300
@@ -54,7 +61,55 @@ async def help_article(request: web.Request) -> web.Response:
                   related=related, rtl=rtl)
 
 
+async def _helped_target(request: web.Request) -> tuple[int, int] | None:
+    """(ticket id, article id) of a "did this help?" link whose signature is right, else None."""
+    article_raw, ticket_raw = request.match_info["id"], request.match_info["ticket"]
+    if not (article_raw.isdigit() and ticket_raw.isdigit() and len(article_raw) <= 9 and len(ticket_raw) <= 9):
+        return None
+    article_id, ticket_id = int(article_raw), int(ticket_raw)
+    expected = helped_signature(request.app[CTX].secret, ticket_id, article_id)
+    return (ticket_id, article_id) if hmac.compare_digest(expected, request.match_info["sig"]) else None
+
+
+def _not_found(request: web.Request) -> web.Response:
+    return render(request, "webform_message.html", status=404, title="Link not valid",
+                  text="This link is not valid (it may have been cut short).", link="/help",
+                  link_text="All help articles")
+
+
+async def helped_page(request: web.Request) -> web.Response:
+    """``GET`` of a "did this help?" link: a button to confirm (link previewers must not solve tickets)."""
+    if await _helped_target(request) is None:
+        return _not_found(request)
+    return render(request, "help_helped.html", action=request.path)
+
+
+async def helped_confirm(request: web.Request) -> web.Response:
+    """The customer confirms the article helped: the ticket is solved (tag ``deflected``), once."""
+    target = await _helped_target(request)
+    if target is None:
+        return _not_found(request)
+    ticket_id, article_id = target
+    ctx = request.app[CTX]
+    async with ctx.db.write() as session:
+        ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+        if ticket is None:
+            return _not_found(request)
+        if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+            tags = (await ticket_tags(session, [ticket_id]))[ticket_id]
+            await do_update_ticket(session, ticket_id, {"status": TicketStatus.SOLVED.value,
+                                                        "tags": [*tags, "deflected"]},
+                                   actor=Actor.contact(ticket.contact_id))
+            if await session.get(KbArticle, article_id) is not None:
+                await do_record_deflection(session, article_id, ticket.channel, True)
+    return render(request, "webform_message.html", title="Thank you",
+                  text="We are glad it helped. Your request is marked as solved; write again any time.",
+                  link="/help", link_text="All help articles")
+
+
 def setup_help(app: web.Application) -> None:
     """Add the help pages (they use the web form's template environment, set up before)."""
     app.router.add_get("/help", help_index)
     app.router.add_get("/help/{id}", help_article)
+    app.router.add_get("/help/{id}/helped/{ticket}/{sig}", helped_page)
+    app.router.add_post("/help/{id}/helped/{ticket}/{sig}", helped_confirm)

@@ -3,19 +3,24 @@ for tickets and learning from agents' answers."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from conftest import Staff
 from sqlalchemy import select
 
-from channels.base import InboundMessage
+from channels.base import InboundMessage, ThreadHints
 from contactcenter.context import CTX
-from contactcenter.db.models import AuditEvent
+from contactcenter.db.models import AuditEvent, Message, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind
 from contactcenter.domain.identities import Address
+from contactcenter.events import TicketCreated
 from contactcenter.intake import intake
+from kb.autoanswer import AutoAnswerer
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -242,3 +247,65 @@ async def test_help_pages_show_published_articles_only(client: Client, admin: St
     assert 'dir="rtl"' in await (await client.get(f"/help/{fa['id']}")).text()
     for missing in (str(internal["id"]), "987654", "abc", "99999999999999999999"):
         assert (await client.get(f"/help/{missing}")).status == 404
+
+
+async def _chat_ticket(client: Client, text: str, visitor: str) -> int:
+    ctx = client.app[CTX]
+    result = await intake(ctx.db, ctx.store, ctx.settings, InboundMessage(
+        channel="chat", external_id=f"chat-{visitor}", sender=Address(IdentityKind.CHAT, visitor),
+        received_at=utcnow(), text=text, hints=ThreadHints(conversation_key=f"conv-{visitor}")))
+    return result.ticket_id
+
+
+async def _kb_answer(client: Client, ticket_id: int) -> Message | None:
+    async with client.app[CTX].db.read() as session:
+        found: Message | None = await session.scalar(select(Message).where(
+            Message.ticket_id == ticket_id, Message.external_id == f"kb-answer:{ticket_id}"))
+        return found
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
+    """Wait for the background relay: the probe's first truthy answer (10 s at most)."""
+    for _ in range(200):
+        if value := await probe():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("the relay did not get there")
+
+
+async def test_a_new_chat_is_answered_with_a_confident_article_and_can_be_deflected(
+        client: Client, admin: Staff, supervisor: Staff, agent: Staff) -> None:
+    en = await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_REFUND | {"status": "published"})
+    unsure = await _chat_ticket(client, "hello, is anybody there?", "v2")
+    ticket = await _chat_ticket(client, "I am still waiting on my card", "v1")
+    answer = await eventually(lambda: _kb_answer(client, ticket))
+    assert "When will my card arrive?" in answer.text and f"/help/{en['id']}" in answer.text
+    # Below the threshold nothing is sent; a redelivered event answers no second time.
+    ctx = client.app[CTX]
+    answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
+    for ticket_id in (unsure, ticket):
+        await answerer.on_ticket_created(TicketCreated(ticket_id=ticket_id, channel="chat"))
+    assert await _kb_answer(client, unsure) is None
+    assert len(await _audit(client, "kb.auto_answered")) == 1
+    link = re.search(r"(/help/\d+/helped/\d+/[0-9a-f]+)", answer.text)
+    assert link is not None
+    page = await client.get(link.group(1))
+    assert page.status == 200 and 'method="post"' in await page.text()
+    async with client.app[CTX].db.read() as session:
+        assert (await session.get(Ticket, ticket)).status != "solved"  # a GET (link preview) changes nothing
+    for _ in range(2):
+        confirmed = await client.post(link.group(1))
+        assert confirmed.status == 200
+    detail = await call(client, "GET", f"/tickets/{ticket}", agent)
+    assert detail["status"] == "solved" and "deflected" in detail["tags"]
+    report = await call(client, "GET", "/kb/deflections", supervisor)
+    assert report["items"] == [{"channel": "chat", "helpful": 1, "not_helpful": 0, "rate": 1.0}]
+    forged = link.group(1)[:-4] + "0000"
+    assert (await client.post(forged)).status == 404
+    assert (await client.get(forged)).status == 404
+
+
+async def _audit(client: Client, action: str) -> list[str]:
+    async with client.app[CTX].db.read() as session:
+        return list((await session.scalars(select(AuditEvent.action).where(AuditEvent.action == action))).all())
