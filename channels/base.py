@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from contactcenter.domain.identities import Address
@@ -26,6 +26,8 @@ class ThreadHints:
     references: tuple[str, ...] = ()
     ticket_number: int | None = None  # a [#123] tag, trusted only from a participant of that ticket
     conversation_key: str | None = None  # messaging: the chat/conversation this continues
+    idle_gap: timedelta | None = None  # messaging: a conversation quiet this long starts a new ticket
+    reopen_solved: bool = True  # False: a message on a solved ticket opens a follow-up instead of reopening it
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class OutboundMessage:
     text: str
     html: str | None = None
     conversation_key: str | None = None
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, data) choices offered with the message, where supported
 
 
 @dataclass(frozen=True, slots=True)

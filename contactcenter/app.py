@@ -9,12 +9,18 @@ from aiohttp import web
 from sqlalchemy import text
 
 from channels.base import ChannelRegistry
+from channels.offline import OFFLINE_CHANNELS, OfflineSender
+from channels.sms.routes import setup_sms
+from channels.sms.sender import SmsSender
+from channels.telegram.routes import setup_telegram
+from channels.telegram.sender import TelegramSender
 from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
+from contactcenter.api import messaging as messaging_api
 from contactcenter.api import session as session_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
@@ -32,7 +38,7 @@ from contactcenter.storage import AttachmentStore
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, webform_api.api)
+                                agents_api.api, webform_api.api, messaging_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -63,6 +69,10 @@ def build_context(settings: Settings) -> Context:
     db.on_commit(relay.wake)
     channels = ChannelRegistry()
     channels.register("webform", PortalSender())
+    channels.register("sms", SmsSender(db, settings))
+    channels.register("telegram", TelegramSender(settings))
+    for name in OFFLINE_CHANNELS:
+        channels.register(name, OfflineSender())
     wf, au = settings.webform, settings.auth
     limits = Limits(
         login_ip=RateLimiter(au.login_attempts * 5, au.login_window_seconds),
@@ -101,6 +111,19 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         log.exception("outbox drain at shutdown failed; the events stay pending for the next start")
 
 
+async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Senders that keep connections (twilio, Telegram) close them at shutdown."""
+    yield
+    registry = app[CTX].channels
+    for name in registry.channels:
+        close = getattr(registry.sender(name), "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing the %s sender failed", name)
+
+
 def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
     combined = Api()
     for module in modules:
@@ -127,8 +150,11 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     ctx = context or build_context(settings)
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
+    setup_sms(app)
+    setup_telegram(app)
     return app

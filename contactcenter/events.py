@@ -78,10 +78,20 @@ class AgentChanged(Event):
     fields: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ChannelEventRecorded(Event):
+    """A channel reported something that is not a customer message (delivery report, button press, ...)."""
+
+    topic: ClassVar[str] = "channel.event"
+    event_id: int
+    channel: str
+    kind: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
-                ContactsMerged, AgentChanged)
+                ContactsMerged, AgentChanged, ChannelEventRecorded)
 }
 
 
