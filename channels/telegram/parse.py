@@ -106,7 +106,7 @@ def _placeholder(message: Message, metadata: dict[str, str]) -> str:
     if message.document:
         return f"[document: {metadata.get('document_name') or 'file'}]"
     if message.voice:
-        return f"[voice note, {message.voice.duration} s]"
+        return f"[voice note, {metadata.get('voice_duration', '?')} s]"
     if message.contact:
         return f"[shared contact: {message.contact.phone_number}]"
     if message.location:
@@ -136,7 +136,9 @@ def _message(update: Update, message: Message, policy: TelegramPolicy, raw: byte
                         document_name=(message.document.file_name or "")[:255],
                         document_type=message.document.mime_type or "")
     if message.voice:
-        metadata.update(voice_file_id=message.voice.file_id, voice_duration=str(message.voice.duration),
+        # to_dict: the plain seconds (the attribute is turning into a timedelta in PTB 23)
+        metadata.update(voice_file_id=message.voice.file_id,
+                        voice_duration=str(message.voice.to_dict().get("duration", "")),
                         voice_type=message.voice.mime_type or "")
     verified: Address | None = None
     if message.contact:
