@@ -56,12 +56,13 @@ async def _pg_admin(server_url: str, statement: str) -> None:
 
 
 @asynccontextmanager
-async def own_server(postgres: str | None) -> AsyncIterator[tuple[str, str]]:
+async def own_server(postgres: str | None, extra_env: dict[str, str] | None = None) -> AsyncIterator[tuple[str, str]]:
     """Start `contactcenter serve` on a fresh database; yield its URL and database URL."""
     data = Path(tempfile.mkdtemp(prefix="cc-bench-"))
     port = free_port()
     env = {**os.environ, "CC_SERVER__PORT": str(port), "CC_SERVER__DATA_DIR": str(data),
-           "CC_SERVER__LOG_LEVEL": "WARNING", "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0"}
+           "CC_SERVER__LOG_LEVEL": "WARNING", "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0",
+           **(extra_env or {})}
     db_name = f"cc_bench_{os.getpid()}"
     database_url = f"sqlite:///{data / 'contactcenter.db'}"
     if postgres:

@@ -314,3 +314,18 @@ async def test_polling_mode_stores_updates_like_the_webhook(ctx: Any, bot_api: t
         texts = (await session.scalars(select(Message.text))).all()
     assert list(texts) == ["hi from polling"]
     assert [m for m, _ in recorder.calls][:2] == ["getMe", "deleteWebhook"]
+
+
+async def test_set_webhook_registers_our_route_with_a_generated_secret(
+        settings: Settings, bot_api: tuple[BotApiRecorder, str]) -> None:
+    from channels.telegram.routes import secret_path, webhook_secret
+    from contactcenter.cli import _telegram_set_webhook
+    configured = telegram_settings(settings, bot_api[1], webhook_secret="").with_overrides(
+        {"server": {"public_url": "https://cc.example.test"}})
+    assert await _telegram_set_webhook(configured, None, new_secret=False) == 0
+    secret = webhook_secret(configured)
+    assert len(secret) >= 32 and secret_path(configured).stat().st_mode & 0o077 == 0
+    [(method, params)] = [c for c in bot_api[0].calls if c[0] == "setWebhook"]
+    assert params["url"] == "https://cc.example.test/webhooks/telegram" and params["secret_token"] == secret
+    assert await _telegram_set_webhook(configured, None, new_secret=False) == 0  # keeps the secret
+    assert webhook_secret(configured) == secret
