@@ -325,7 +325,7 @@ async def test_set_webhook_registers_our_route_with_a_generated_secret(
     assert await _telegram_set_webhook(configured, None, new_secret=False) == 0
     secret = webhook_secret(configured)
     assert len(secret) >= 32 and secret_path(configured).stat().st_mode & 0o077 == 0
-    [(method, params)] = [c for c in bot_api[0].calls if c[0] == "setWebhook"]
+    [(_, params)] = [c for c in bot_api[0].calls if c[0] == "setWebhook"]
     assert params["url"] == "https://cc.example.test/webhooks/telegram" and params["secret_token"] == secret
     assert await _telegram_set_webhook(configured, None, new_secret=False) == 0  # keeps the secret
     assert webhook_secret(configured) == secret
