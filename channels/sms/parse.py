@@ -99,6 +99,7 @@ def parse_inbound(form: Mapping[str, str], policy: SmsPolicy, received_at: datet
         metadata["keyword"] = action[0]
     if not text.strip() and kinds:
         text = f"[MMS: {', '.join(kinds)}]"
+    metadata = {key: value.replace("\x00", "\ufffd") for key, value in metadata.items()}  # JSON columns refuse NUL
     return InboundMessage(
         channel=CHANNEL, external_id=sid, sender=Address(IdentityKind.PHONE, phone), received_at=received_at,
         text=text, recipient=metadata["to"], metadata=metadata, raw=raw,

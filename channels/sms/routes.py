@@ -59,7 +59,10 @@ async def verified_form(request: web.Request) -> MultiDictProxy[str] | web.Respo
     if request.content_type != FORM:
         return error_response(415, "unsupported_media_type", f"expected {FORM}")
     signature = request.headers.get("X-Twilio-Signature", "")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError):
+        return error_response(400, "bad_request", "the form body cannot be decoded")
     fields = MultiDictProxy(form)  # urlencoded: every value is a str
     url = settings.base_url + request.path_qs
     if not signature or not RequestValidator(settings.sms.auth_token).validate(url, fields, signature):

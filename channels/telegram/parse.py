@@ -74,9 +74,13 @@ def parse_update(data: Any, policy: TelegramPolicy, raw: bytes = b"") -> Outcome
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return Unparsed("not a Telegram update: no integer update_id")
     try:
-        update = Update.de_json(data, None)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        return Unparsed(f"python-telegram-bot cannot read it: {type(exc).__name__}: {exc}"[:500])
+        return _outcome(data, policy, raw)
+    except Exception as exc:  # hostile or malformed input of any shape: kept raw, never a 500
+        return Unparsed(f"cannot read it: {type(exc).__name__}: {exc}"[:500])
+
+
+def _outcome(data: dict[str, Any], policy: TelegramPolicy, raw: bytes) -> Outcome:
+    update = Update.de_json(data, None)
     if update.message is not None:
         return _message(update, update.message, policy, raw, edited=False)
     if update.edited_message is not None:
@@ -155,6 +159,7 @@ def _message(update: Update, message: Message, policy: TelegramPolicy, raw: byte
         external_id, received_at = f"{ref}:edit:{stamp}", message.edit_date or message.date
     else:
         external_id, received_at = ref, message.date
+    metadata = {key: value.replace("\x00", "\ufffd") for key, value in metadata.items()}  # JSON columns refuse NUL
     msg = InboundMessage(
         channel=CHANNEL, external_id=external_id, sender=Address(IdentityKind.TELEGRAM, str(user.id)),
         sender_name=user.full_name[:200], received_at=_aware(received_at),

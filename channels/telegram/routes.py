@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from channels.telegram.parse import (
     CHANNEL,
@@ -76,8 +77,14 @@ async def take(ctx: Context, outcome: Outcome, raw: bytes) -> dict[str, Any] | N
         msg = outcome.message
         await ctx.intake.submit(msg)
         if outcome.verified_phone is not None and msg.sender is not None:
-            async with ctx.db.write() as session:
-                await do_link_verified(session, msg.sender, outcome.verified_phone, actor=SYSTEM)
+            for attempt in (1, 2):  # a concurrent link of the same number wins the unique constraint; retry sees it
+                try:
+                    async with ctx.db.write() as session:
+                        await do_link_verified(session, msg.sender, outcome.verified_phone, actor=SYSTEM)
+                    break
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
         return None
     if isinstance(outcome, ButtonPress):
         async with ctx.db.write() as session:

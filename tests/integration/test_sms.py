@@ -254,3 +254,13 @@ async def test_threading_continues_then_starts_anew_after_solved_or_a_quiet_gap(
     await post_sms(sms, inbound("SM4", body="hello again after days"))
     fourth = (await messages(sms))[-1]
     assert fourth.ticket_id not in (first.ticket_id, follow.id) and "quiet" in fourth.thread_reason
+
+
+async def test_an_undecodable_form_is_400_not_500(sms: Client) -> None:
+    response = await sms.post("/webhooks/twilio/sms", data=b"Body=\xff\xfe&From=1",
+                              headers={"Content-Type": "application/x-www-form-urlencoded",
+                                       "X-Twilio-Signature": "x"})
+    assert response.status in (400, 403)
+    other = await sms.post("/webhooks/twilio/sms", json={"Body": "x"}, headers={"X-Twilio-Signature": "x"})
+    assert other.status == 415
+    assert await count(sms, Message) == 0

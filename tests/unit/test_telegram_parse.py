@@ -105,3 +105,9 @@ def test_only_the_users_own_contact_is_a_verified_phone() -> None:
 @pytest.mark.parametrize("data", [None, [], {"update_id": "1"}, {"message": {}}, {"update_id": 1, "message": 5}])
 def test_garbage_is_unparsed_not_an_error(data: Any) -> None:
     assert isinstance(parse_update(data, POLICY), Unparsed)
+
+
+def test_out_of_range_dates_and_nul_in_file_names_are_handled() -> None:
+    assert isinstance(parse_update(private({"text": "x", "date": 10**20}), POLICY), Unparsed)
+    doc = parse_update(private({"document": {"file_id": "D", "file_unique_id": "u", "file_name": "a\x00b"}}), POLICY)
+    assert isinstance(doc, Incoming) and doc.message.metadata["document_name"] == "a\ufffdb"
