@@ -321,7 +321,7 @@ class RawInbound(Base):
     status: Mapped[str] = mapped_column(String(20))  # unparsable, rejected, bounce, replayed
     reason: Mapped[str] = mapped_column(Text, default="")
     envelope: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     created_at: Mapped[datetime] = _created()
     replayed_at: Mapped[datetime | None] = mapped_column()
 
