@@ -20,13 +20,10 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from importlib.util import module_from_spec, spec_from_file_location
 from typing import Any
 
 import aiohttp
@@ -35,57 +32,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["سلام، سفارشم هنوز نرسیده", "My card was charged twice.", "رمز عبورم را فراموش کرده‌ام", "Where is my refund?"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_spec = spec_from_file_location("bench_intake", Path(__file__).resolve().parent / "intake.py")
+assert _spec is not None and _spec.loader is not None
+_intake = module_from_spec(_spec)
+_spec.loader.exec_module(_intake)
+own_server, stored_messages = _intake.own_server, _intake.stored_messages
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
-
-async def _pg_admin(server_url: str, statement: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
-@asynccontextmanager
-async def own_server(postgres: str | None) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    data = Path(tempfile.mkdtemp(prefix="cc-chat-bench-"))
-    port = free_port()
-    env = {**os.environ, "CC_SERVER__PORT": str(port), "CC_SERVER__DATA_DIR": str(data),
-           "CC_SERVER__LOG_LEVEL": "WARNING", "CC_CHAT__RATE_PER_IP": "0", "CC_CHAT__RATE_PER_VISITOR": "0"}
-    db_name = f"cc_chat_bench_{os.getpid()}"
-    if postgres:
-        await _pg_admin(postgres, f'CREATE DATABASE "{db_name}"')
-        env["CC_DATABASE__URL"] = f"{postgres.rsplit('/', 1)[0]}/{db_name}"
-    server = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT)  # noqa: ASYNC220
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(url + "/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("the server did not start")
-        yield url, env
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if postgres:
-            await _pg_admin(postgres, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def agent_token(env: dict[str, str]) -> str:
@@ -118,7 +74,7 @@ async def visitor(session: aiohttp.ClientSession, url: str, index: int, messages
     return ws, ticket
 
 
-async def run(url: str, env: dict[str, str], visitors: int, messages: int) -> dict[str, Any]:
+async def run(url: str, env: dict[str, str], database_url: str, visitors: int, messages: int) -> dict[str, Any]:
     token = agent_token(env)
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
@@ -149,20 +105,7 @@ async def run(url: str, env: dict[str, str], visitors: int, messages: int) -> di
             "ack_p50_ms": round(percentile(latencies, 0.5), 1), "ack_p99_ms": round(percentile(latencies, 0.99), 1),
             "reply_push_p50_ms": round(percentile(pushes, 0.5), 1),
             "reply_push_p99_ms": round(percentile(pushes, 0.99), 1),
-            "chat_tickets": len({ticket for _, ticket in chats}), "stored": await stored_messages(env)}
-
-
-async def stored_messages(env: dict[str, str]) -> int:
-    """Inbound chat messages in the database: each sent message must be there exactly once."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    url = env.get("CC_DATABASE__URL") or f"sqlite+aiosqlite:///{env['CC_SERVER__DATA_DIR']}/contactcenter.db"
-    engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        count = (await conn.execute(text(
-            "SELECT count(*) FROM messages WHERE channel = 'chat' AND direction = 'in'"))).scalar_one()
-    await engine.dispose()
-    return int(count)
+            "chat_tickets": len({ticket for _, ticket in chats}), "stored": await stored_messages(database_url, "chat")}
 
 
 async def main() -> None:
@@ -171,8 +114,13 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--postgres", help="a PostgreSQL server URL; the benchmark makes its own database there")
     args = parser.parse_args()
-    async with own_server(args.postgres) as (url, env):
-        figures = await run(url, env, args.visitors, args.messages)
+    data = Path(tempfile.mkdtemp(prefix="cc-chat-bench-"))
+    limits_off = {"CC_CHAT__RATE_PER_IP": "0", "CC_CHAT__RATE_PER_VISITOR": "0"}
+    async with own_server(args.postgres, limits_off, data=data) as (url, database_url):
+        env = {**os.environ, "CC_SERVER__DATA_DIR": str(data)}  # for the admin commands that make the agent
+        if args.postgres:
+            env["CC_DATABASE__URL"] = database_url
+        figures = await run(url, env, database_url, args.visitors, args.messages)
         figures["database"] = "postgresql" if args.postgres else "sqlite"
     print(f"{figures['messages']} chat messages from {args.visitors} visitors: {figures['messages_per_s']}/s, "
           f"ack p50 {figures['ack_p50_ms']} ms, p99 {figures['ack_p99_ms']} ms; reply push p50 "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from contactcenter.domain.identities import Address
@@ -28,6 +28,8 @@ class ThreadHints:
     references: tuple[str, ...] = ()  # the stored provider_id of this channel's messages
     ticket_number: int | None = None  # a [#123] tag, trusted only from a participant of that ticket
     conversation_key: str | None = None  # messaging: the chat/conversation this continues
+    idle_gap: timedelta | None = None  # messaging: a conversation quiet this long starts a new ticket
+    reopen_solved: bool = True  # False: a message on a solved ticket opens a follow-up instead of reopening it
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class OutboundMessage:
     thread_ids: tuple[str, ...] = ()
     quoted: QuotedMessage | None = None
     attachments: tuple[OutboundAttachment, ...] = ()
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, data) choices offered with the message, where supported
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,11 @@ from channels.email.acknowledge import Acknowledger
 from channels.email.inbox import MailIntake
 from channels.email.listener import SmtpListener
 from channels.email.sender import EmailSender
+from channels.offline import OFFLINE_CHANNELS, OfflineSender
+from channels.sms.routes import setup_sms
+from channels.sms.sender import SmsSender
+from channels.telegram.routes import setup_telegram
+from channels.telegram.sender import TelegramSender
 from channels.voice import api as voice_api
 from channels.voice import routes as voice_routes
 from channels.voice.sender import VoiceSender
@@ -25,6 +30,7 @@ from contactcenter.api import agents as agents_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
+from contactcenter.api import messaging as messaging_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import tickets as tickets_api
@@ -49,7 +55,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api)
+                                kb_api.api, messaging_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -85,6 +91,10 @@ def build_context(settings: Settings) -> Context:
     channels.register("email", EmailSender(settings.email, secret))
     channels.register("chat", ChatSender(db, hub))
     channels.register("voice", VoiceSender())
+    channels.register("sms", SmsSender(db, settings))
+    channels.register("telegram", TelegramSender(settings))
+    for name in OFFLINE_CHANNELS:
+        channels.register(name, OfflineSender())
     wf, au, chat = settings.webform, settings.auth, settings.chat
     limits = Limits(
         login_ip=RateLimiter(au.login_attempts * 5, au.login_window_seconds),
@@ -166,6 +176,19 @@ async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx.smtp = None
 
 
+async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Senders that keep connections (twilio, Telegram) close them at shutdown."""
+    yield
+    registry = app[CTX].channels
+    for name in registry.channels:
+        close = getattr(registry.sender(name), "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing the %s sender failed", name)
+
+
 def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
     combined = Api()
     for module in modules:
@@ -192,6 +215,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     ctx = context or build_context(settings)
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
@@ -202,4 +226,6 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     setup_help(app)
     chat_routes.setup_chat(app)
     voice_routes.setup_voice(app)
+    setup_sms(app)
+    setup_telegram(app)
     return app

@@ -1,5 +1,5 @@
 """`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token |
-kb evaluate|import|export`."""
+kb evaluate|import|export | telegram set-webhook|poll`."""
 
 from __future__ import annotations
 
@@ -147,6 +147,49 @@ def _serve(settings: Settings, demo: bool) -> int:
     return 0
 
 
+async def _telegram_set_webhook(settings: Settings, url: str | None, new_secret: bool) -> int:
+    """Register our webhook with Telegram, with a secret generated here and kept in the data folder."""
+    import os
+    import secrets
+
+    from channels.telegram.routes import ALLOWED_UPDATES, WEBHOOK_PATH, secret_path, webhook_secret
+    from channels.telegram.sender import make_bot
+    if not settings.telegram.bot_token:
+        print("contactcenter: set telegram.bot_token (CC_TELEGRAM__BOT_TOKEN) first", file=sys.stderr)
+        return 2
+    secret = "" if new_secret else webhook_secret(settings)
+    if not secret:
+        secret = secrets.token_urlsafe(48)  # Telegram allows A-Z a-z 0-9 _ - (1-256 characters)
+        path = secret_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret)
+        print(f"generated a new webhook secret in {path} (restart the server so that it uses it)")
+    target = url or settings.base_url + WEBHOOK_PATH
+    bot = make_bot(settings)
+    async with bot:
+        await bot.set_webhook(url=target, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
+    print(f"Telegram will post updates to {target}")
+    return 0
+
+
+def _telegram_poll(settings: Settings) -> int:
+    """The server, plus a task that fetches Telegram updates (no public URL needed)."""
+    from channels.telegram.polling import polling_ctx
+    from contactcenter.app import create_app
+    if not settings.telegram.bot_token:
+        print("contactcenter: set telegram.bot_token (CC_TELEGRAM__BOT_TOKEN) first", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    app.cleanup_ctx.append(polling_ctx)
+    print(f"contactcenter listening on http://{settings.server.host}:{settings.server.port}, "
+          "polling Telegram for updates (the webhook is removed)")
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None, access_log=None,
+                shutdown_timeout=10)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contactcenter", description=__doc__)
     parser.add_argument("--config", help="a TOML settings file (else $CC_CONFIG)")
@@ -201,6 +244,16 @@ def _parser() -> argparse.ArgumentParser:
     kb_export = kb.add_parser("export", help="write every article as Markdown files (or one CSV if PATH ends in .csv)")
     kb_export.add_argument("path")
     kb_export.add_argument("--data-dir")
+    telegram = commands.add_parser("telegram", help="the Telegram bot").add_subparsers(dest="telegram", required=True)
+    set_webhook = telegram.add_parser("set-webhook", help="register {public_url}/webhooks/telegram with Telegram, "
+                                                          "with a generated secret")
+    set_webhook.add_argument("--url", help="the webhook URL (default: server.public_url + /webhooks/telegram)")
+    set_webhook.add_argument("--new-secret", action="store_true", help="generate a new secret even if one exists")
+    set_webhook.add_argument("--data-dir")
+    poll = telegram.add_parser("poll", help="run the server and fetch updates by polling (development)")
+    poll.add_argument("--host")
+    poll.add_argument("--port", type=int)
+    poll.add_argument("--data-dir")
     return parser
 
 
@@ -267,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx (under python-telegram-bot) logs every request URL at INFO, and Bot API URLs hold the bot token;
+    # twilio's client logs each request (phone numbers, message bodies) at INFO.
+    for noisy in ("httpx", "httpcore", "telegram", "twilio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(settings, args.demo)
     if args.command == "migrate":
@@ -284,6 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_with_mail(settings, args.mail, args))
     if args.command == "kb":
         return _kb(settings, args)
+    if args.command == "telegram":
+        if args.telegram == "poll":
+            return _telegram_poll(settings)
+        try:
+            return asyncio.run(_telegram_set_webhook(settings, args.url, args.new_secret))
+        except Exception as exc:  # one line: the operator needs the reason (never the token), not a traceback
+            print(f"contactcenter: setting the Telegram webhook failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
     if args.admin == "create-user":
         import os
         password = args.password or os.environ.get("CC_PASSWORD") or getpass.getpass("password: ")

@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from channels.base import ChannelRegistry, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
 from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.actions.channel_events import reported_status
 from contactcenter.db.engine import Database
 from contactcenter.db.models import Attachment, Contact, ContactIdentity, Message, Ticket
+from contactcenter.domain.delivery import advances
 from contactcenter.domain.enums import DeliveryStatus, Direction, IdentityKind
 from contactcenter.domain.identities import Address
 from contactcenter.events import Event, ReplyQueued
@@ -67,6 +69,10 @@ class DeliveryWorker:
             stored.delivery_status = receipt.status
             stored.provider_id = receipt.provider_id
             stored.delivery_error = receipt.error
+            if receipt.provider_id:  # a delivery report may have arrived before this receipt was stored
+                reported = await reported_status(session, message.channel, receipt.provider_id)
+                if reported is not None and advances(stored.delivery_status, reported):
+                    stored.delivery_status = reported
             record(session, SYSTEM, "message.delivery", "message", message.id,
                    {"status": receipt.status, "error": receipt.error}, ticket_id=ticket.id)
         if receipt.status == DeliveryStatus.FAILED:

@@ -110,10 +110,20 @@ class RoutingEscalated(Event):
     ring: int
 
 
+@dataclass(frozen=True)
+class ChannelEventRecorded(Event):
+    """A channel reported something that is not a customer message (delivery report, button press, ...)."""
+
+    topic: ClassVar[str] = "channel.event"
+    event_id: int
+    channel: str
+    kind: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
-                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated)
+                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded)
 }
 
 

@@ -248,8 +248,9 @@ class _Batch:
             language = languages[index]
             key = (contact.id, msg.channel, msg.hints.conversation_key or "")
             fact = None if ticket is None else FoundTicket(ticket.id, TicketStatus(ticket.status), ticket.solved_at,
-                                                           self.evidence[index])
-            decision = decide(fact, self.now, window)
+                                                           self.evidence[index], ticket.updated_at)
+            decision = decide(fact, self.now, window, idle_gap=msg.hints.idle_gap,
+                              reopen_solved=msg.hints.reopen_solved)
             if decision.ticket_id is None and msg.hints.conversation_key and key in opened:
                 # An earlier message of this batch already opened this conversation's new ticket.
                 steps.append(_Step(index, contact, language, decision, opener=opened[key]))

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -60,6 +60,7 @@ class Relay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._batch_lock = asyncio.Lock()  # one batch at a time in this process (drain beside run)
+        self._unrecorded: list[tuple[Claimed, dict[str, str]]] = []  # delivered, outcome not yet written
 
     def subscribe(self, topic: str, name: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
         """Call ``handler`` for every event of ``topic``. Handlers must be idempotent.
@@ -78,9 +79,8 @@ class Relay:
         """Look for new events now (called after every commit)."""
         self._wake.set()
 
-    async def _claim(self) -> list[Claimed]:
+    def _claim(self, session: Session, now: datetime) -> list[Claimed]:
         """Due events, oldest first, up to a batch (those nobody subscribes to are simply marked done)."""
-        now = utcnow()
         due = and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now)
         stale = and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)
         query = (select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload, OutboxEvent.attempts,
@@ -88,18 +88,34 @@ class Relay:
                  .where(or_(due, stale))
                  .order_by(OutboxEvent.id).limit(self.settings.batch_size))
         if self.db.is_sqlite:
-            # One server process per SQLite file: nobody to share with, so reading is claim enough
-            # and the single writer stays free for intake.
-            async with self.db.read() as session:
-                return [Claimed(*row) for row in (await session.execute(query)).all()]
-        async with self.db.write() as session:
-            claimed = [Claimed(*row) for row in (await session.execute(query.with_for_update(skip_locked=True))).all()]
-            if claimed:
-                await session.execute(
-                    update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
-                    .values(status=OutboxStatus.CLAIMED,
-                            claimed_until=now + timedelta(seconds=self.settings.claim_timeout)))
-            return claimed
+            # One server process per SQLite file: nobody to share with, so reading is claim enough.
+            return [Claimed(*row) for row in session.execute(query).all()]
+        claimed = [Claimed(*row) for row in session.execute(query.with_for_update(skip_locked=True)).all()]
+        if claimed:
+            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
+                            .values(status=OutboxStatus.CLAIMED,
+                                    claimed_until=now + timedelta(seconds=self.settings.claim_timeout)))
+        return claimed
+
+    def _record(self, session: Session, outcomes: list[tuple[Claimed, dict[str, str]]], now: datetime) -> None:
+        """Mark delivered events done; schedule a retry (or the dead-letter state) for the others."""
+        done = [row.id for row, failures in outcomes if not failures]
+        if done:
+            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
+                            .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
+        for row, failures in outcomes:
+            if not failures:
+                continue
+            attempts = row.attempts + 1
+            dead = attempts >= self.settings.max_attempts
+            delay = self.settings.retry_base_delay * 2 ** (attempts - 1)
+            session.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(
+                attempts=attempts, status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                available_at=now + timedelta(seconds=delay), claimed_until=None,
+                pending_subscribers=sorted(failures), last_error="; ".join(
+                    f"{k}: {v}" for k, v in sorted(failures.items()))[:4000]))
+            if dead:
+                log.error("outbox event %s (%s) moved to dead letters after %s attempts", row.id, row.topic, attempts)
 
     def _owed(self, row: Claimed) -> set[str]:
         return set(row.pending_subscribers or [s.name for s in self._subscribers if row.topic in s.topics])
@@ -143,35 +159,30 @@ class Relay:
             return await self._run_batch()
 
     async def _run_batch(self) -> int:
-        rows = await self._claim()
+        """Record the previous batch's outcome and claim the next batch in one transaction, then deliver it.
+
+        The outcome of a batch is written with the next claim (one transaction per batch instead of two);
+        ``drain`` and ``stop`` end with a round that claims nothing and only records.
+        """
+        previous, self._unrecorded = self._unrecorded, []
+
+        def record_and_claim(session: Session) -> list[Claimed]:
+            now = utcnow()
+            self._record(session, previous, now)
+            return self._claim(session, now)
+
+        try:
+            rows = await self.db.run_write(record_and_claim)
+        except BaseException:
+            self._unrecorded = previous  # recorded next time: the events are delivered again at worst
+            raise
+        for row, failures in previous:
+            if failures and row.attempts + 1 >= self.settings.max_attempts:
+                await self._tell_dead(row, failures)
         if not rows:
             return 0
         outcome = await self._dispatch(rows)
-        done = [row.id for row in rows if not outcome[row.id]]
-        failed = [(row, outcome[row.id]) for row in rows if outcome[row.id]]
-        now = utcnow()
-
-        def record(session: Session) -> None:
-            if done:
-                session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
-                                .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
-            for row, failures in failed:
-                attempts = row.attempts + 1
-                dead = attempts >= self.settings.max_attempts
-                delay = self.settings.retry_base_delay * 2 ** (attempts - 1)
-                session.execute(update(OutboxEvent).where(OutboxEvent.id == row.id).values(
-                    attempts=attempts, status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
-                    available_at=now + timedelta(seconds=delay), claimed_until=None,
-                    pending_subscribers=sorted(failures), last_error="; ".join(
-                        f"{k}: {v}" for k, v in sorted(failures.items()))[:4000]))
-                if dead:
-                    log.error("outbox event %s (%s) moved to dead letters after %s attempts",
-                              row.id, row.topic, attempts)
-
-        await self.db.run_write(record)
-        for row, failures in failed:
-            if row.attempts + 1 >= self.settings.max_attempts:
-                await self._tell_dead(row, failures)
+        self._unrecorded = [(row, outcome[row.id]) for row in rows]
         return len(rows)
 
     async def _tell_dead(self, row: Claimed, failures: dict[str, str]) -> None:

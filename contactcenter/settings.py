@@ -265,6 +265,38 @@ class KbSettings:
 
 
 @dataclass(frozen=True)
+class SmsSettings:
+    """Twilio SMS/MMS (docs/messaging.md). Secrets come from the environment (CC_SMS__AUTH_TOKEN)."""
+
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    api_base_url: str = ""
+    status_callbacks: bool = True
+    conversation_gap_hours: float = 72.0
+    reopen_solved: bool = False
+    stop_keywords: tuple[str, ...] = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "لغو", "توقف",
+                                      "انصراف")
+    start_keywords: tuple[str, ...] = ("START", "YES", "UNSTOP", "شروع")
+    default_region: str = "IR"
+    send_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """Telegram bot (docs/messaging.md). Secrets come from the environment (CC_TELEGRAM__BOT_TOKEN, ...)."""
+
+    bot_token: str = ""
+    webhook_secret: str = ""
+    api_base_url: str = ""
+    ignore_group_chats: bool = True
+    keep_unknown_updates: bool = False
+    conversation_gap_hours: float = 72.0
+    reopen_solved: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -278,6 +310,8 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     kb: KbSettings = field(default_factory=KbSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
 
     @property
     def data_path(self) -> Path:
@@ -365,7 +399,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
-             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings, "kb": KbSettings}
+             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
+             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.ids import insert_rows
 from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
-from contactcenter.domain.enums import OfferStatus, Presence, Priority
+from contactcenter.domain.enums import OfferStatus, Presence, Priority, TicketType
 from contactcenter.domain.lifecycle import ROUTABLE
 from contactcenter.events import AgentChanged, OfferDecided, OfferMade, RoutingEscalated, TicketChanged, emit
 from contactcenter.settings import RoutingSettings
@@ -121,6 +121,7 @@ class TicketFacts:
     id: int
     status: str
     priority: str
+    type: str
     channel: str
     language: str
     queue: str | None
@@ -140,7 +141,7 @@ class TicketFacts:
         return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at)
 
 
-_FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.channel, Ticket.language, Ticket.queue,
+_FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.type, Ticket.channel, Ticket.language, Ticket.queue,
           Ticket.requirements, Ticket.assignee_id, Ticket.merged_into_id, Ticket.created_at, Ticket.waiting_since,
           Ticket.ring, Ticket.next_ring_at)
 
@@ -164,6 +165,8 @@ def base_need(ticket: TicketFacts, settings: RoutingSettings) -> Need:
     skills = dict(needs.skills)
     if ticket.queue and not needs.overridden and next(iter(skills), None) != ticket.queue:
         skills = {ticket.queue: skills.pop(ticket.queue, 1), **skills}
+    if ticket.type == TicketType.COMPLAINT and not needs.overridden and "complaints" not in skills:
+        skills = {"complaints": 1, **skills}  # made a complaint after it arrived: the complaints team first
     return Need(skills=skills, language=ticket.language, channel_class=settings.channel_class(ticket.channel),
                 optional=frozenset(needs.optional))
 

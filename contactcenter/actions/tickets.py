@@ -13,7 +13,7 @@ from contactcenter.actions.audit import Actor, record
 from contactcenter.db import search
 from contactcenter.db.models import Message, Ticket, TicketTag, User
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, TicketStatus
+from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, Priority, TicketStatus, TicketType
 from contactcenter.domain.lifecycle import ROUTABLE, TransitionError, check_transition
 from contactcenter.errors import Conflict, Invalid, NotFound
 from contactcenter.events import NoteAdded, ReplyQueued, TicketChanged, TicketsMerged, emit
@@ -117,6 +117,10 @@ async def do_update_ticket(session: AsyncSession, ticket_id: int, changes: dict[
             value = changes[field]
             diff[field] = [getattr(ticket, field), value.value if hasattr(value, "value") else value]
             setattr(ticket, field, value)
+    if diff.get("type", [None, None])[1] == TicketType.COMPLAINT and "priority" not in changes \
+            and Priority(ticket.priority).rank < Priority.HIGH.rank:
+        diff["priority"] = [ticket.priority, Priority.HIGH.value]  # complaints are handled first
+        ticket.priority = Priority.HIGH
     if "tags" in changes:
         old = (await ticket_tags(session, [ticket.id]))[ticket.id]
         new = sorted({t.strip().lower() for t in changes["tags"] if t.strip()})

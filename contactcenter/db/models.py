@@ -269,6 +269,7 @@ class Message(Base):
         UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
         Index("ix_messages_ticket_id_id", "ticket_id", "id"),
         Index("ix_messages_provider_id", "provider_id"),
+        Index("ix_messages_channel_provider_id", "channel", "provider_id"),  # delivery reports find their message
     )
     id: Mapped[int] = _id()
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
@@ -320,7 +321,7 @@ class RawInbound(Base):
     status: Mapped[str] = mapped_column(String(20))  # unparsable, rejected, bounce, replayed
     reason: Mapped[str] = mapped_column(Text, default="")
     envelope: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     created_at: Mapped[datetime] = _created()
     replayed_at: Mapped[datetime | None] = mapped_column()
 
@@ -357,6 +358,38 @@ class OutboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     done_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChannelEvent(Base):
+    """Something a channel reported that is not a customer message: a delivery report, a button press, a
+    payload we could not translate (kept for a replay). UNIQUE(channel, kind, key) makes a redelivery a no-op."""
+
+    __tablename__ = "channel_events"
+    __table_args__ = (
+        UniqueConstraint("channel", "kind", "key", name="uq_channel_events_channel_kind_key"),
+        Index("ix_channel_events_channel_ref", "channel", "ref"),
+    )
+    id: Mapped[int] = _id()
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # status, callback, unparsed, unknown
+    key: Mapped[str] = mapped_column(String(255))  # the dedupe key within (channel, kind)
+    ref: Mapped[str | None] = mapped_column(String(255))  # the provider message it is about
+    value: Mapped[str] = mapped_column(String(255), default="")  # the status, the button's data, ...
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = _created()
+
+
+class OptOut(Base):
+    """An address that asked us to stop messaging it on a channel (SMS STOP). Nothing is sent to it."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_opt_outs_channel_address"),)
+    id: Mapped[int] = _id()
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    keyword: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[datetime] = _created()
 
 
 class KbArticle(Base):

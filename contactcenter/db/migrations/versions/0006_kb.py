@@ -1,7 +1,7 @@
 """knowledge base: phrasings, related articles, version history, learned phrasings, deflections
 
-Revision ID: 0005_kb
-Revises: 0004_chat_voice
+Revision ID: 0006_kb
+Revises: 0005_messaging
 Create Date: 2026-11-23
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0005_kb'
-down_revision: str | None = '0004_chat_voice'
+revision: str = '0006_kb'
+down_revision: str | None = '0005_messaging'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,73 @@
+"""Replies on SMS tickets: sent through the twilio client (async), never to an opted-out number."""
+
+from __future__ import annotations
+
+import logging
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from channels.base import OutboundMessage, Receipt
+from channels.sms.parse import CHANNEL
+from channels.sms.routes import STATUS_PATH
+from contactcenter.actions.channel_events import is_opted_out
+from contactcenter.db.engine import Database
+from contactcenter.domain.enums import DeliveryStatus, IdentityKind
+from contactcenter.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_SMS_TEXT = 1600  # Twilio refuses longer bodies
+
+
+class SmsSender:
+    """Sends one SMS per reply. A refusal by Twilio (4xx) is a failed delivery; a network error or a 5xx/429
+    is raised so that the relay retries later."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self._client: Client | None = None
+
+    def client(self) -> Client:
+        """The twilio REST client, made on first use (its HTTP session needs the running event loop)."""
+        if self._client is None:
+            sms = self.settings.sms
+            self._client = Client(sms.account_sid, sms.auth_token,
+                                  http_client=AsyncTwilioHttpClient(timeout=sms.send_timeout))
+            if sms.api_base_url:
+                self._client.api.base_url = sms.api_base_url.rstrip("/")
+        return self._client
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        sms = self.settings.sms
+        to = message.conversation_key or next((a.value for a in message.to if a.kind == IdentityKind.PHONE), None)
+        if not to:
+            return Receipt(DeliveryStatus.FAILED, error="the contact has no phone number")
+        if not sms.account_sid or not sms.auth_token or not (sms.from_number or sms.messaging_service_sid):
+            return Receipt(DeliveryStatus.FAILED, error="SMS sending is not configured (sms.account_sid, "
+                                                        "sms.auth_token, sms.from_number)")
+        if len(message.text) > MAX_SMS_TEXT:
+            return Receipt(DeliveryStatus.FAILED, error=f"too long for SMS ({len(message.text)} characters, "
+                                                        f"at most {MAX_SMS_TEXT})")
+        async with self.db.read() as session:
+            if await is_opted_out(session, CHANNEL, to):
+                return Receipt(DeliveryStatus.FAILED, error="the recipient opted out of SMS (sent STOP)")
+        params: dict[str, str] = {"to": to, "body": message.text}
+        if sms.messaging_service_sid:
+            params["messaging_service_sid"] = sms.messaging_service_sid
+        else:
+            params["from_"] = sms.from_number
+        if sms.status_callbacks:
+            params["status_callback"] = self.settings.base_url + STATUS_PATH
+        try:
+            sent = await self.client().messages.create_async(**params)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise
+            return Receipt(DeliveryStatus.FAILED, error=f"Twilio refused the message: {exc.code} {exc.msg}"[:500])
+        return Receipt(DeliveryStatus.SENT, provider_id=sent.sid)
+
+    async def close(self) -> None:
+        if self._client is not None and isinstance(self._client.http_client, AsyncTwilioHttpClient):
+            await self._client.http_client.close()
