@@ -85,7 +85,7 @@ def test_complaints_always_escalate_on_breach() -> None:
 
 
 def test_bad_policies_are_refused_with_their_name() -> None:
-    with pytest.raises(PolicyError, match="'p'.*unknown condition"):
+    with pytest.raises(PolicyError, match=r"'p'.*unknown condition"):
         parse_policy(1, "p", 1, {"colour": "red"}, {}, None)
     with pytest.raises(PolicyError, match="minutes"):
         parse_policy(1, "p", 1, {}, {"first_response_minutes": "soon"}, None)
