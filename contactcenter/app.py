@@ -38,6 +38,7 @@ from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
+from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from routing.push import OfferPusher
 from routing.router import Router
@@ -93,12 +94,15 @@ def build_context(settings: Settings) -> Context:
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
-                  router=Router(db, settings.routing) if settings.routing.enabled else None)
+                  router=Router(db, settings.routing) if settings.routing.enabled else None,
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
+    if ctx.sla is not None:
+        ctx.sla.subscribe(ctx.relay)
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
@@ -146,6 +150,17 @@ async def router_ctx(app: web.Application) -> AsyncIterator[None]:
     await router.stop()
 
 
+async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SLA sweeper (fires warnings, breaches and escalation steps); clocks are recomputed from relay events."""
+    sla = app[CTX].sla
+    if sla is None:
+        yield
+        return
+    sla.start()
+    yield
+    await sla.stop()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -187,6 +202,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     if relay:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
+        app.cleanup_ctx.append(sla_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

@@ -249,6 +249,22 @@ class VoiceSettings:
 
 
 @dataclass(frozen=True)
+class SlaSettings:
+    enabled: bool = True
+    max_sleep_seconds: float = 30.0
+    batch_size: int = 200
+    calendar_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_sleep_seconds <= 0 or self.batch_size < 1:
+            raise SettingsError("sla.max_sleep_seconds must be > 0 and sla.batch_size >= 1")
+
+    def calendar_path(self) -> Path:
+        """Where relative ``holidays_ical`` paths of policy calendars are read from."""
+        return Path(self.calendar_dir).expanduser() if self.calendar_dir else config_dir()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -261,6 +277,7 @@ class Settings:
     hours: HoursSettings = field(default_factory=HoursSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
 
     @property
     def data_path(self) -> Path:
@@ -348,7 +365,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
     kinds = {"server": ServerSettings, "database": DatabaseSettings, "intake": IntakeSettings,
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
-             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings}
+             "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings, "sla": SlaSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 
