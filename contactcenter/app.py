@@ -26,6 +26,7 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
+from contactcenter.api import sla as sla_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.context import CTX, Context, Limits
@@ -46,7 +47,7 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
-                                agents_api.api, routing_api.api, webform_api.api, voice_api.api)
+                                agents_api.api, routing_api.api, webform_api.api, voice_api.api, sla_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")

@@ -48,6 +48,7 @@ from contactcenter.sla.clocks import Clock, compute_clocks
 from contactcenter.sla.policies import Choice, Policy, PolicyError, Step, choose, parse_policy
 
 log = logging.getLogger(__name__)
+IDLE_RETRY = 0.05  # seconds before looking again at due timers that another sweeper holds
 TOPICS = (TicketCreated.topic, MessageReceived.topic, TicketChanged.topic, ReplyQueued.topic, TicketsMerged.topic)
 
 
@@ -66,6 +67,7 @@ class SlaService:
         self._parsed: dict[int, tuple[str, Policy | None]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -73,9 +75,14 @@ class SlaService:
         relay.subscribe_batch(TOPICS, "sla", self.on_events)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._sweeper(), name="sla-sweeper")
 
     async def stop(self) -> None:
+        # The flag ends the loop even if the cancellation is lost (it can be, in Python 3.11, when the wake-up
+        # event is set at the same moment: the relay keeps delivering while the application shuts down).
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -229,19 +236,24 @@ class SlaService:
                                    user_id=user_id))
 
     async def _sweeper(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             delay = self.settings.max_sleep_seconds
             try:
-                await self.tick()
+                fired = await self.tick()
                 due = await self.next_due()
                 if due is not None:
                     delay = min(delay, max(0.0, (due - utcnow()).total_seconds()))
+                    if delay == 0 and not fired:  # due but held by another process: do not spin
+                        delay = IDLE_RETRY
             except Exception:
                 log.exception("SLA sweeper round failed; retrying")
                 delay = min(delay, 1.0)
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay + 0.001)
+                async with asyncio.timeout(delay + 0.001):
+                    await self._wake.wait()
 
 
 def lateness(timer: SlaTimer) -> timedelta | None:

@@ -1,0 +1,64 @@
+"""A ticket's SLA clocks and the SLA policies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from contactcenter.sla.clocks import ClockState, Metric
+
+
+class SlaPointOut(BaseModel):
+    name: str = Field(description='"warn-75%", "warn-15m"... or "breach"')
+    at: datetime | None = Field(description="when the clock reaches it; null while paused or once met")
+
+
+class SlaClockOut(BaseModel):
+    metric: Metric
+    cycle: int = Field(description="0 for first response and resolution; 1, 2... for next-response cycles")
+    state: ClockState
+    target_seconds: float
+    elapsed_seconds: float = Field(description="business time run so far")
+    remaining_seconds: float
+    calendar_seconds: float = Field(description="real time from start to stop (or now)")
+    started_at: datetime
+    stopped_at: datetime | None
+    due_at: datetime | None = Field(description="the breach moment; null while paused or when met in time")
+    breached: bool
+    points: list[SlaPointOut]
+
+
+class SlaTimerOut(BaseModel):
+    metric: str
+    cycle: int
+    point: str
+    due_at: datetime
+    state: str = Field(description="pending, fired or cancelled")
+    fired_at: datetime | None
+
+
+class TicketSlaOut(BaseModel):
+    ticket_id: int
+    computed_at: datetime
+    policy_id: int | None
+    policy: str | None = Field(description="the policy chosen (first match); null when none matches")
+    contract: str | None = Field(description="the service contract in force that chose the policy")
+    flags: list[str] = Field(description='e.g. "contract_expired": fell back from an ended contract')
+    business_hours: bool
+    clocks: list[SlaClockOut]
+    timers: list[SlaTimerOut] = Field(description="stored warnings and breaches, with whether they fired")
+
+
+class SlaPolicyOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    position: int
+    conditions: dict[str, Any]
+    targets: dict[str, Any]
+    calendar: dict[str, Any]
+    escalation: list[Any]
+    valid: bool
+    error: str | None = Field(description="why the engine ignores this policy, when it does")

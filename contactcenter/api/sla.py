@@ -1,0 +1,70 @@
+"""SLA endpoints: a ticket's clocks, due times and timers; the SLA policies."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from contactcenter.actions.tickets import get_ticket
+from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.schemas.sla import SlaClockOut, SlaPointOut, SlaPolicyOut, SlaTimerOut, TicketSlaOut
+from contactcenter.db.models import SlaTimer
+from contactcenter.db.types import utcnow
+from contactcenter.sla import store
+from contactcenter.sla.clocks import Clock
+from contactcenter.sla.policies import PolicyError, parse_policy
+from contactcenter.sla.service import SlaService
+
+api = Api()
+
+
+def clock_out(clock: Clock) -> SlaClockOut:
+    return SlaClockOut(metric=clock.metric, cycle=clock.cycle, state=clock.state,
+                       target_seconds=clock.target.total_seconds(), elapsed_seconds=clock.elapsed.total_seconds(),
+                       remaining_seconds=clock.remaining.total_seconds(),
+                       calendar_seconds=clock.calendar_elapsed.total_seconds(), started_at=clock.started_at,
+                       stopped_at=clock.stopped_at, due_at=clock.due_at, breached=clock.breached,
+                       points=[SlaPointOut(name=p.name, at=p.at) for p in clock.points])
+
+
+def _service(req: ApiRequest) -> SlaService:
+    return req.ctx.sla or SlaService(req.ctx.db, req.ctx.settings.sla)
+
+
+@api.route("GET", "/tickets/{id}/sla", summary="A ticket's SLA: the policy, every clock with its due time and state",
+           tag="sla", response=TicketSlaOut)
+async def ticket_sla(req: ApiRequest) -> TicketSlaOut:
+    service = _service(req)
+    now = utcnow()
+    async with req.ctx.db.read() as session:
+        ticket = await get_ticket(session, req.path_id())
+        sla = await session.run_sync(lambda s: service.ticket_sla(s, ticket.id, now))
+        timers = (await session.scalars(select(SlaTimer).where(SlaTimer.ticket_id == ticket.id)
+                                        .order_by(SlaTimer.due_at, SlaTimer.id))).all()
+    choice = sla.choice if sla else None
+    return TicketSlaOut(
+        ticket_id=ticket.id, computed_at=now, policy_id=choice.policy.id if choice else None,
+        policy=choice.policy.name if choice else None, contract=choice.contract if choice else None,
+        flags=list(choice.flags) if choice else [], business_hours=choice.policy.business_hours if choice else False,
+        clocks=[clock_out(c) for c in (sla.clocks if sla else ())],
+        timers=[SlaTimerOut(metric=t.metric, cycle=t.cycle, point=t.point, due_at=t.due_at, state=t.state,
+                            fired_at=t.fired_at) for t in timers])
+
+
+@api.route("GET", "/sla/policies", summary="The SLA policies in the order they are tried, and whether each is valid",
+           tag="sla", response=SlaPolicyOut, list_response=True)
+async def list_policies(req: ApiRequest) -> list[SlaPolicyOut]:
+    base = req.ctx.settings.sla.calendar_path()
+    async with req.ctx.db.read() as session:
+        rows = await session.run_sync(store.policy_rows)
+    out: list[SlaPolicyOut] = []
+    for row in rows:
+        error: str | None = None
+        try:
+            parse_policy(row.id, row.name, row.position, row.conditions, row.targets, row.calendar, row.escalation,
+                         lambda path: (base / path).read_bytes())
+        except PolicyError as exc:
+            error = str(exc)
+        out.append(SlaPolicyOut(id=row.id, name=row.name, description=row.description, position=row.position,
+                                conditions=row.conditions, targets=row.targets, calendar=row.calendar,
+                                escalation=list(row.escalation or []), valid=error is None, error=error))
+    return out

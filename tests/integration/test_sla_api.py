@@ -1,0 +1,62 @@
+"""The SLA endpoints through the real application: a ticket's clocks and timers, the policy list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from channels.base import InboundMessage
+from contactcenter.context import CTX
+from contactcenter.db.models import SlaPolicy
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import IdentityKind
+from contactcenter.domain.identities import Address
+from contactcenter.intake import intake
+from tests.conftest import Staff
+
+OFFICE = {"business_hours": True, "timezone": "Asia/Tehran", "days": "Sa-We", "hours": ["08:00-12:30", "13:30-17:00"]}
+
+
+async def add_policies(client: TestClient[Any, Any]) -> None:
+    async with client.app[CTX].db.write() as session:
+        session.add_all([
+            SlaPolicy(name="Office", position=10, conditions={}, calendar=OFFICE,
+                      targets={"first_response_minutes": 60, "resolution_minutes": 600}),
+            SlaPolicy(name="Broken", position=1, conditions={"colour": ["red"]}, targets={}, calendar={}),
+        ])
+
+
+async def test_ticket_sla_shows_the_policy_clocks_and_timers(client: TestClient[Any, Any], agent: Staff) -> None:
+    await add_policies(client)
+    ctx = client.app[CTX]
+    msg = InboundMessage(channel="webform", external_id="api-1", sender=Address(IdentityKind.EMAIL, "c@x.example"),
+                         received_at=utcnow(), text="Help", subject="Help", topic="billing", language="en")
+    ticket_id = (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+    assert ctx.sla is not None
+    await ctx.sla.recompute([ticket_id])
+    response = await client.get(f"/api/v1/tickets/{ticket_id}/sla", headers=agent.headers)
+    assert response.status == 200
+    body = await response.json()
+    assert body["policy"] == "Office" and body["business_hours"] is True and body["flags"] == []
+    clocks = {c["metric"]: c for c in body["clocks"]}
+    assert set(clocks) == {"first_response", "resolution"}
+    assert clocks["first_response"]["state"] == "running"
+    assert clocks["first_response"]["target_seconds"] == 3600
+    # 75 % of an hour is 15 minutes before the breach: both warnings, at the same moment, ordered by name
+    assert [p["name"] for p in clocks["first_response"]["points"]] == ["warn-15m", "warn-75%", "breach"]
+    assert {(t["metric"], t["point"], t["state"]) for t in body["timers"]} >= {("first_response", "breach", "pending")}
+
+
+async def test_unknown_ticket_is_404_and_anonymous_is_401(client: TestClient[Any, Any], agent: Staff) -> None:
+    assert (await client.get("/api/v1/tickets/999/sla", headers=agent.headers)).status == 404
+    assert (await client.get("/api/v1/tickets/1/sla")).status == 401
+
+
+async def test_policy_list_says_which_policies_are_ignored(client: TestClient[Any, Any], agent: Staff) -> None:
+    await add_policies(client)
+    response = await client.get("/api/v1/sla/policies", headers=agent.headers)
+    assert response.status == 200
+    policies = await response.json()
+    assert [(p["name"], p["valid"]) for p in policies] == [("Broken", False), ("Office", True)]
+    assert "unknown condition" in policies[0]["error"]
