@@ -143,11 +143,19 @@ class SlaEscalated(Event):
     user_id: int | None = None  # the assignee for notify_assignee
 
 
+@dataclass(frozen=True)
+class SlaPoliciesChanged(Event):
+    """An SLA policy was created, changed or deleted: the open tickets' clocks are recomputed."""
+
+    topic: ClassVar[str] = "sla.policies_changed"
+    policy_id: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
                 ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, SlaWarning, SlaBreached,
-                SlaEscalated)
+                SlaEscalated, SlaPoliciesChanged)
 }
 
 

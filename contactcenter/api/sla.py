@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 
+from contactcenter.actions import sla as actions
 from contactcenter.actions.tickets import get_ticket
 from contactcenter.api.framework import Api, ApiRequest
-from contactcenter.api.schemas.sla import SlaClockOut, SlaPointOut, SlaPolicyOut, SlaTimerOut, TicketSlaOut
-from contactcenter.db.models import SlaTimer
+from contactcenter.api.schemas.sla import (
+    SlaClockOut,
+    SlaPointOut,
+    SlaPolicyIn,
+    SlaPolicyOut,
+    SlaTimerOut,
+    TicketSlaOut,
+)
+from contactcenter.db.models import SlaPolicy, SlaTimer
 from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import Role
 from contactcenter.sla import store
 from contactcenter.sla.clocks import Clock
 from contactcenter.sla.policies import PolicyError, parse_policy
@@ -53,18 +64,52 @@ async def ticket_sla(req: ApiRequest) -> TicketSlaOut:
 @api.route("GET", "/sla/policies", summary="The SLA policies in the order they are tried, and whether each is valid",
            tag="sla", response=SlaPolicyOut, list_response=True)
 async def list_policies(req: ApiRequest) -> list[SlaPolicyOut]:
-    base = req.ctx.settings.sla.calendar_path()
     async with req.ctx.db.read() as session:
         rows = await session.run_sync(store.policy_rows)
-    out: list[SlaPolicyOut] = []
-    for row in rows:
-        error: str | None = None
-        try:
-            parse_policy(row.id, row.name, row.position, row.conditions, row.targets, row.calendar, row.escalation,
-                         lambda path: (base / path).read_bytes())
-        except PolicyError as exc:
-            error = str(exc)
-        out.append(SlaPolicyOut(id=row.id, name=row.name, description=row.description, position=row.position,
-                                conditions=row.conditions, targets=row.targets, calendar=row.calendar,
-                                escalation=list(row.escalation or []), valid=error is None, error=error))
-    return out
+    return [policy_out(req, row) for row in rows]
+
+
+def _reader(req: ApiRequest) -> Callable[[str], bytes]:
+    base = req.ctx.settings.sla.calendar_path()
+    return lambda path: (base / path).read_bytes()
+
+
+def policy_out(req: ApiRequest, row: SlaPolicy) -> SlaPolicyOut:
+    error: str | None = None
+    try:
+        parse_policy(row.id, row.name, row.position, row.conditions, row.targets, row.calendar, row.escalation,
+                     _reader(req))
+    except PolicyError as exc:
+        error = str(exc)
+    return SlaPolicyOut(id=row.id, name=row.name, description=row.description, position=row.position,
+                        conditions=row.conditions, targets=row.targets, calendar=row.calendar,
+                        escalation=list(row.escalation or []), valid=error is None, error=error)
+
+
+@api.route("POST", "/sla/policies", summary="Add an SLA policy (admins); open tickets are recomputed", tag="sla",
+           role=Role.ADMIN, body=SlaPolicyIn, response=SlaPolicyOut, status=201,
+           responses={409: "a policy of that name exists", 422: "the policy cannot be read (the reason is given)"})
+async def create_policy(req: ApiRequest) -> SlaPolicyOut:
+    body: SlaPolicyIn = req.body
+    async with req.ctx.db.write() as session:
+        row = await actions.do_create_sla_policy(session, body.model_dump(), read_file=_reader(req), actor=req.actor)
+    return policy_out(req, row)
+
+
+@api.route("PUT", "/sla/policies/{id}", summary="Replace an SLA policy (admins); open tickets are recomputed",
+           tag="sla", role=Role.ADMIN, body=SlaPolicyIn, response=SlaPolicyOut,
+           responses={409: "another policy has that name", 422: "the policy cannot be read (the reason is given)"})
+async def replace_policy(req: ApiRequest) -> SlaPolicyOut:
+    body: SlaPolicyIn = req.body
+    async with req.ctx.db.write() as session:
+        row = await actions.do_replace_sla_policy(session, req.path_id(), body.model_dump(), read_file=_reader(req),
+                                                  actor=req.actor)
+    return policy_out(req, row)
+
+
+@api.route("DELETE", "/sla/policies/{id}", summary="Delete an SLA policy (admins); open tickets are recomputed",
+           tag="sla", role=Role.ADMIN, responses={409: "a service contract uses the policy"})
+async def delete_policy(req: ApiRequest) -> dict[str, bool]:
+    async with req.ctx.db.write() as session:
+        await actions.do_delete_sla_policy(session, req.path_id(), actor=req.actor)
+    return {"ok": True}

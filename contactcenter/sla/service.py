@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -29,12 +30,14 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import SlaPolicy, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Priority
+from contactcenter.domain.lifecycle import ACTIVE
 from contactcenter.events import (
     Event,
     MessageReceived,
     ReplyQueued,
     SlaBreached,
     SlaEscalated,
+    SlaPoliciesChanged,
     SlaWarning,
     TicketChanged,
     TicketCreated,
@@ -49,7 +52,9 @@ from contactcenter.sla.policies import Choice, Policy, PolicyError, Step, choose
 
 log = logging.getLogger(__name__)
 IDLE_RETRY = 0.05  # seconds before looking again at due timers that another sweeper holds
-TOPICS = (TicketCreated.topic, MessageReceived.topic, TicketChanged.topic, ReplyQueued.topic, TicketsMerged.topic)
+TOPICS = (TicketCreated.topic, MessageReceived.topic, TicketChanged.topic, ReplyQueued.topic, TicketsMerged.topic,
+          SlaPoliciesChanged.topic)
+CHUNK = 500  # tickets recomputed per transaction after a policy change
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,8 @@ class SlaService:
     # --- recomputing -------------------------------------------------------------------------
 
     async def on_events(self, events: list[Event]) -> None:
+        if any(isinstance(e, SlaPoliciesChanged) for e in events):
+            await self.recompute_active()
         ids: list[int] = []
         for event in events:
             if isinstance(event, TicketsMerged):
@@ -108,6 +115,15 @@ class SlaService:
         at = now or utcnow()
         await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
         self._wake.set()
+
+    async def recompute_active(self) -> int:
+        """Recompute every active ticket (after a policy change), a chunk per transaction; return how many."""
+        async with self.db.read() as session:
+            ids = list((await session.scalars(select(Ticket.id).where(
+                Ticket.status.in_([s.value for s in ACTIVE]), Ticket.merged_into_id.is_(None)))).all())
+        for start in range(0, len(ids), CHUNK):
+            await self.recompute(ids[start:start + CHUNK])
+        return len(ids)
 
     def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
         policies = self.policies(session)

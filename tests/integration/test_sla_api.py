@@ -60,3 +60,42 @@ async def test_policy_list_says_which_policies_are_ignored(client: TestClient[An
     policies = await response.json()
     assert [(p["name"], p["valid"]) for p in policies] == [("Broken", False), ("Office", True)]
     assert "unknown condition" in policies[0]["error"]
+
+
+POLICY = {"name": "VIP", "position": 5, "conditions": {"tags": ["vip"]}, "targets": {"first_response_minutes": 15},
+          "calendar": {}, "escalation": [{"at": "breach", "action": "notify_supervisor"}]}
+
+
+async def test_admins_manage_policies_and_open_tickets_follow(client: TestClient[Any, Any], admin: Staff,
+                                                               agent: Staff) -> None:
+    await add_policies(client)
+    ctx = client.app[CTX]
+    msg = InboundMessage(channel="webform", external_id="api-2", sender=Address(IdentityKind.EMAIL, "d@x.example"),
+                         received_at=utcnow(), text="Help", subject="Help", topic="billing", language="en")
+    ticket_id = (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+
+    assert (await client.post("/api/v1/sla/policies", json=POLICY, headers=agent.headers)).status == 403
+    created = await client.post("/api/v1/sla/policies", json=POLICY, headers=admin.headers)
+    assert created.status == 201
+    policy = await created.json()
+    assert policy["valid"] and policy["conditions"] == {"tags": ["vip"]}
+    assert (await client.post("/api/v1/sla/policies", json=POLICY, headers=admin.headers)).status == 409
+    bad = await client.post("/api/v1/sla/policies", json={**POLICY, "name": "Bad", "calendar": {
+        "business_hours": True, "timezone": "Mars/Base"}}, headers=admin.headers)
+    assert bad.status == 422 and "time zone" in (await bad.text())
+
+    # every open ticket is recomputed with the new order: "Office" (position 10) loses to a catch-all at 0
+    replaced = await client.put(f"/api/v1/sla/policies/{policy['id']}", headers=admin.headers,
+                                json={**POLICY, "position": 0, "conditions": {}})
+    assert replaced.status == 200
+    await ctx.relay.drain()
+    body = await (await client.get(f"/api/v1/tickets/{ticket_id}/sla", headers=agent.headers)).json()
+    assert body["policy"] == "VIP"
+    assert [c["target_seconds"] for c in body["clocks"] if c["metric"] == "first_response"] == [900]
+    breach = [t for t in body["timers"] if t["metric"] == "first_response" and t["point"] == "breach"]
+    assert [t["state"] for t in breach] == ["pending"]
+    assert (await client.delete(f"/api/v1/sla/policies/{policy['id']}", headers=admin.headers)).status == 200
+    assert (await client.delete(f"/api/v1/sla/policies/{policy['id']}", headers=admin.headers)).status == 404
+    await ctx.relay.drain()
+    body = await (await client.get(f"/api/v1/tickets/{ticket_id}/sla", headers=agent.headers)).json()
+    assert body["policy"] == "Office"

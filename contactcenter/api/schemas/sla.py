@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from contactcenter.api.schemas.base import Strict
 from contactcenter.sla.clocks import ClockState, Metric
 
 
@@ -62,3 +63,18 @@ class SlaPolicyOut(BaseModel):
     escalation: list[Any]
     valid: bool
     error: str | None = Field(description="why the engine ignores this policy, when it does")
+
+
+class SlaPolicyIn(Strict):
+    """A whole policy (PUT replaces every field). Checked like the engine reads it: 422 names the problem."""
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=5000)
+    position: int = Field(0, ge=-1_000_000, le=1_000_000, description="policies are tried in ascending order")
+    conditions: dict[str, Any] = Field(default_factory=dict,
+                                       description="priority, type, channel, organization_tier, contract, tags")
+    targets: dict[str, Any] = Field(default_factory=dict, description="first_response_minutes, next_response_minutes,"
+                                    " resolution_minutes, warn_percent, warn_before_minutes")
+    calendar: dict[str, Any] = Field(default_factory=dict, description="see docs/sla.md; {} is around the clock")
+    escalation: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
+                                             description="steps {at, action, queue?, metrics?}")
