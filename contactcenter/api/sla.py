@@ -10,6 +10,8 @@ from contactcenter.actions import sla as actions
 from contactcenter.actions.tickets import get_ticket
 from contactcenter.api.framework import Api, ApiRequest
 from contactcenter.api.schemas.sla import (
+    ComplaintQuery,
+    ComplaintRegisterOut,
     SlaClockOut,
     SlaPointOut,
     SlaPolicyIn,
@@ -20,8 +22,10 @@ from contactcenter.api.schemas.sla import (
 from contactcenter.db.models import SlaPolicy, SlaTimer
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
+from contactcenter.errors import Invalid
 from contactcenter.sla import store
 from contactcenter.sla.clocks import Clock
+from contactcenter.sla.complaints import register
 from contactcenter.sla.policies import PolicyError, parse_policy
 from contactcenter.sla.service import SlaService
 
@@ -113,3 +117,15 @@ async def delete_policy(req: ApiRequest) -> dict[str, bool]:
     async with req.ctx.db.write() as session:
         await actions.do_delete_sla_policy(session, req.path_id(), actor=req.actor)
     return {"ok": True}
+
+
+@api.route("GET", "/complaints/register", summary="The complaint register: open and closed complaints, time to "
+           "resolve, by organization and product (supervisors)", tag="sla", role=Role.SUPERVISOR,
+           query=ComplaintQuery, response=ComplaintRegisterOut, responses={422: "since is after until"})
+async def complaint_register(req: ApiRequest) -> ComplaintRegisterOut:
+    query: ComplaintQuery = req.query
+    if query.since and query.until and query.since > query.until:
+        raise Invalid("since is after until")
+    async with req.ctx.db.read() as session:
+        found = await session.run_sync(lambda s: register(s, query.since, query.until))
+    return ComplaintRegisterOut.model_validate(found)

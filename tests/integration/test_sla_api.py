@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage
+from contactcenter.actions.audit import SYSTEM
+from contactcenter.actions.tickets import do_update_ticket
 from contactcenter.context import CTX
-from contactcenter.db.models import SlaPolicy
+from contactcenter.db.models import Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import IdentityKind
+from contactcenter.domain.enums import IdentityKind, TicketStatus
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from tests.conftest import Staff
@@ -99,3 +102,43 @@ async def test_admins_manage_policies_and_open_tickets_follow(client: TestClient
     await ctx.relay.drain()
     body = await (await client.get(f"/api/v1/tickets/{ticket_id}/sla", headers=agent.headers)).json()
     assert body["policy"] == "Office"
+
+
+async def test_complaint_register_by_organization_and_product(client: TestClient[Any, Any], supervisor: Staff,
+                                                              agent: Staff) -> None:
+    ctx = client.app[CTX]
+    async with ctx.db.write() as session:
+        org = Organization(name="Parsian", tier="gold", domains=["parsian.example"])
+        product = Product(name="Mobile Bank")
+        session.add_all([org, product])
+        await session.flush()
+        session.add(ServiceContract(name="Gold", organization_id=org.id, product_id=product.id,
+                                    starts_on=date(2026, 1, 1), ends_on=None))
+        session.add(SlaPolicy(name="Complaints", position=1, conditions={"type": ["complaint"]}, calendar={},
+                              targets={"first_response_minutes": 30, "resolution_minutes": 480}))
+    ids = []
+    for i, sender in enumerate(["a@parsian.example", "b@parsian.example", "c@elsewhere.example"]):
+        msg = InboundMessage(channel="webform", external_id=f"cmp-{i}", sender=Address(IdentityKind.EMAIL, sender),
+                             received_at=utcnow(), text="I am unhappy", subject=f"Complaint {i}", topic="complaint",
+                             language="en")
+        ids.append((await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id)
+    async with ctx.db.write() as session:
+        await do_update_ticket(session, ids[0], {"status": TicketStatus.SOLVED}, actor=SYSTEM)
+    assert ctx.sla is not None
+    await ctx.sla.recompute(ids)
+
+    assert (await client.get("/api/v1/complaints/register", headers=agent.headers)).status == 403
+    bad = await client.get("/api/v1/complaints/register?since=2026-02-01&until=2026-01-01",
+                           headers=supervisor.headers)
+    assert bad.status == 422
+    response = await client.get("/api/v1/complaints/register", headers=supervisor.headers)
+    assert response.status == 200
+    body = await response.json()
+    assert (body["totals"]["open"], body["totals"]["closed"]) == (2, 1)
+    assert [(g["name"], g["open"], g["closed"]) for g in body["by_organization"]] == [
+        ("Parsian", 1, 1), ("(no organization)", 1, 0)]
+    assert [(g["name"], g["open"], g["closed"]) for g in body["by_product"]] == [
+        ("Mobile Bank", 1, 1), ("(no product)", 1, 0)]
+    solved = next(c for c in body["complaints"] if c["ticket_id"] == ids[0])
+    assert solved["product"] == "Mobile Bank" and solved["resolution_business_seconds"] is not None
+    assert body["totals"]["median_resolution_calendar_seconds"] is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -78,3 +78,36 @@ class SlaPolicyIn(Strict):
     calendar: dict[str, Any] = Field(default_factory=dict, description="see docs/sla.md; {} is around the clock")
     escalation: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
                                              description="steps {at, action, queue?, metrics?}")
+
+
+class ComplaintQuery(Strict):
+    since: date | None = Field(None, description="complaints created on or after this date (UTC)")
+    until: date | None = Field(None, description="complaints created on or before this date (UTC)")
+
+
+class ComplaintGroupOut(BaseModel):
+    name: str
+    open: int
+    closed: int
+    median_resolution_business_seconds: float | None
+    median_resolution_calendar_seconds: float | None
+
+
+class ComplaintOut(BaseModel):
+    ticket_id: int
+    subject: str
+    status: str
+    organization: str | None
+    product: str | None = Field(description="the product of the organization's service contract, when it has one")
+    created_at: datetime
+    solved_at: datetime | None
+    resolution_business_seconds: int | None
+    resolution_calendar_seconds: int | None
+    breaches: int
+
+
+class ComplaintRegisterOut(BaseModel):
+    totals: ComplaintGroupOut
+    by_organization: list[ComplaintGroupOut]
+    by_product: list[ComplaintGroupOut]
+    complaints: list[ComplaintOut] = Field(description="the newest 200 complaints")
