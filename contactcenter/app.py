@@ -39,6 +39,7 @@ from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
+from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from routing.push import OfferPusher
@@ -104,6 +105,7 @@ def build_context(settings: Settings) -> Context:
 def setup_subscribers(ctx: Context) -> None:
     if ctx.sla is not None:
         ctx.sla.subscribe(ctx.relay)
+        SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)

@@ -126,6 +126,7 @@ class SlaService:
         return len(ids)
 
     def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
+        store.lock_tickets(session, ticket_ids)
         policies = self.policies(session)
         for ticket_id, sla in self._evaluate(session, ticket_ids, policies, now).items():
             store.save(session, ticket_id, sla.choice, sla.clocks, now)
@@ -195,14 +196,14 @@ class SlaService:
 
     async def _fire_batch(self, session: AsyncSession, now: datetime) -> tuple[int, int]:
         limit = self.settings.batch_size
-        timers = await session.run_sync(lambda s: store.due_timers(s, now, limit))
-        if not timers:
+        ids = await session.run_sync(lambda s: store.due_tickets(s, now, limit))
+        if not ids:
             return 0, 0
-        # Recompute those tickets first, in this transaction: a timer whose clock stopped or moved since it was
-        # written (an event the relay has not delivered yet) is cancelled or moved instead of firing wrongly.
-        ids = sorted({t.ticket_id for t in timers})
+        # Recompute those tickets first, in this transaction and under their SLA locks: a timer whose clock
+        # stopped or moved since it was written (an event the relay has not delivered yet) is cancelled or moved
+        # instead of firing wrongly. Then claim what is still due.
         await session.run_sync(lambda s: self._recompute(s, ids, now))
-        timers = await session.run_sync(lambda s: store.due_timers(s, now, limit))
+        timers = await session.run_sync(lambda s: store.due_timers(s, now, ids))
         policies = {p.id: p for p in await session.run_sync(self.policies)}
         claimed = 0
         for timer in timers:

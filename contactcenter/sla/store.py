@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from contactcenter.db.models import (
@@ -28,6 +28,17 @@ from contactcenter.sla.policies import Choice, Contract, Facts
 
 PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
 STATUSES = frozenset(s.value for s in TicketStatus)
+SLA_LOCK_SPACE = 6  # first key of the two-key advisory locks "SLA of ticket <id>" (a key space of its own)
+
+
+def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
+    """On PostgreSQL, hold "SLA of ticket <id>" locks until the transaction ends, taken in id order: two
+    processes never rewrite one ticket's timers at once (no duplicate inserts), and never deadlock on them.
+    Other writers (intake, actions) do not take these locks. SQLite serializes writers anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for ticket_id in sorted(set(ticket_ids)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :id)"), {"space": SLA_LOCK_SPACE, "id": ticket_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +169,18 @@ def next_due(session: Session) -> datetime | None:
     return session.scalar(select(func.min(SlaTimer.due_at)).where(SlaTimer.state == PENDING))
 
 
-def due_timers(session: Session, now: datetime, limit: int) -> Sequence[SlaTimer]:
-    """Pending timers due by ``now``, earliest first. On PostgreSQL rows another sweeper holds are skipped."""
-    query = (select(SlaTimer).where(SlaTimer.state == PENDING, SlaTimer.due_at <= now)
-             .order_by(SlaTimer.due_at, SlaTimer.id).limit(limit))
+def due_tickets(session: Session, now: datetime, limit: int) -> list[int]:
+    """Tickets of the earliest pending timers due by ``now`` (at most ``limit`` timers read)."""
+    rows = session.execute(select(SlaTimer.ticket_id).where(SlaTimer.state == PENDING, SlaTimer.due_at <= now)
+                           .order_by(SlaTimer.due_at, SlaTimer.id).limit(limit)).scalars().all()
+    return sorted(set(rows))
+
+
+def due_timers(session: Session, now: datetime, ticket_ids: Sequence[int]) -> Sequence[SlaTimer]:
+    """These tickets' pending timers due by ``now``, earliest first. On PostgreSQL rows another sweeper holds
+    are skipped."""
+    query = (select(SlaTimer).where(SlaTimer.ticket_id.in_(ticket_ids), SlaTimer.state == PENDING,
+                                    SlaTimer.due_at <= now).order_by(SlaTimer.due_at, SlaTimer.id))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).all()

@@ -5,8 +5,9 @@ sweepers on one database. Time is driven explicitly: ``tick(now)``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
+from routing.push import agent_topic
 
 AROUND_THE_CLOCK = {"business_hours": False}
 
@@ -196,3 +198,33 @@ async def test_two_sweepers_on_one_database_fire_each_timer_once(sla: Context, s
         fired = await session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action.in_(["sla.warning", "sla.breached"])))
     assert fired == 36
+
+
+class Console:
+    """An open console connection as the hub sees it: it keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+
+    async def deliver(self, frame: Mapping[str, Any]) -> bool:
+        self.frames.append(dict(frame))
+        return True
+
+
+async def test_escalations_reach_the_assignee_and_supervisors_consoles(sla: Context) -> None:
+    agent = await make_agent(sla)
+    async with sla.db.write() as session:
+        boss = await do_create_agent(session, email="boss@agents.example", name="Boss", role=Role.SUPERVISOR,
+                                     password=None, actor=SYSTEM)
+    ticket_id, created = await new_ticket(sla, "t7", topic="complaint")
+    async with sla.db.write() as session:
+        await do_update_ticket(session, ticket_id, {"assignee_id": agent}, actor=SYSTEM)
+    await sla.relay.drain()
+    mine, theirs = Console(), Console()
+    sla.hub.subscribe(agent_topic(agent), mine)
+    sla.hub.subscribe(agent_topic(boss.id), theirs)
+    await service(sla).tick(created + timedelta(minutes=31))
+    await sla.relay.drain()
+    assert [(f["type"], f["point"]) for f in mine.frames] == [  # 30 minutes: both default warnings at 22.5 min
+        ("sla.warning", "warn-15m"), ("sla.warning", "warn-75%"), ("sla.breached", "breach")]
+    assert [(f["type"], f.get("action")) for f in theirs.frames] == [("sla.escalated", "notify_supervisor")]
