@@ -128,8 +128,8 @@ class SlaService:
     def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
         store.lock_tickets(session, ticket_ids)
         policies = self.policies(session)
-        for ticket_id, sla in self._evaluate(session, ticket_ids, policies, now).items():
-            store.save(session, ticket_id, sla.choice, sla.clocks, now)
+        results = self._evaluate(session, ticket_ids, policies, now)
+        store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()}, now)
 
     def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
                   now: datetime) -> dict[int, TicketSla]:
@@ -205,13 +205,11 @@ class SlaService:
         await session.run_sync(lambda s: self._recompute(s, ids, now))
         timers = await session.run_sync(lambda s: store.due_timers(s, now, ids))
         policies = {p.id: p for p in await session.run_sync(self.policies)}
-        claimed = 0
+        mine = await session.run_sync(lambda s: store.claim(s, [t.id for t in timers], now))
         for timer in timers:
-            if not await session.run_sync(lambda s, tid=timer.id: store.claim(s, tid, now)):  # type: ignore[misc]
-                continue
-            claimed += 1
-            await self._fire(session, timer, policies.get(timer.policy_id or 0))
-        return max(len(timers), len(ids)), claimed
+            if timer.id in mine:
+                await self._fire(session, timer, policies.get(timer.policy_id or 0))
+        return max(len(timers), len(ids)), len(mine)
 
     async def _fire(self, session: AsyncSession, timer: SlaTimer, policy: Policy | None) -> None:
         ticket = await session.get(Ticket, timer.ticket_id)

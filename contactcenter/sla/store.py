@@ -3,7 +3,7 @@ functions over a SQLAlchemy ``Session`` (run inside ``Database.run_write`` or ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,11 +119,32 @@ def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], dateti
     return out
 
 
-def save(session: Session, ticket_id: int, choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> None:
-    """Bring the ticket's timers and figures in line with ``clocks``. Fired timers are never touched."""
+def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]], now: datetime) -> None:
+    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, one flush).
+    Fired timers are never touched."""
+    ids = sorted(results)
+    if not ids:
+        return
+    existing: dict[int, dict[tuple[str, int, str], SlaTimer]] = {i: {} for i in ids}
+    for timer in session.scalars(select(SlaTimer).where(SlaTimer.ticket_id.in_(ids))):
+        existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
+    figures_rows = {r.ticket_id: r for r in session.scalars(select(SlaTicket).where(SlaTicket.ticket_id.in_(ids)))}
+    for ticket_id in ids:
+        choice, clocks = results[ticket_id]
+        _save_timers(session, ticket_id, choice, clocks, existing[ticket_id], now)
+        figures = _figures(choice, clocks, now)
+        row = figures_rows.get(ticket_id)
+        if row is None:
+            session.add(SlaTicket(ticket_id=ticket_id, **figures))
+        else:
+            for name, value in figures.items():
+                setattr(row, name, value)
+    session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
+
+
+def _save_timers(session: Session, ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
+                 existing: dict[tuple[str, int, str], SlaTimer], now: datetime) -> None:
     wanted = desired_timers(clocks)
-    existing = {(t.metric, t.cycle, t.point): t
-                for t in session.scalars(select(SlaTimer).where(SlaTimer.ticket_id == ticket_id))}
     policy_id = choice.policy.id if choice else None
     for key, timer in existing.items():
         if timer.state == FIRED:
@@ -134,19 +155,10 @@ def save(session: Session, ticket_id: int, choice: Choice | None, clocks: Sequen
                 timer.state, timer.updated_at = CANCELLED, now
         elif timer.state != PENDING or timer.due_at != due or timer.policy_id != policy_id:
             timer.state, timer.due_at, timer.policy_id, timer.updated_at = PENDING, due, policy_id, now
-    for key in [k for k in wanted if k in existing]:
-        del wanted[key]  # fired ones
     session.add_all([SlaTimer(ticket_id=ticket_id, metric=metric, cycle=cycle, point=point, due_at=due,
                               state=PENDING, policy_id=policy_id, updated_at=now)
-                     for (metric, cycle, point), due in wanted.items() if due is not None])
-    figures = _figures(choice, clocks, now)
-    row = session.get(SlaTicket, ticket_id)
-    if row is None:
-        session.add(SlaTicket(ticket_id=ticket_id, **figures))
-    else:
-        for name, value in figures.items():
-            setattr(row, name, value)
-    session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
+                     for (metric, cycle, point), due in wanted.items() if due is not None and (metric, cycle, point)
+                     not in existing])
 
 
 def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> dict[str, Any]:
@@ -186,9 +198,12 @@ def due_timers(session: Session, now: datetime, ticket_ids: Sequence[int]) -> Se
     return session.scalars(query).all()
 
 
-def claim(session: Session, timer_id: int, now: datetime) -> bool:
-    """Mark one timer fired unless someone else did: the conditional UPDATE is the lock of record."""
-    result = session.execute(update(SlaTimer).where(SlaTimer.id == timer_id, SlaTimer.state == PENDING)
-                             .values(state=FIRED, fired_at=now, updated_at=now)
+def claim(session: Session, timer_ids: Sequence[int], now: datetime) -> set[int]:
+    """Mark these timers fired unless someone else did; return the ids this transaction changed. The conditional
+    UPDATE (``state = 'pending'``) is the lock of record: a row another process fired is not returned."""
+    if not timer_ids:
+        return set()
+    result = session.execute(update(SlaTimer).where(SlaTimer.id.in_(timer_ids), SlaTimer.state == PENDING)
+                             .values(state=FIRED, fired_at=now, updated_at=now).returning(SlaTimer.id)
                              .execution_options(synchronize_session=False))
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return set(result.scalars().all())

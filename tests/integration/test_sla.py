@@ -20,6 +20,7 @@ from contactcenter.app import build_context
 from contactcenter.context import Context
 from contactcenter.db.models import AuditEvent, OutboxEvent, SlaPolicy, SlaTicket, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
+from contactcenter.demo import load_demo
 from contactcenter.domain.enums import IdentityKind, Role, TicketStatus
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
@@ -51,7 +52,8 @@ async def sla(settings: Settings) -> AsyncIterator[Context]:
 
 
 async def new_ticket(ctx: Context, key: str, *, topic: str | None = "billing") -> tuple[int, datetime]:
-    sender = Address(IdentityKind.EMAIL, f"{key}@customers.example")
+    local, _, domain = key.partition("@")
+    sender = Address(IdentityKind.EMAIL, f"{local}@{domain or 'customers'}.example")
     msg = InboundMessage(channel="webform", external_id=key, sender=sender, received_at=utcnow(), text="Help",
                          subject=f"Request {key}", topic=topic, language="en")
     result = await intake(ctx.db, ctx.store, ctx.settings, msg)
@@ -228,3 +230,19 @@ async def test_escalations_reach_the_assignee_and_supervisors_consoles(sla: Cont
     assert [(f["type"], f["point"]) for f in mine.frames] == [  # 30 minutes: both default warnings at 22.5 min
         ("sla.warning", "warn-15m"), ("sla.warning", "warn-75%"), ("sla.breached", "breach")]
     assert [(f["type"], f.get("action")) for f in theirs.frames] == [("sla.escalated", "notify_supervisor")]
+
+
+async def test_demo_policies_and_contract(settings: Settings) -> None:
+    ctx = build_context(settings.with_overrides({"routing": {"enabled": False}}))
+    try:
+        await load_demo(ctx.db, ctx.settings, out=lambda _: None)
+        async with ctx.db.read() as session:
+            policies = await session.run_sync(service(ctx).policies)
+        assert [p.name for p in policies] == ["Complaints", "Gold contract", "Default"]
+        gold, _ = await new_ticket(ctx, "demo-gold@parsian")  # a Parsian address: gold tier, contract in force
+        async with ctx.db.read() as session:
+            figures = await session.get(SlaTicket, gold)
+        assert figures is not None and figures.policy_name == "Gold contract"
+        assert figures.contract == "Parsian gold support 2026" and figures.flags == []
+    finally:
+        await ctx.db.dispose()
