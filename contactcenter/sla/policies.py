@@ -100,14 +100,34 @@ def parse_policy(
     read_file: Callable[[str], bytes] | None = None,
 ) -> Policy:
     """A policy from its stored JSON; raises PolicyError naming the policy and the problem."""
+    try:
+        return _parse_policy(row_id, name, position, conditions, targets, calendar, escalation, read_file)
+    except PolicyError:
+        raise
+    except CalendarError as exc:
+        raise PolicyError(f"policy {name!r}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong shape somewhere in the JSON
+        raise PolicyError(f"policy {name!r}: cannot read it ({exc})") from None
+
+
+def _parse_policy(
+    row_id: int, name: str, position: int, conditions: Mapping[str, Any] | None, targets: Mapping[str, Any] | None,
+    calendar: Mapping[str, Any] | None, escalation: Sequence[Mapping[str, Any]] | None,
+    read_file: Callable[[str], bytes] | None,
+) -> Policy:
+    for label, value, kind in (("conditions", conditions, Mapping), ("targets", targets, Mapping),
+                               ("calendar", calendar, Mapping), ("escalation", escalation, list | tuple)):
+        if value is not None and not isinstance(value, kind):
+            raise PolicyError(f"policy {name!r}: {label} has the wrong shape")
     conditions = dict(conditions or {})
     unknown = set(conditions) - CONDITION_KEYS
     if unknown:
         raise PolicyError(f"policy {name!r}: unknown condition(s) {sorted(unknown)}")
-    try:
-        cal = parse_calendar(calendar, read_file)
-    except CalendarError as exc:
-        raise PolicyError(f"policy {name!r}: {exc}") from None
+    for key, value in conditions.items():
+        allowed = (str, bool) if key == "contract" else (str,)
+        if not all(isinstance(v, allowed) for v in _as_list(value)):
+            raise PolicyError(f"policy {name!r}: condition {key} takes a text or a list of texts")
+    cal = parse_calendar(calendar, read_file)
     return Policy(row_id, name, position, {k: _as_list(v) if k != "contract" else v for k, v in conditions.items()},
                   parse_targets(name, targets or {}), cal, parse_ladder(name, escalation or ()),
                   bool(calendar and calendar.get("business_hours")))
@@ -135,6 +155,8 @@ def parse_targets(name: str, values: Mapping[str, Any]) -> Targets:
 def parse_ladder(name: str, steps: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
     out: list[Step] = []
     for raw in steps:
+        if not isinstance(raw, Mapping):
+            raise PolicyError(f"policy {name!r}: an escalation step is a table {{at, action, queue, metrics}}")
         action = str(raw.get("action", ""))
         if action not in ACTIONS:
             raise PolicyError(f"policy {name!r}: unknown escalation action {action!r}; use {sorted(ACTIONS)}")

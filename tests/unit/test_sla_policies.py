@@ -95,3 +95,20 @@ def test_bad_policies_are_refused_with_their_name() -> None:
         parse_policy(1, "p", 1, {}, {}, None, [{"action": "reroute"}])
     with pytest.raises(PolicyError, match="time zone"):
         parse_policy(1, "p", 1, {}, {}, {"business_hours": True, "timezone": "Nowhere/Else"})
+
+
+@pytest.mark.parametrize(("conditions", "targets", "calendar", "escalation"), [
+    ({"tags": [{"a": 1}]}, {}, None, None),
+    ({"priority": [1]}, {}, None, None),
+    ([], {}, None, None),
+    ({}, {"warn_percent": [{}]}, None, None),
+    ({}, {}, {"business_hours": True, "days": 5}, None),
+    ({}, {}, {"business_hours": True, "hours": "08:00"}, None),
+    ({}, {}, "always", None),
+    ({}, {}, None, ["notify"]),
+    ({}, {}, {"business_hours": True, "week": {"mo": [3]}}, None),
+])
+def test_json_of_the_wrong_shape_is_a_policy_error(conditions: object, targets: object, calendar: object,
+                                                   escalation: object) -> None:
+    with pytest.raises(PolicyError, match="'p'"):
+        parse_policy(1, "p", 1, conditions, targets, calendar, escalation)  # type: ignore[arg-type]
