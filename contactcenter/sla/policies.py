@@ -10,6 +10,7 @@ a contract or a tier could grant are skipped (the ticket falls back to the defau
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -69,6 +70,7 @@ class Contract:
     starts_on: date
     ends_on: date | None
     channels: tuple[str, ...] = ()
+    support_hours: str = ""  # e.g. "Sa-We 08:00-17:00 Asia/Tehran"; empty: the policy's hours
 
     def in_force(self, today: date) -> bool:
         return self.starts_on <= today and (self.ends_on is None or today <= self.ends_on)
@@ -92,6 +94,35 @@ class Choice:
     contract: str | None = None  # the contract in force that chose the policy
     contract_expired: bool = False  # the organization's contracts have all ended: fell back
     flags: tuple[str, ...] = field(default=())
+    hours: BusinessCalendar | None = None  # the contract's support hours, when they replace the policy's
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The calendar the clocks run on: the contract's support hours (with the policy's holidays) or the
+        policy's own."""
+        return self.hours or self.policy.calendar
+
+
+@functools.lru_cache(maxsize=256)
+def parse_support_hours(text: str) -> BusinessCalendar:
+    """A contract's support hours: "DAYS HH:MM-HH:MM[ HH:MM-HH:MM...] ZONE", e.g. "Sa-We 08:00-17:00 Asia/Tehran"
+    (the zone may be left out: UTC). Raises CalendarError."""
+    parts = text.replace(",", " ").split()
+    if len(parts) < 2:
+        raise CalendarError(f"support hours {text!r}: use DAYS HH:MM-HH:MM ZONE")
+    zone = parts[-1] if ":" not in parts[-1] else "UTC"
+    hours = [p for p in parts[1:] if ":" in p]
+    return parse_calendar({"business_hours": True, "timezone": zone, "days": parts[0], "hours": hours})
+
+
+def _contract_hours(contract: Contract | None, policy: Policy) -> tuple[BusinessCalendar | None, tuple[str, ...]]:
+    """The contract's support hours for a business-hours policy it granted (24/7 policies stay 24/7)."""
+    if contract is None or not contract.support_hours.strip() or not policy.business_hours:
+        return None, ()
+    try:
+        return parse_support_hours(contract.support_hours.strip()).with_holidays(policy.calendar.holidays), ()
+    except CalendarError:
+        return None, ("support_hours_unreadable",)
 
 
 def parse_policy(
@@ -203,10 +234,12 @@ def choose(policies: Sequence[Policy], facts: Facts, today: date) -> Choice | No
     flags = ("contract_expired",) if expired else ()
     if granted is not None and (first is None or facts.type != TicketType.COMPLAINT or
                                 "type" not in first.conditions):
-        return Choice(granted, contract.name if contract else None, expired, flags)
+        hours, more = _contract_hours(contract, granted)
+        return Choice(granted, contract.name if contract else None, expired, flags + more, hours)
     if first is None:
         return None
-    return Choice(first, contract.name if contract and first is granted else None, expired, flags)
+    hours, more = _contract_hours(contract if first is granted else None, first)
+    return Choice(first, contract.name if contract and first is granted else None, expired, flags + more, hours)
 
 
 def _as_list(value: Any) -> list[Any]:

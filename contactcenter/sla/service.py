@@ -139,7 +139,7 @@ class SlaService:
             if choice is None:
                 out[ticket_id] = TicketSla(None, ())
                 continue
-            clocks = compute_clocks(inputs.history, choice.policy.targets, choice.policy.calendar, now)
+            clocks = compute_clocks(inputs.history, choice.policy.targets, choice.calendar, now)
             out[ticket_id] = TicketSla(choice, tuple(clocks))
         return out
 

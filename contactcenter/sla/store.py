@@ -70,7 +70,8 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
     for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(org_ids))
                              .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
         contracts.setdefault(c.organization_id, []).append(
-            Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ())))
+            Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
+                     c.support_hours or ""))
     tags: dict[int, set[str]] = {}
     for tagged, tag in session.execute(select(TicketTag.ticket_id, TicketTag.tag).where(TicketTag.ticket_id.in_(ids))):
         tags.setdefault(tagged, set()).add(tag)

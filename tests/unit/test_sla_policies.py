@@ -112,3 +112,19 @@ def test_json_of_the_wrong_shape_is_a_policy_error(conditions: object, targets: 
                                                    escalation: object) -> None:
     with pytest.raises(PolicyError, match="'p'"):
         parse_policy(1, "p", 1, conditions, targets, calendar, escalation)  # type: ignore[arg-type]
+
+
+def test_contract_support_hours_replace_the_policys_hours() -> None:
+    policies = demo_policies()
+    contract = Contract(GOLD.name, 2, GOLD.starts_on, GOLD.ends_on, GOLD.channels, "Sa-We 08:00-17:00 Asia/Tehran")
+    chosen = choose(policies, facts(contracts=(contract,)), TODAY)
+    assert chosen is not None and chosen.policy.name == "Gold contract"
+    assert chosen.calendar.week[5] == ((480, 1020),)  # no lunch break: the contract's hours
+    assert chosen.policy.calendar.week[5] == ((480, 750), (810, 1020))
+    unreadable = Contract(GOLD.name, 2, GOLD.starts_on, GOLD.ends_on, GOLD.channels, "whenever")
+    fallback = choose(policies, facts(contracts=(unreadable,)), TODAY)
+    assert fallback is not None and fallback.calendar is fallback.policy.calendar
+    assert fallback.flags == ("support_hours_unreadable",)
+    around_the_clock = Contract(GOLD.name, 1, GOLD.starts_on, GOLD.ends_on, (), "Sa-We 08:00-17:00 Asia/Tehran")
+    complaints = choose(policies, facts(contracts=(around_the_clock,)), TODAY)
+    assert complaints is not None and complaints.policy.name == "Complaints" and complaints.calendar.always_open
