@@ -33,6 +33,7 @@ from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
+from contactcenter.api import sla as sla_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.context import CTX, Context, Limits
@@ -45,6 +46,8 @@ from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
+from contactcenter.sla.push import SlaPusher
+from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.web.help import setup_help
 from kb.autoanswer import AutoAnswerer
@@ -55,7 +58,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -107,12 +110,16 @@ def build_context(settings: Settings) -> Context:
     store = AttachmentStore(settings.data_path / "attachments")
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
-                  router=Router(db, settings.routing) if settings.routing.enabled else None)
+                  router=Router(db, settings.routing) if settings.routing.enabled else None,
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
+    if ctx.sla is not None:
+        ctx.sla.subscribe(ctx.relay)
+        SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
@@ -162,6 +169,17 @@ async def router_ctx(app: web.Application) -> AsyncIterator[None]:
     router.start()
     yield
     await router.stop()
+
+
+async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SLA sweeper (fires warnings, breaches and escalation steps); clocks are recomputed from relay events."""
+    sla = app[CTX].sla
+    if sla is None:
+        yield
+        return
+    sla.start()
+    yield
+    await sla.stop()
 
 
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -219,6 +237,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     if relay:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
+        app.cleanup_ctx.append(sla_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

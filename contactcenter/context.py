@@ -14,6 +14,7 @@ from contactcenter.intake import IntakeQueue
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
+from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from kb.library import ArticleLibrary
 from routing.router import Router
@@ -44,6 +45,7 @@ class Context:
     smtp: SmtpListener | None = None  # the e-mail listener, once started (its port is known then)
     router: Router | None = None  # None when routing is turned off
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
+    sla: SlaService | None = None  # None when the SLA engine is turned off
 
 
 CTX = web.AppKey("ctx", Context)

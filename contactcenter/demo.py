@@ -49,7 +49,8 @@ async def load_demo(db: Database, settings: Settings, out: Callable[[str], None]
                     for p in data["products"]}
         policies = {p["name"]: SlaPolicy(name=p["name"], description=p.get("description", ""),
                                          conditions=p.get("conditions", {}), targets=p["targets"],
-                                         calendar=p.get("calendar", {}), position=p.get("position", 0))
+                                         calendar=p.get("calendar", {}), position=p.get("position", 0),
+                                         escalation=p.get("escalation", []))
                     for p in data["sla_policies"]}
         skills = {s["name"]: Skill(name=s["name"], description=s.get("description", "")) for s in data["skills"]}
         session.add_all([*orgs.values(), *products.values(), *policies.values(), *skills.values()])

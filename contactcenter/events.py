@@ -120,10 +120,52 @@ class ChannelEventRecorded(Event):
     kind: str
 
 
+@dataclass(frozen=True)
+class SlaWarning(Event):
+    """An SLA clock reached a warning point (e.g. 75 % of its target, 15 minutes before the breach)."""
+
+    topic: ClassVar[str] = "sla.warning"
+    ticket_id: int
+    metric: str
+    cycle: int
+    point: str
+    due_at: str  # ISO 8601: the breach moment as computed when the warning fired
+
+
+@dataclass(frozen=True)
+class SlaBreached(Event):
+    topic: ClassVar[str] = "sla.breached"
+    ticket_id: int
+    metric: str
+    cycle: int
+    due_at: str
+
+
+@dataclass(frozen=True)
+class SlaEscalated(Event):
+    """A step of a policy's escalation ladder: who is to be told (notify steps) or what was done."""
+
+    topic: ClassVar[str] = "sla.escalated"
+    ticket_id: int
+    metric: str
+    point: str
+    action: str  # notify_assignee, notify_supervisor, notify_customer, raise_priority, reroute
+    user_id: int | None = None  # the assignee for notify_assignee
+
+
+@dataclass(frozen=True)
+class SlaPoliciesChanged(Event):
+    """An SLA policy was created, changed or deleted: the open tickets' clocks are recomputed."""
+
+    topic: ClassVar[str] = "sla.policies_changed"
+    policy_id: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
-                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded)
+                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded,
+                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged)
 }
 
 

@@ -297,6 +297,22 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True)
+class SlaSettings:
+    enabled: bool = True
+    max_sleep_seconds: float = 30.0
+    batch_size: int = 200
+    calendar_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_sleep_seconds <= 0 or self.batch_size < 1:
+            raise SettingsError("sla.max_sleep_seconds must be > 0 and sla.batch_size >= 1")
+
+    def calendar_path(self) -> Path:
+        """Where relative ``holidays_ical`` paths of policy calendars are read from."""
+        return Path(self.calendar_dir).expanduser() if self.calendar_dir else config_dir()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -312,6 +328,7 @@ class Settings:
     kb: KbSettings = field(default_factory=KbSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
 
     @property
     def data_path(self) -> Path:
@@ -400,7 +417,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
-             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings}
+             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

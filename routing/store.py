@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.ids import insert_rows
-from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
+from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, SlaTimer, Ticket, User
 from contactcenter.domain.enums import OfferStatus, Presence, Priority, TicketType
 from contactcenter.domain.lifecycle import ROUTABLE
 from contactcenter.events import AgentChanged, OfferDecided, OfferMade, RoutingEscalated, TicketChanged, emit
@@ -137,8 +137,8 @@ class TicketFacts:
     def waiting(self) -> bool:
         return self.assignee_id is None and self.status in _ROUTABLE and self.merged_into_id is None
 
-    def as_waiting(self) -> WaitingTicket:
-        return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at)
+    def as_waiting(self, sla_due: datetime | None = None) -> WaitingTicket:
+        return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at, sla_due)
 
 
 _FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.type, Ticket.channel, Ticket.language, Ticket.queue,
@@ -198,6 +198,16 @@ def offer_histories(session: Session, ticket_ids: Sequence[int]) -> dict[int, Of
     return {ticket_id: OfferHistory(any(r.status == OfferStatus.PENDING for r in found),
                                     frozenset((r.user_id, r.ring) for r in found if r.status != OfferStatus.PENDING))
             for ticket_id, found in rows.items()}
+
+
+def sla_due_times(session: Session, ticket_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each ticket's earliest pending SLA breach (issue 6's timers), for the order of waiting tickets."""
+    if not ticket_ids:
+        return {}
+    rows = session.execute(select(SlaTimer.ticket_id, func.min(SlaTimer.due_at))
+                           .where(SlaTimer.ticket_id.in_(ticket_ids), SlaTimer.state == "pending",
+                                  SlaTimer.point == "breach").group_by(SlaTimer.ticket_id)).all()
+    return {ticket_id: due for ticket_id, due in rows if due is not None}
 
 
 def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequence[str] | None,

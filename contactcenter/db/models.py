@@ -113,6 +113,7 @@ class SlaPolicy(Base):
     targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
     position: Mapped[int] = mapped_column(default=0)
+    escalation: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
 
 class ServiceContract(Base):
@@ -496,3 +497,44 @@ class CallEvent(Base):
     duration: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
+
+
+class SlaTimer(Base):
+    """One moment of one SLA clock at which something fires (a warning or the breach), at most once.
+
+    ``state`` goes pending -> fired (by exactly one sweeper, with a conditional UPDATE) or pending <-> cancelled
+    (the clock paused, stopped or was met before the moment). The sweeper reads ``(state, due_at)`` through the index.
+    """
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "metric", "cycle", "point", name="uq_sla_timers_ticket_point"),
+        Index("ix_sla_timers_state_due_at", "state", "due_at"),
+    )
+    id: Mapped[int] = _id()
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    metric: Mapped[str] = mapped_column(String(20))
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    point: Mapped[str] = mapped_column(String(20))  # "warn-75%", "warn-15m", "breach"
+    due_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10))  # pending, fired, cancelled
+    policy_id: Mapped[int | None] = mapped_column(Integer)
+    fired_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaTicket(Base):
+    """A ticket's SLA as last computed: its policy, flags, and the figures reports need."""
+
+    __tablename__ = "sla_tickets"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    policy_id: Mapped[int | None] = mapped_column(Integer)
+    policy_name: Mapped[str] = mapped_column(String(120), default="")
+    contract: Mapped[str | None] = mapped_column(String(200))
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    first_response_business_seconds: Mapped[int | None] = mapped_column(Integer)
+    first_response_calendar_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_business_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_calendar_seconds: Mapped[int | None] = mapped_column(Integer)
+    breaches: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

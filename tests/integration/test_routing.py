@@ -17,7 +17,7 @@ from contactcenter.actions.routing import do_accept_offer, do_reject_offer
 from contactcenter.actions.tickets import do_update_ticket
 from contactcenter.app import build_context
 from contactcenter.context import Context
-from contactcenter.db.models import AuditEvent, Offer, OutboxEvent, Ticket, User
+from contactcenter.db.models import AuditEvent, Offer, OutboxEvent, SlaPolicy, Ticket, User
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, OfferStatus, Presence, Priority, Role, TicketStatus
 from contactcenter.domain.identities import Address
@@ -219,3 +219,22 @@ async def test_an_agent_going_offline_hands_back_chats_and_wraps_up(routed: Cont
     assert routed.router is not None
     await routed.router.tick()
     assert (await offers(routed, next_chat))[-1].user_id == staying
+
+
+async def test_a_free_agent_takes_the_ticket_whose_sla_breach_comes_first(routed: Context) -> None:
+    async with routed.db.write() as session:
+        session.add_all([SlaPolicy(name="VIP", position=1, conditions={"tags": ["vip"]}, calendar={},
+                                   targets={"first_response_minutes": 5}),
+                         SlaPolicy(name="Default", position=2, conditions={}, calendar={},
+                                   targets={"first_response_minutes": 60})])
+    agent = await make_agent(routed, "Sara", {"billing": 3}, available=False)
+    older = await new_ticket(routed, "sla-old")
+    younger = await new_ticket(routed, "sla-young")
+    async with routed.db.write() as session:
+        await do_update_ticket(session, younger, {"tags": ["vip"]}, actor=SYSTEM)
+    await routed.relay.drain()
+    async with routed.db.write() as session:
+        await do_set_presence(session, agent, Presence.AVAILABLE, actor=SYSTEM)
+    await routed.relay.drain()
+    (first,), (second,) = await offers(routed, younger), await offers(routed, older)
+    assert first.id < second.id  # same priority; the older ticket waited longer but its breach comes later

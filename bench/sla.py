@@ -1,0 +1,165 @@
+"""SLA sweeper speed: how late warnings and breaches fire among many running clocks, and the cost per fired timer.
+
+    python bench/sla.py                          # 100,000 and 1,000,000 pending timers, SQLite in a temporary folder
+    python bench/sla.py --sizes 10000 --due 500  # a quick run
+
+For each size, the database holds that many pending timers (due over the next 30 days, for 10,000 tickets) —
+the running clocks — plus ``--due`` real tickets whose first-response breach falls in the next few seconds
+(``--spread`` seconds after a 2-second lead), computed by the service from their history. Then:
+
+- lateness: the real background sweeper runs (``SlaService.start``) until every due breach fired; lateness is
+  the ``sla.breached`` audit row's time minus the timer's due time (both UTC, written by the same process);
+- cost: the same number of timers made due at once and fired by one ``tick(now)``; wall time / fired
+  (each firing recomputes its ticket, claims the row, writes an audit row and an outbox event).
+
+Ends with one JSON line of the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contactcenter.db.engine import Database
+from contactcenter.db.migrate import upgrade
+from contactcenter.db.models import AuditEvent, Contact, SlaPolicy, SlaTimer, Ticket
+from contactcenter.db.types import utcnow
+from contactcenter.settings import SlaSettings
+from contactcenter.sla.service import SlaService
+
+BACKGROUND_TICKETS = 10_000
+TARGET = timedelta(minutes=60)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))], 4) if ordered else 0.0
+
+
+async def seed(db: Database, size: int) -> None:
+    """A policy (around the clock, first response only, no warnings), a contact, and ``size`` pending timers."""
+    now = utcnow()
+    async with db.write() as session:
+        session.add(SlaPolicy(name="Bench", position=1, conditions={}, calendar={"business_hours": False},
+                              targets={"first_response_minutes": 60, "warn_percent": [], "warn_before_minutes": []}))
+        session.add(Contact(name="Bench"))
+    rng = random.Random(6)
+    tickets = [{"subject": "bench", "status": "open", "priority": "normal", "type": "question", "channel": "email",
+                "language": "en", "contact_id": 1, "requirements": {}, "created_at": now, "updated_at": now,
+                "last_message_at": now} for _ in range(BACKGROUND_TICKETS)]
+    async with db.write() as session:
+        await session.execute(insert(Ticket), tickets)
+    per_ticket = max(1, size // BACKGROUND_TICKETS)
+    chunk: list[dict[str, Any]] = []
+    made = 0
+    for ticket_id in range(1, BACKGROUND_TICKETS + 1):
+        for cycle in range(per_ticket):
+            if made == size:
+                break
+            due = now + timedelta(seconds=rng.uniform(3600, 30 * 86400))
+            chunk.append({"ticket_id": ticket_id, "metric": "next_response", "cycle": cycle + 1, "point": "breach",
+                          "due_at": due, "state": "pending", "policy_id": 1, "updated_at": now})
+            made += 1
+        if len(chunk) >= 50_000 or ticket_id == BACKGROUND_TICKETS:
+            async with db.write() as session:
+                await session.execute(insert(SlaTimer), chunk)
+            chunk = []
+
+
+async def due_tickets(db: Database, service: SlaService, count: int, first_due_in: float, spread: float) -> None:
+    """``count`` tickets whose first-response breach is due between now + first_due_in and + spread seconds."""
+    now = utcnow()
+    rows = []
+    for i in range(count):
+        due = now + timedelta(seconds=first_due_in + spread * i / max(1, count))
+        created = due - TARGET
+        rows.append({"subject": "due", "status": "open", "priority": "normal", "type": "question", "channel": "email",
+                     "language": "en", "contact_id": 1, "requirements": {}, "created_at": created,
+                     "updated_at": created, "last_message_at": created})
+    async with db.write() as session:
+        first = (await session.scalar(select(func.max(Ticket.id)))) or 0
+        await session.execute(insert(Ticket), rows)
+    ids = list(range(first + 1, first + count + 1))
+    for start in range(0, len(ids), 500):
+        await service.recompute(ids[start:start + 500])
+
+
+async def fired_breaches(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEvent)
+                                        .where(AuditEvent.action == "sla.breached")) or 0)
+
+
+async def one_size(folder: Path, size: int, due: int, spread: float) -> dict[str, Any]:
+    db = Database(f"sqlite+aiosqlite:///{folder / f'sla-{size}.db'}")
+    await upgrade(db.engine)
+    started = time.perf_counter()
+    await seed(db, size)
+    seeded = time.perf_counter() - started
+    service = SlaService(db, SlaSettings(max_sleep_seconds=30.0, batch_size=200))
+
+    # lateness: the real background sweeper
+    await due_tickets(db, service, due, 2.0, spread)
+    service.start()
+    deadline = time.monotonic() + 2.0 + spread + 120
+    while await fired_breaches(db) < due and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the database)
+        await asyncio.sleep(0.5)
+    await service.stop()
+    async with db.read() as session:
+        rows = (await session.execute(select(AuditEvent.created_at, AuditEvent.changes)
+                                      .where(AuditEvent.action == "sla.breached"))).all()
+    from datetime import datetime
+    late = [(at - datetime.fromisoformat(str(changes["due_at"]))).total_seconds() for at, changes in rows]
+
+    # cost: a burst all due at once, one tick
+    await due_tickets(db, service, due, 0.0, 0.0)
+    before = await fired_breaches(db)
+    tick_started = time.perf_counter()
+    fired = await service.tick(utcnow() + timedelta(seconds=1))
+    cost = time.perf_counter() - tick_started
+    assert await fired_breaches(db) - before == fired
+    async with db.read() as session:
+        pending = await session.scalar(select(func.count()).select_from(SlaTimer).where(SlaTimer.state == "pending"))
+    await db.dispose()
+    return {"pending_timers": pending, "seed_seconds": round(seeded, 1), "fired": len(late),
+            "lateness_p50_s": pct(late, 0.5), "lateness_p99_s": pct(late, 0.99),
+            "lateness_max_s": round(max(late), 4) if late else 0.0,
+            "burst": fired, "cost_per_fired_ms": round(1000 * cost / max(1, fired), 3)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--due", type=int, default=2000, help="timers due during the run (and in the burst)")
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which they fall due")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-sla-"))
+    results: dict[str, Any] = {"bench": "sla", "database": "sqlite", "due": args.due, "spread_s": args.spread}
+    try:
+        for size in args.sizes:
+            results[str(size)] = await one_size(folder, size, args.due, args.spread)
+            print(f"{size}: {results[str(size)]}", file=sys.stderr)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

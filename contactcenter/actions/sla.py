@@ -1,0 +1,72 @@
+"""SLA policies: create, replace, delete (admins). Every change is validated, audited, and announced so that the
+SLA engine recomputes the open tickets' clocks with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contactcenter.actions.audit import Actor, record
+from contactcenter.db.models import ServiceContract, SlaPolicy
+from contactcenter.errors import Conflict, Invalid, NotFound
+from contactcenter.events import SlaPoliciesChanged, emit
+from contactcenter.sla.policies import PolicyError, parse_policy
+
+FIELDS = ("name", "description", "position", "conditions", "targets", "calendar", "escalation")
+
+
+def _check(values: Mapping[str, Any], read_file: Callable[[str], bytes]) -> None:
+    try:
+        parse_policy(0, str(values["name"]), int(values["position"]), values["conditions"], values["targets"],
+                     values["calendar"], values["escalation"], read_file)
+    except PolicyError as exc:
+        raise Invalid(str(exc)) from None
+
+
+async def do_create_sla_policy(session: AsyncSession, values: Mapping[str, Any], *, read_file: Callable[[str], bytes],
+                               actor: Actor) -> SlaPolicy:
+    _check(values, read_file)
+    if await session.scalar(select(SlaPolicy.id).where(SlaPolicy.name == values["name"])) is not None:
+        raise Conflict(f"SLA policy {values['name']!r} exists")
+    policy = SlaPolicy(**{k: values[k] for k in FIELDS})
+    session.add(policy)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"SLA policy {values['name']!r} exists") from None
+    record(session, actor, "sla_policy.created", "sla_policy", policy.id, {k: values[k] for k in FIELDS})
+    emit(session, SlaPoliciesChanged(policy_id=policy.id))
+    return policy
+
+
+async def do_replace_sla_policy(session: AsyncSession, policy_id: int, values: Mapping[str, Any], *,
+                                read_file: Callable[[str], bytes], actor: Actor) -> SlaPolicy:
+    policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
+    if policy is None:
+        raise NotFound(f"SLA policy {policy_id} not found")
+    _check(values, read_file)
+    if values["name"] != policy.name and await session.scalar(
+            select(SlaPolicy.id).where(SlaPolicy.name == values["name"])) is not None:
+        raise Conflict(f"SLA policy {values['name']!r} exists")
+    diff = {k: [getattr(policy, k), values[k]] for k in FIELDS if getattr(policy, k) != values[k]}
+    for key in FIELDS:
+        setattr(policy, key, values[key])
+    if diff:
+        record(session, actor, "sla_policy.updated", "sla_policy", policy.id, diff)
+        emit(session, SlaPoliciesChanged(policy_id=policy.id))
+    return policy
+
+
+async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: Actor) -> None:
+    policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
+    if policy is None:
+        raise NotFound(f"SLA policy {policy_id} not found")
+    if await session.scalar(select(ServiceContract.id).where(ServiceContract.sla_policy_id == policy_id).limit(1)):
+        raise Conflict(f"SLA policy {policy.name!r} is the policy of a service contract")
+    record(session, actor, "sla_policy.deleted", "sla_policy", policy.id, {"name": policy.name})
+    await session.delete(policy)
+    emit(session, SlaPoliciesChanged(policy_id=policy_id))

@@ -1,0 +1,1 @@
+"""SLA engine: business calendars, policies, clocks, timers and the sweeper."""

@@ -1,0 +1,276 @@
+"""The SLA service: recomputes a ticket's clocks when its events arrive, and the sweeper that fires due timers.
+
+- ``on_events`` (an outbox-relay subscriber) recomputes every clock of the tickets named by a batch of events from
+  their whole recorded history and the policy chosen now, and writes the timers (due times of warnings and
+  breaches) in one transaction. Idempotent: the same history gives the same rows.
+- ``tick(now)`` fires the pending timers due by ``now``: a conditional UPDATE (``state = 'pending'``) claims each one,
+  so that with several processes each fires exactly once; firing writes an audit row and an outbox event and runs
+  the policy's escalation steps for that point, in the claiming transaction.
+- The background task sleeps until the earliest pending due time (``SELECT min(due_at)`` through the index), at
+  most ``max_sleep_seconds``, and is woken early when this process writes an earlier due time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.actions.tickets import do_update_ticket
+from contactcenter.db.engine import Database
+from contactcenter.db.models import SlaPolicy, SlaTimer, Ticket
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import Priority
+from contactcenter.domain.lifecycle import ACTIVE
+from contactcenter.events import (
+    Event,
+    MessageReceived,
+    ReplyQueued,
+    SlaBreached,
+    SlaEscalated,
+    SlaPoliciesChanged,
+    SlaWarning,
+    TicketChanged,
+    TicketCreated,
+    TicketsMerged,
+    emit,
+)
+from contactcenter.relay import Relay
+from contactcenter.settings import SlaSettings
+from contactcenter.sla import store
+from contactcenter.sla.clocks import Clock, compute_clocks
+from contactcenter.sla.policies import Choice, Policy, PolicyError, Step, choose, parse_policy
+
+log = logging.getLogger(__name__)
+IDLE_RETRY = 0.05  # seconds before looking again at due timers that another sweeper holds
+TOPICS = (TicketCreated.topic, MessageReceived.topic, TicketChanged.topic, ReplyQueued.topic, TicketsMerged.topic,
+          SlaPoliciesChanged.topic)
+CHUNK = 500  # tickets recomputed per transaction after a policy change
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSla:
+    """A ticket's SLA as of a moment: the policy chosen and every clock."""
+
+    choice: Choice | None
+    clocks: tuple[Clock, ...]
+
+
+class SlaService:
+    def __init__(self, db: Database, settings: SlaSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self._parsed: dict[int, tuple[str, Policy | None]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def subscribe(self, relay: Relay) -> None:
+        relay.subscribe_batch(TOPICS, "sla", self.on_events)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._sweeper(), name="sla-sweeper")
+
+    async def stop(self) -> None:
+        # The flag ends the loop even if the cancellation is lost (it can be, in Python 3.11, when the wake-up
+        # event is set at the same moment: the relay keeps delivering while the application shuts down).
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # --- recomputing -------------------------------------------------------------------------
+
+    async def on_events(self, events: list[Event]) -> None:
+        if any(isinstance(e, SlaPoliciesChanged) for e in events):
+            await self.recompute_active()
+        ids: list[int] = []
+        for event in events:
+            if isinstance(event, TicketsMerged):
+                ids += [event.source_id, event.target_id]
+            else:
+                ticket_id = getattr(event, "ticket_id", None)
+                if isinstance(ticket_id, int):
+                    ids.append(ticket_id)
+        if ids:
+            await self.recompute(ids)
+
+    async def recompute(self, ticket_ids: Sequence[int], now: datetime | None = None) -> None:
+        """Recompute and store the timers of these tickets (one transaction)."""
+        at = now or utcnow()
+        await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
+        self._wake.set()
+
+    async def recompute_active(self) -> int:
+        """Recompute every active ticket (after a policy change), a chunk per transaction; return how many."""
+        async with self.db.read() as session:
+            ids = list((await session.scalars(select(Ticket.id).where(
+                Ticket.status.in_([s.value for s in ACTIVE]), Ticket.merged_into_id.is_(None)))).all())
+        for start in range(0, len(ids), CHUNK):
+            await self.recompute(ids[start:start + CHUNK])
+        return len(ids)
+
+    def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
+        store.lock_tickets(session, ticket_ids)
+        policies = self.policies(session)
+        results = self._evaluate(session, ticket_ids, policies, now)
+        store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()}, now)
+
+    def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
+                  now: datetime) -> dict[int, TicketSla]:
+        out: dict[int, TicketSla] = {}
+        for ticket_id, inputs in store.ticket_inputs(session, ticket_ids).items():
+            choice = choose(policies, inputs.facts, now.date())
+            if choice is None:
+                out[ticket_id] = TicketSla(None, ())
+                continue
+            clocks = compute_clocks(inputs.history, choice.policy.targets, choice.calendar, now)
+            out[ticket_id] = TicketSla(choice, tuple(clocks))
+        return out
+
+    def ticket_sla(self, session: Session, ticket_id: int, now: datetime) -> TicketSla | None:
+        """A ticket's SLA computed now (for the API); None when there is no such ticket."""
+        return self._evaluate(session, [ticket_id], self.policies(session), now).get(ticket_id)
+
+    def policies(self, session: Session) -> list[Policy]:
+        """The policies, parsed once per version of their row; a policy that cannot be read is left out (logged)."""
+        out: list[Policy] = []
+        seen: set[int] = set()
+        for row in store.policy_rows(session):
+            seen.add(row.id)
+            policy = self._parse(row)
+            if policy is not None:
+                out.append(policy)
+        for stale in set(self._parsed) - seen:
+            del self._parsed[stale]
+        return out
+
+    def _parse(self, row: SlaPolicy) -> Policy | None:
+        key = json.dumps([row.name, row.position, row.conditions, row.targets, row.calendar, row.escalation],
+                         sort_keys=True, default=str)
+        cached = self._parsed.get(row.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        base = self.settings.calendar_path()
+        try:
+            policy: Policy | None = parse_policy(row.id, row.name, row.position, row.conditions, row.targets,
+                                                 row.calendar, row.escalation,
+                                                 lambda path: (base / path).read_bytes())
+        except PolicyError as exc:
+            log.error("SLA policy %s is ignored: %s", row.name, exc)
+            policy = None
+        self._parsed[row.id] = (key, policy)
+        return policy
+
+    # --- the sweeper -------------------------------------------------------------------------
+
+    async def next_due(self) -> datetime | None:
+        async with self.db.read() as session:
+            return await session.run_sync(store.next_due)
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Fire every pending timer due by ``now``; return how many this process fired."""
+        at = now or utcnow()
+        fired = 0
+        while True:
+            async with self.db.write() as session:
+                batch, claimed = await self._fire_batch(session, at)
+            fired += claimed
+            if batch < self.settings.batch_size:
+                return fired
+
+    async def _fire_batch(self, session: AsyncSession, now: datetime) -> tuple[int, int]:
+        limit = self.settings.batch_size
+        ids = await session.run_sync(lambda s: store.due_tickets(s, now, limit))
+        if not ids:
+            return 0, 0
+        # Recompute those tickets first, in this transaction and under their SLA locks: a timer whose clock
+        # stopped or moved since it was written (an event the relay has not delivered yet) is cancelled or moved
+        # instead of firing wrongly. Then claim what is still due.
+        await session.run_sync(lambda s: self._recompute(s, ids, now))
+        timers = await session.run_sync(lambda s: store.due_timers(s, now, ids))
+        policies = {p.id: p for p in await session.run_sync(self.policies)}
+        mine = await session.run_sync(lambda s: store.claim(s, [t.id for t in timers], now))
+        for timer in timers:
+            if timer.id in mine:
+                await self._fire(session, timer, policies.get(timer.policy_id or 0))
+        return max(len(timers), len(ids)), len(mine)
+
+    async def _fire(self, session: AsyncSession, timer: SlaTimer, policy: Policy | None) -> None:
+        ticket = await session.get(Ticket, timer.ticket_id)
+        if ticket is None:
+            return
+        due = timer.due_at.isoformat()
+        details = {"metric": timer.metric, "cycle": timer.cycle, "point": timer.point, "due_at": due,
+                   "policy": policy.name if policy else None}
+        if timer.point == "breach":
+            record(session, SYSTEM, "sla.breached", "ticket", ticket.id, details, ticket_id=ticket.id)
+            emit(session, SlaBreached(ticket_id=ticket.id, metric=timer.metric, cycle=timer.cycle, due_at=due))
+        else:
+            record(session, SYSTEM, "sla.warning", "ticket", ticket.id, details, ticket_id=ticket.id)
+            emit(session, SlaWarning(ticket_id=ticket.id, metric=timer.metric, cycle=timer.cycle,
+                                     point=timer.point, due_at=due))
+        if policy is None or ticket.merged_into_id is not None:
+            return
+        for step in policy.ladder(ticket.type):
+            if step.at == timer.point and (not step.metrics or timer.metric in step.metrics):
+                await self._escalate(session, ticket, timer, step)
+
+    async def _escalate(self, session: AsyncSession, ticket: Ticket, timer: SlaTimer, step: Step) -> None:
+        """One rung of the ladder, recorded; runs once because its timer fires once."""
+        changes: dict[str, object] = {"action": step.action, "metric": timer.metric, "point": timer.point}
+        if step.action == "raise_priority":
+            current = Priority(ticket.priority)
+            order = list(Priority)
+            raised = order[min(order.index(current) + 1, len(order) - 1)]
+            changes["priority"] = [current.value, raised.value]
+            if raised != current:
+                await do_update_ticket(session, ticket.id, {"priority": raised}, actor=SYSTEM)
+        elif step.action == "reroute":
+            changes["queue"] = [ticket.queue, step.queue]
+            if step.queue != ticket.queue:
+                await do_update_ticket(session, ticket.id, {"queue": step.queue}, actor=SYSTEM)
+        user_id = ticket.assignee_id if step.action == "notify_assignee" else None
+        record(session, SYSTEM, "sla.escalated", "ticket", ticket.id, changes, ticket_id=ticket.id)
+        emit(session, SlaEscalated(ticket_id=ticket.id, metric=timer.metric, point=timer.point, action=step.action,
+                                   user_id=user_id))
+
+    async def _sweeper(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            delay = self.settings.max_sleep_seconds
+            try:
+                fired = await self.tick()
+                due = await self.next_due()
+                if due is not None:
+                    delay = min(delay, max(0.0, (due - utcnow()).total_seconds()))
+                    if delay == 0 and not fired:  # due but held by another process: do not spin
+                        delay = IDLE_RETRY
+            except Exception:
+                log.exception("SLA sweeper round failed; retrying")
+                delay = min(delay, 1.0)
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay + 0.001):
+                    await self._wake.wait()
+
+
+def lateness(timer: SlaTimer) -> timedelta | None:
+    """How late a fired timer fired (for the benchmark)."""
+    return None if timer.fired_at is None else timer.fired_at - timer.due_at

@@ -1,0 +1,210 @@
+"""The SLA engine's SQL: a ticket's facts and history, policies, timers and per-ticket figures. Synchronous
+functions over a SQLAlchemy ``Session`` (run inside ``Database.run_write`` or ``AsyncSession.run_sync``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from contactcenter.db.models import (
+    AuditEvent,
+    Message,
+    Organization,
+    ServiceContract,
+    SlaPolicy,
+    SlaTicket,
+    SlaTimer,
+    Ticket,
+    TicketTag,
+)
+from contactcenter.domain.enums import AuthorKind, Direction, TicketStatus
+from contactcenter.sla.clocks import Clock, ClockState, Happening, Kind, Metric
+from contactcenter.sla.policies import Choice, Contract, Facts
+
+PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
+STATUSES = frozenset(s.value for s in TicketStatus)
+SLA_LOCK_SPACE = 6  # first key of the two-key advisory locks "SLA of ticket <id>" (a key space of its own)
+
+
+def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
+    """On PostgreSQL, hold "SLA of ticket <id>" locks until the transaction ends, taken in id order: two
+    processes never rewrite one ticket's timers at once (no duplicate inserts), and never deadlock on them.
+    Other writers (intake, actions) do not take these locks. SQLite serializes writers anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for ticket_id in sorted(set(ticket_ids)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :id)"), {"space": SLA_LOCK_SPACE, "id": ticket_id})
+
+
+@dataclass(frozen=True, slots=True)
+class TicketInputs:
+    """Everything the clocks and the policy choice need about one ticket."""
+
+    id: int
+    facts: Facts
+    history: tuple[Happening, ...]
+    status: TicketStatus
+    merged: bool
+
+
+def policy_rows(session: Session) -> Sequence[SlaPolicy]:
+    return session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)).all()
+
+
+def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, TicketInputs]:
+    """Facts and histories of the tickets (missing ids are left out); a fixed number of queries."""
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        return {}
+    tickets = session.execute(
+        select(Ticket.id, Ticket.priority, Ticket.type, Ticket.channel, Ticket.organization_id, Ticket.status,
+               Ticket.created_at, Ticket.updated_at, Ticket.merged_into_id).where(Ticket.id.in_(ids))).all()
+    org_ids = {t.organization_id for t in tickets if t.organization_id is not None}
+    tiers = dict(session.execute(select(Organization.id, Organization.tier).where(Organization.id.in_(org_ids))).all())
+    contracts: dict[int, list[Contract]] = {}
+    for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(org_ids))
+                             .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
+        contracts.setdefault(c.organization_id, []).append(
+            Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
+                     c.support_hours or ""))
+    tags: dict[int, set[str]] = {}
+    for tagged, tag in session.execute(select(TicketTag.ticket_id, TicketTag.tag).where(TicketTag.ticket_id.in_(ids))):
+        tags.setdefault(tagged, set()).add(tag)
+    history: dict[int, list[tuple[datetime, int, Happening]]] = {i: [] for i in ids}
+    messages = session.execute(
+        select(Message.ticket_id, Message.id, Message.direction, Message.author_kind, Message.internal,
+               Message.created_at).where(Message.ticket_id.in_(ids))).all()
+    for m in messages:
+        if m.direction == Direction.INBOUND and m.author_kind == AuthorKind.CONTACT:
+            history[m.ticket_id].append((m.created_at, 1, Happening(m.created_at, Kind.CUSTOMER_MESSAGE)))
+        elif m.direction == Direction.OUTBOUND and m.author_kind == AuthorKind.AGENT and not m.internal:
+            history[m.ticket_id].append((m.created_at, 1, Happening(m.created_at, Kind.AGENT_REPLY)))
+    audits = session.execute(
+        select(AuditEvent.ticket_id, AuditEvent.created_at, AuditEvent.changes)
+        .where(AuditEvent.ticket_id.in_(ids), AuditEvent.action == "ticket.updated")).all()
+    for a in audits:
+        change = (a.changes or {}).get("status")
+        if isinstance(change, list) and len(change) == 2 and change[1] in STATUSES:
+            entry = Happening(a.created_at, Kind.STATUS, TicketStatus(change[1]))
+            history[a.ticket_id].append((a.created_at, 2, entry))
+    out: dict[int, TicketInputs] = {}
+    for t in tickets:
+        entries = sorted(history[t.id], key=lambda e: (e[0], e[1]))
+        happenings = [Happening(t.created_at, Kind.CREATED)] + [h for _, _, h in entries]
+        last = next((h.status for h in reversed(happenings) if h.kind == Kind.STATUS), TicketStatus.NEW)
+        if last != t.status:  # a change without a status audit row (e.g. merged away): take it as of its update
+            happenings.append(Happening(max(t.updated_at, happenings[-1].at), Kind.STATUS, TicketStatus(t.status)))
+        tier = tiers.get(t.organization_id, "") if t.organization_id is not None else ""
+        org_contracts = tuple(contracts.get(t.organization_id, ())) if t.organization_id is not None else ()
+        facts = Facts(t.priority, t.type, t.channel, tier, frozenset(tags.get(t.id, ())), org_contracts)
+        out[t.id] = TicketInputs(t.id, facts, tuple(happenings), TicketStatus(t.status), t.merged_into_id is not None)
+    return out
+
+
+def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], datetime | None]:
+    """The due time each timer should have (None: cancelled).
+
+    A running clock keeps every point; a clock that is paused, stopped or met keeps only a breach that already
+    happened (it is recorded once, even if late); warnings that can no longer come are cancelled.
+    """
+    out: dict[tuple[str, int, str], datetime | None] = {}
+    for clock in clocks:
+        for point in clock.points:
+            keep = clock.state == ClockState.RUNNING or (point.name == "breach" and clock.breached)
+            out[(clock.metric.value, clock.cycle, point.name)] = point.at if keep else None
+    return out
+
+
+def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]], now: datetime) -> None:
+    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, one flush).
+    Fired timers are never touched."""
+    ids = sorted(results)
+    if not ids:
+        return
+    existing: dict[int, dict[tuple[str, int, str], SlaTimer]] = {i: {} for i in ids}
+    for timer in session.scalars(select(SlaTimer).where(SlaTimer.ticket_id.in_(ids))):
+        existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
+    figures_rows = {r.ticket_id: r for r in session.scalars(select(SlaTicket).where(SlaTicket.ticket_id.in_(ids)))}
+    for ticket_id in ids:
+        choice, clocks = results[ticket_id]
+        _save_timers(session, ticket_id, choice, clocks, existing[ticket_id], now)
+        figures = _figures(choice, clocks, now)
+        row = figures_rows.get(ticket_id)
+        if row is None:
+            session.add(SlaTicket(ticket_id=ticket_id, **figures))
+        else:
+            for name, value in figures.items():
+                setattr(row, name, value)
+    session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
+
+
+def _save_timers(session: Session, ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
+                 existing: dict[tuple[str, int, str], SlaTimer], now: datetime) -> None:
+    wanted = desired_timers(clocks)
+    policy_id = choice.policy.id if choice else None
+    for key, timer in existing.items():
+        if timer.state == FIRED:
+            continue
+        due = wanted.pop(key, None)
+        if due is None:
+            if timer.state != CANCELLED:
+                timer.state, timer.updated_at = CANCELLED, now
+        elif timer.state != PENDING or timer.due_at != due or timer.policy_id != policy_id:
+            timer.state, timer.due_at, timer.policy_id, timer.updated_at = PENDING, due, policy_id, now
+    session.add_all([SlaTimer(ticket_id=ticket_id, metric=metric, cycle=cycle, point=point, due_at=due,
+                              state=PENDING, policy_id=policy_id, updated_at=now)
+                     for (metric, cycle, point), due in wanted.items() if due is not None and (metric, cycle, point)
+                     not in existing])
+
+
+def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "policy_id": choice.policy.id if choice else None, "policy_name": choice.policy.name if choice else "",
+        "contract": choice.contract if choice else None, "flags": list(choice.flags) if choice else [],
+        "breaches": sum(1 for c in clocks if c.breached), "computed_at": now,
+        "first_response_business_seconds": None, "first_response_calendar_seconds": None,
+        "resolution_business_seconds": None, "resolution_calendar_seconds": None,
+    }
+    for clock in clocks:
+        if clock.metric != Metric.NEXT_RESPONSE and clock.state == ClockState.MET:
+            out[f"{clock.metric.value}_business_seconds"] = int(clock.elapsed.total_seconds())
+            out[f"{clock.metric.value}_calendar_seconds"] = int(clock.calendar_elapsed.total_seconds())
+    return out
+
+
+def next_due(session: Session) -> datetime | None:
+    """The earliest pending due time (the index on (state, due_at) answers it)."""
+    return session.scalar(select(func.min(SlaTimer.due_at)).where(SlaTimer.state == PENDING))
+
+
+def due_tickets(session: Session, now: datetime, limit: int) -> list[int]:
+    """Tickets of the earliest pending timers due by ``now`` (at most ``limit`` timers read)."""
+    rows = session.execute(select(SlaTimer.ticket_id).where(SlaTimer.state == PENDING, SlaTimer.due_at <= now)
+                           .order_by(SlaTimer.due_at, SlaTimer.id).limit(limit)).scalars().all()
+    return sorted(set(rows))
+
+
+def due_timers(session: Session, now: datetime, ticket_ids: Sequence[int]) -> Sequence[SlaTimer]:
+    """These tickets' pending timers due by ``now``, earliest first. On PostgreSQL rows another sweeper holds
+    are skipped."""
+    query = (select(SlaTimer).where(SlaTimer.ticket_id.in_(ticket_ids), SlaTimer.state == PENDING,
+                                    SlaTimer.due_at <= now).order_by(SlaTimer.due_at, SlaTimer.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).all()
+
+
+def claim(session: Session, timer_ids: Sequence[int], now: datetime) -> set[int]:
+    """Mark these timers fired unless someone else did; return the ids this transaction changed. The conditional
+    UPDATE (``state = 'pending'``) is the lock of record: a row another process fired is not returned."""
+    if not timer_ids:
+        return set()
+    result = session.execute(update(SlaTimer).where(SlaTimer.id.in_(timer_ids), SlaTimer.state == PENDING)
+                             .values(state=FIRED, fired_at=now, updated_at=now).returning(SlaTimer.id)
+                             .execution_options(synchronize_session=False))
+    return set(result.scalars().all())
