@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -284,7 +284,8 @@ class _Batch:
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
                          "updated_at": self.now, "last_message_at": self.now,
-                         "waiting_since": self.now, "routing_queue": needs.queue})
+                         "waiting_since": self.now, "routing_queue": needs.queue,
+                         "next_ring_at": self.first_ring(needs.queue)})
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
@@ -298,6 +299,11 @@ class _Batch:
             elif step.opener is not None:
                 step.ticket_id = step.opener.ticket_id
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
+
+    def first_ring(self, queue: str | None) -> datetime | None:
+        """When a new ticket's first overflow step applies (the router keeps it up to date from then on)."""
+        steps = self.settings.routing.steps(queue)
+        return self.now + timedelta(seconds=steps[0].after) if steps and self.settings.routing.enabled else None
 
     def organizations(self, ids: set[int | None]) -> dict[int | None, tuple[str, bool]]:
         """The tier of each organization and whether it has a service contract in force today."""
