@@ -117,12 +117,14 @@ def build_context(settings: Settings) -> Context:
 
 
 def setup_subscribers(ctx: Context) -> None:
-    if ctx.sla is not None:
-        ctx.sla.subscribe(ctx.relay)
-        SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    # Batch subscribers run in this order within a relay batch: offers first (an agent is waiting to be
+    # offered the ticket), then the SLA clocks.
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    if ctx.sla is not None:
+        ctx.sla.subscribe(ctx.relay)
+        SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
