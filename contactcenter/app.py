@@ -86,7 +86,7 @@ def _secure(response: web.StreamResponse) -> None:
 def build_context(settings: Settings) -> Context:
     db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     relay = Relay(db, settings.relay)
-    db.on_commit(relay.wake)
+    db.on_events_committed(relay.wake)
     channels = ChannelRegistry()
     hub = LocalHub()
     channels.register("webform", PortalSender())

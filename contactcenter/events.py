@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from contactcenter.db.engine import note_events
 from contactcenter.db.models import OutboxEvent
 from contactcenter.db.types import utcnow
 
@@ -190,3 +191,4 @@ def outbox_row(event: Event, at: datetime | None = None) -> dict[str, Any]:
 def emit(session: AsyncSession | Session, event: Event) -> None:
     """Append ``event`` to the outbox in the caller's transaction."""
     session.add(OutboxEvent(**outbox_row(event)))
+    note_events(session)

@@ -26,7 +26,7 @@ from channels.base import InboundMessage
 from contactcenter.actions.audit import Actor, audit_row
 from contactcenter.actions.contacts import ContactRequest, ResolvedContact, resolve_contacts
 from contactcenter.db import search
-from contactcenter.db.engine import Database, DatabaseUnavailable
+from contactcenter.db.engine import Database, DatabaseUnavailable, note_events
 from contactcenter.db.ids import insert_rows, prefetch_ids
 from contactcenter.db.keys import key_in
 from contactcenter.db.models import (
@@ -364,6 +364,7 @@ class _Batch:
         search.index_many(self.session, index_rows)
         insert_rows(self.session, AuditEvent, self.audits)
         insert_rows(self.session, OutboxEvent, self.events)
+        note_events(self.session)
 
 
 def _without_nul(arrival: Arrival) -> Arrival:

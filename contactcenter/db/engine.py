@@ -76,6 +76,14 @@ def _outages_as_unavailable() -> Iterator[None]:
         raise
 
 
+WROTE_EVENTS = "wrote_events"  # Session.info key: this unit of work appended outbox rows
+
+
+def note_events(session: Session | AsyncSession) -> None:
+    """Mark the unit of work as one that appended outbox rows (the relay is woken after its commit)."""
+    session.info[WROTE_EVENTS] = True
+
+
 @asynccontextmanager
 async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     with _outages_as_unavailable():
@@ -115,11 +123,12 @@ class Database:
                                           sync_session_class=AppSession)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
                                           sync_session_class=AppSession)
-        self._on_commit: list[Callable[[], None]] = []
+        self._on_events: list[Callable[[], None]] = []
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after every committed unit of work (e.g. to wake the outbox relay)."""
-        self._on_commit.append(callback)
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every committed unit of work that appended outbox rows (``note_events``),
+        e.g. to wake the outbox relay. Units without events (most of the relay's and the router's) wake nobody."""
+        self._on_events.append(callback)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -127,7 +136,7 @@ class Database:
         async with self._write_lock if self.is_sqlite else contextlib.nullcontext(), \
                 _transaction(self._writer) as session:
             yield session
-        self._committed()
+        self._committed(session)
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a transaction that commits when it returns; return its result."""
@@ -136,19 +145,20 @@ class Database:
                 return await session.run_sync(work)
         factory = self._sync_writer
 
-        def unit() -> T:
+        def unit() -> tuple[T, Session]:
             with factory() as session, session.begin():
-                return work(session)
+                return work(session), session
 
         async with self._write_lock:
             with _outages_as_unavailable():
-                result = await asyncio.get_running_loop().run_in_executor(self._writer_thread, unit)
-        self._committed()
+                result, used = await asyncio.get_running_loop().run_in_executor(self._writer_thread, unit)
+        self._committed(used)
         return result
 
-    def _committed(self) -> None:
-        for callback in self._on_commit:
-            callback()
+    def _committed(self, session: Session | AsyncSession) -> None:
+        if session.info.pop(WROTE_EVENTS, False):
+            for callback in self._on_events:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -73,6 +73,7 @@ class SlaService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._planned: datetime | None = None  # when the sleeping sweeper looks next (None: it is awake)
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -113,8 +114,11 @@ class SlaService:
     async def recompute(self, ticket_ids: Sequence[int], now: datetime | None = None) -> None:
         """Recompute and store the timers of these tickets (one transaction)."""
         at = now or utcnow()
-        await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
-        self._wake.set()
+        earliest = await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
+        # Wake the sweeper only for a due time before the one it sleeps until (not after every recompute: an
+        # idle wake-up costs a round of queries on the database that intake writes to).
+        if earliest is not None and (self._planned is None or earliest < self._planned):
+            self._wake.set()
 
     async def recompute_active(self) -> int:
         """Recompute every active ticket (after a policy change), a chunk per transaction; return how many."""
@@ -125,11 +129,12 @@ class SlaService:
             await self.recompute(ids[start:start + CHUNK])
         return len(ids)
 
-    def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
+    def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> datetime | None:
+        """Recompute and save; return the earliest due time written or moved (None: nothing new is due)."""
         store.lock_tickets(session, ticket_ids)
         policies = self.policies(session)
         results = self._evaluate(session, ticket_ids, policies, now)
-        store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()}, now)
+        return store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()}, now)
 
     def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
                   now: datetime) -> dict[int, TicketSla]:
@@ -187,6 +192,9 @@ class SlaService:
         """Fire every pending timer due by ``now``; return how many this process fired."""
         at = now or utcnow()
         fired = 0
+        due = await self.next_due()
+        if due is None or due > at:  # nothing due: no write transaction
+            return 0
         while True:
             async with self.db.write() as session:
                 batch, claimed = await self._fire_batch(session, at)
@@ -253,6 +261,7 @@ class SlaService:
     async def _sweeper(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self._planned = None
             delay = self.settings.max_sleep_seconds
             try:
                 fired = await self.tick()
@@ -266,6 +275,7 @@ class SlaService:
                 delay = min(delay, 1.0)
             if self._stopping:
                 return
+            self._planned = utcnow() + timedelta(seconds=delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay + 0.001):
                     await self._wake.wait()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from contactcenter.db.models import (
@@ -65,13 +65,16 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
         select(Ticket.id, Ticket.priority, Ticket.type, Ticket.channel, Ticket.organization_id, Ticket.status,
                Ticket.created_at, Ticket.updated_at, Ticket.merged_into_id).where(Ticket.id.in_(ids))).all()
     org_ids = {t.organization_id for t in tickets if t.organization_id is not None}
-    tiers = dict(session.execute(select(Organization.id, Organization.tier).where(Organization.id.in_(org_ids))).all())
+    tiers: dict[int, str] = {}
     contracts: dict[int, list[Contract]] = {}
-    for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(org_ids))
-                             .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
-        contracts.setdefault(c.organization_id, []).append(
-            Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
-                     c.support_hours or ""))
+    if org_ids:  # most tickets of a busy day come from people of no organization: no queries for them
+        tiers = {org_id: tier for org_id, tier in session.execute(
+            select(Organization.id, Organization.tier).where(Organization.id.in_(org_ids)))}
+        for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(org_ids))
+                                 .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
+            contracts.setdefault(c.organization_id, []).append(
+                Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
+                         c.support_hours or ""))
     tags: dict[int, set[str]] = {}
     for tagged, tag in session.execute(select(TicketTag.ticket_id, TicketTag.tag).where(TicketTag.ticket_id.in_(ids))):
         tags.setdefault(tagged, set()).add(tag)
@@ -120,33 +123,47 @@ def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], dateti
     return out
 
 
-def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]], now: datetime) -> None:
-    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, one flush).
-    Fired timers are never touched."""
+def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]],
+         now: datetime) -> datetime | None:
+    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, Core inserts
+    for new rows, one flush for changed ones). Fired timers are never touched. Returns the earliest due time that
+    was written or moved (None when no pending timer changed)."""
     ids = sorted(results)
     if not ids:
-        return
+        return None
     existing: dict[int, dict[tuple[str, int, str], SlaTimer]] = {i: {} for i in ids}
     for timer in session.scalars(select(SlaTimer).where(SlaTimer.ticket_id.in_(ids))):
         existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
     figures_rows = {r.ticket_id: r for r in session.scalars(select(SlaTicket).where(SlaTicket.ticket_id.in_(ids)))}
+    new_timers: list[dict[str, Any]] = []
+    new_figures: list[dict[str, Any]] = []
+    changed: list[datetime] = []
     for ticket_id in ids:
         choice, clocks = results[ticket_id]
-        _save_timers(session, ticket_id, choice, clocks, existing[ticket_id], now)
+        changed += _save_timers(ticket_id, choice, clocks, existing[ticket_id], now, new_timers)
         figures = _figures(choice, clocks, now)
         row = figures_rows.get(ticket_id)
         if row is None:
-            session.add(SlaTicket(ticket_id=ticket_id, **figures))
+            new_figures.append({"ticket_id": ticket_id, **figures})
         else:
             for name, value in figures.items():
                 setattr(row, name, value)
+    if new_timers:
+        session.execute(insert(SlaTimer), new_timers)
+    if new_figures:
+        session.execute(insert(SlaTicket), new_figures)
     session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
+    return min(changed, default=None)
 
 
-def _save_timers(session: Session, ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
-                 existing: dict[tuple[str, int, str], SlaTimer], now: datetime) -> None:
+def _save_timers(ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
+                 existing: dict[tuple[str, int, str], SlaTimer], now: datetime,
+                 new_rows: list[dict[str, Any]]) -> list[datetime]:
+    """Update the loaded timers in place and append the missing ones to ``new_rows``; return the due times of
+    pending timers that were added or changed."""
     wanted = desired_timers(clocks)
     policy_id = choice.policy.id if choice else None
+    changed: list[datetime] = []
     for key, timer in existing.items():
         if timer.state == FIRED:
             continue
@@ -156,10 +173,13 @@ def _save_timers(session: Session, ticket_id: int, choice: Choice | None, clocks
                 timer.state, timer.updated_at = CANCELLED, now
         elif timer.state != PENDING or timer.due_at != due or timer.policy_id != policy_id:
             timer.state, timer.due_at, timer.policy_id, timer.updated_at = PENDING, due, policy_id, now
-    session.add_all([SlaTimer(ticket_id=ticket_id, metric=metric, cycle=cycle, point=point, due_at=due,
-                              state=PENDING, policy_id=policy_id, updated_at=now)
-                     for (metric, cycle, point), due in wanted.items() if due is not None and (metric, cycle, point)
-                     not in existing])
+            changed.append(due)
+    for (metric, cycle, point), due in wanted.items():
+        if due is not None and (metric, cycle, point) not in existing:
+            new_rows.append({"ticket_id": ticket_id, "metric": metric, "cycle": cycle, "point": point, "due_at": due,
+                             "state": PENDING, "policy_id": policy_id, "fired_at": None, "updated_at": now})
+            changed.append(due)
+    return changed
 
 
 def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> dict[str, Any]:
