@@ -43,6 +43,7 @@ from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
+from contactcenter.privacy.datakeys import keyring_from_settings
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
@@ -84,7 +85,8 @@ def _secure(response: web.StreamResponse) -> None:
 
 
 def build_context(settings: Settings) -> Context:
-    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo,
+                  keyring=keyring_from_settings(settings))
     relay = Relay(db, settings.relay)
     db.on_commit(relay.wake)
     channels = ChannelRegistry()
@@ -107,7 +109,7 @@ def build_context(settings: Settings) -> Context:
         chat_ip=RateLimiter(chat.rate_per_ip, chat.window_seconds),
         chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
     )
-    store = AttachmentStore(settings.data_path / "attachments")
+    store = AttachmentStore(settings.data_path / "attachments", encrypt=True)
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
