@@ -31,6 +31,7 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
+from contactcenter.api import privacy as privacy_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
@@ -44,6 +45,7 @@ from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.privacy.datakeys import keyring_from_settings
+from contactcenter.privacy.service import RetentionJob
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
@@ -59,7 +61,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -186,6 +188,15 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     await sla.stop()
 
 
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The retention job (closed tickets past [privacy] retention_days are anonymized or deleted)."""
+    ctx = app[CTX]
+    job = RetentionJob(ctx.db, ctx.store, ctx.settings.privacy)
+    job.start()
+    yield
+    await job.stop()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -242,6 +253,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)
+        app.cleanup_ctx.append(retention_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

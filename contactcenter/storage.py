@@ -33,7 +33,7 @@ class StoredFile:
     key: str | None = None
 
 
-def _encrypt(data: bytes) -> tuple[bytes, str]:
+def encrypt_file(data: bytes) -> tuple[bytes, str]:
     key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE)
     return BYTES_PREFIX + nonce + AESGCM(key).encrypt(nonce, data, None), base64.b64encode(key).decode("ascii")
@@ -53,6 +53,10 @@ class AttachmentStore:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def write_blob(self, data: bytes) -> str:
+        """Write bytes as they are (synchronously) and return their name; see ``save``."""
+        return self._write(data)
 
     def _write(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -87,7 +91,7 @@ class AttachmentStore:
         """Save one file (encrypted with a new key when the store encrypts)."""
         if not self.encrypt:
             return StoredFile(await self.save(data))
-        blob, key = _encrypt(data)
+        blob, key = encrypt_file(data)
         return StoredFile(await self.save(blob), key)
 
     async def read(self, sha256: str, key: str | None = None) -> bytes:

@@ -237,6 +237,7 @@ class Ticket(Base):
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
     solved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    anonymized_at: Mapped[datetime | None] = mapped_column()  # retention removed its content
     # routing: since when it waits for an agent, the overflow ring it is in, when the next applies,
     # and the queue it waits in after relaxation (None: any agent)
     waiting_since: Mapped[datetime | None] = mapped_column()

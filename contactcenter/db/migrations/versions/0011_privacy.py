@@ -46,6 +46,8 @@ $$""",
 def upgrade() -> None:
     with op.batch_alter_table('contacts') as batch:
         batch.add_column(sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('tickets') as batch:
+        batch.add_column(sa.Column('anonymized_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('contact_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=False),
@@ -84,5 +86,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages') as batch:
         batch.drop_column('key_id')
     op.drop_table('contact_keys')
+    with op.batch_alter_table('tickets') as batch:
+        batch.drop_column('anonymized_at')
     with op.batch_alter_table('contacts') as batch:
         batch.drop_column('erased_at')
