@@ -390,3 +390,26 @@ async def test_the_audit_table_refuses_updates_and_deletes(ctx: Context) -> None
             await session.execute(delete(AuditEvent))
     async with ctx.db.read() as session:
         assert (await session.scalar(text("SELECT count(*) FROM audit_unlocks"))) == 0
+
+
+async def test_cli_exports_then_erases(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from argparse import Namespace
+
+    from contactcenter.privacy.commands import run
+    mark = marker()
+    got = await arrive(ctx, mark)
+    out: list[str] = []
+    target = tmp_path_factory.mktemp("exports") / "contact.zip"  # outside the data folder
+    assert await run(ctx.settings, Namespace(privacy="export", contact_id=got.contact_id, out=str(target),
+                                             internal=False), out=out.append) == 0
+    document = json.loads(zipfile.ZipFile(target).read("contact.json"))
+    assert document["messages"][0]["text"] == f"My text {mark} here"
+    assert await run(ctx.settings, Namespace(privacy="erase", contact_id=got.contact_id,
+                                             confirm=got.contact_id + 1), out=out.append) == 1
+    assert await run(ctx.settings, Namespace(privacy="erase", contact_id=got.contact_id,
+                                             confirm=got.contact_id), out=out.append) == 0
+    assert json.loads(out[-1])["tickets"] == 1
+    assert await run(ctx.settings, Namespace(privacy="erase", contact_id=got.contact_id,
+                                             confirm=got.contact_id), out=out.append) == 1  # erased already
+    await ctx.db.dispose()
+    assert await traces(ctx, mark) == []
