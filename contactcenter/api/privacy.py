@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from contactcenter.api.framework import Api, ApiRequest
+from contactcenter.api.framework import MAX_ID, Api, ApiRequest
 from contactcenter.api.schemas.privacy import AuditEventOut, AuditPage, AuditQuery, EraseIn, ErasureOut, ExportQuery
 from contactcenter.api.tickets import decode_cursor, encode_cursor
 from contactcenter.db.models import AuditEvent
@@ -44,22 +44,27 @@ async def erase(req: ApiRequest) -> ErasureOut:
                       raw_payloads=done.raw_payloads)
 
 
+def _id(value: str, name: str) -> int:
+    if not 1 <= int(value) <= MAX_ID:
+        raise Invalid(f"{name}: no such id")
+    return int(value)
+
+
 @api.route("GET", "/audit", tag="privacy", role=Role.ADMIN, query=AuditQuery, response=AuditPage,
            summary="The audit log, newest first: who changed what, when (filter by actor, object, time)")
 async def audit_log(req: ApiRequest) -> AuditPage:
     q: AuditQuery = req.query
     query = select(AuditEvent)
-    if q.actor:
-        kind, _, ident = q.actor.rpartition(":") if ":" in q.actor else ("user", "", q.actor)
-        if q.actor == "system":
-            query = query.where(AuditEvent.actor_kind == "system")
-        else:
-            query = query.where(AuditEvent.actor_kind == kind, AuditEvent.actor_id == int(ident))
+    if q.actor == "system":
+        query = query.where(AuditEvent.actor_kind == "system")
+    elif q.actor:
+        kind, _, ident = q.actor.rpartition(":")
+        query = query.where(AuditEvent.actor_kind == (kind or "user"), AuditEvent.actor_id == _id(ident, "actor"))
     if q.object:
         kind, _, ident = q.object.partition(":")
         query = query.where(AuditEvent.object_type == kind)
         if ident:
-            query = query.where(AuditEvent.object_id == int(ident))
+            query = query.where(AuditEvent.object_id == _id(ident, "object"))
     if q.since is not None:
         if q.since.tzinfo is None:
             raise Invalid("since needs a time zone (e.g. 2026-01-01T00:00:00Z)")
