@@ -29,7 +29,7 @@ from contactcenter.domain.identities import Address
 from contactcenter.intake import IntakeResult, intake
 from contactcenter.privacy import service
 from contactcenter.privacy.auditlock import audit_unlocked
-from contactcenter.privacy.keyring import Keyring, new_master_key, parse_master_keys
+from contactcenter.privacy.keyring import Keyring, KeyringError, new_master_key, parse_master_keys
 from contactcenter.settings import PrivacySettings
 
 Client = TestClient[Any, Any]
@@ -260,21 +260,33 @@ async def test_erasure_reaches_a_contact_merged_into_the_erased_one(client: Clie
     assert await traces(ctx, merged_mark) == [] and await traces(ctx, mark) == []
 
 
-async def test_a_destroyed_key_makes_a_copy_of_the_files_unreadable(ctx: Context) -> None:
-    """Crypto-erasure: a backup of the attachment folder taken before the erasure cannot be opened after it."""
+async def test_a_destroyed_key_makes_copies_taken_before_unreadable(ctx: Context) -> None:
+    """Crypto-erasure: values and files copied before the erasure (a backup) open with the contact's key,
+    and with no key left in the database after it."""
     mark = marker()
     got = await arrive(ctx, mark)
+    await arrive(ctx, marker())  # another contact, whose key stays
     async with ctx.db.read() as session:
-        attachment = await session.scalar(select(Attachment))
-        stored_key = await session.scalar(text("SELECT file_key FROM attachments"))
-        wrapped = await session.scalar(select(ContactKey.wrapped))
-    assert attachment is not None and wrapped is not None
+        attachment = (await session.scalars(select(Attachment).order_by(Attachment.id))).first()
+        sealed_text, sealed_key = (await session.execute(text(
+            "SELECT m.text, a.file_key FROM messages m JOIN attachments a ON a.message_id = m.id "
+            "WHERE m.id = :id"), {"id": got.message_id})).one()
+        wrapped = await session.scalar(select(ContactKey.wrapped).where(ContactKey.contact_id == got.contact_id))
+    assert attachment is not None and wrapped is not None and ctx.db.keyring is not None
+    keyring = ctx.db.keyring
     backup = ctx.store.path(attachment.sha256).read_bytes()
+    assert mark.encode() not in backup
+    assert keyring.open_text(wrapped, sealed_text) == f"My text {mark} here"  # the backup plus the key: readable
     await service.erase_contact(ctx.db, ctx.store, got.contact_id, actor=SYSTEM)
     assert not ctx.store.path(attachment.sha256).exists()
     async with ctx.db.read() as session:
-        assert await session.scalar(select(ContactKey).where(ContactKey.wrapped == wrapped)) is None
-    assert mark.encode() not in backup and stored_key.startswith("cc1:")  # the file key is sealed, the key gone
+        left = (await session.scalars(select(ContactKey.wrapped))).all()
+    assert len(left) == 1 and wrapped not in left
+    for other in left:
+        with pytest.raises(KeyringError):
+            keyring.open_text(other, sealed_text)
+        with pytest.raises(KeyringError):
+            keyring.open_text(other, sealed_key)
 
 
 # retention
@@ -316,6 +328,24 @@ async def test_retention_takes_old_closed_tickets_only(ctx: Context, mode: str) 
             assert message is not None and message.text == "" and message.html is None
             assert await session.scalar(select(Attachment).where(Attachment.message_id == first.message_id)) is None
     assert entry is not None and entry.changes["tickets"] == [first.ticket_id]
+
+
+async def test_the_scheduled_job_applies_retention_while_the_server_runs(ctx: Context) -> None:
+    got = await arrive(ctx, marker())
+    await closed(ctx, got.ticket_id, 10)
+    job = service.RetentionJob(ctx.db, ctx.store, PrivacySettings(retention_days=1, retention_mode="delete",
+                                                                  retention_interval_seconds=0.05))
+    job.start()
+    try:
+        for _ in range(400):
+            async with ctx.db.read() as session:
+                if await session.get(Ticket, got.ticket_id) is None:
+                    break
+            await asyncio.sleep(0.05)
+    finally:
+        await job.stop()
+    async with ctx.db.read() as session:
+        assert await session.get(Ticket, got.ticket_id) is None
 
 
 async def test_two_retention_runs_at_once_take_each_ticket_once(ctx: Context) -> None:
