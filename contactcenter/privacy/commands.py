@@ -25,8 +25,9 @@ def add_parser(commands: Any) -> None:
     erase.add_argument("contact_id", type=int)
     erase.add_argument("--confirm", type=int, required=True, help="the contact id once more")
     privacy.add_parser("retention", help="anonymize or delete closed tickets past [privacy] retention_days now")
-    privacy.add_parser("rotate-master-key", help="add a master key (key file) and re-wrap every data key with "
-                                                 "the newest master key")
+    rotate = privacy.add_parser("rotate-master-key", help="add a master key (key file) and re-wrap every data key "
+                                                          "with the newest master key")
+    rotate.add_argument("--rewrap-only", action="store_true", help="re-wrap with the newest key, add none")
     privacy.add_parser("encrypt-existing", help="encrypt message bodies and files stored before encryption")
     for sub in privacy.choices.values():
         sub.add_argument("--data-dir")
@@ -41,7 +42,8 @@ async def run(settings: Settings, args: argparse.Namespace, out: Callable[[str],
     from contactcenter.storage import AttachmentStore
     settings.data_path.mkdir(parents=True, exist_ok=True)
     added = None
-    if args.privacy == "rotate-master-key" and not settings.privacy.master_key:
+    if args.privacy == "rotate-master-key" and not settings.privacy.master_key \
+            and not getattr(args, "rewrap_only", False):
         added = add_key_file_key(settings.data_path)
     db = Database(settings.database_url, pool_size=settings.database.pool_size,
                   keyring=keyring_from_settings(settings))

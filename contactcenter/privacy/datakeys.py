@@ -28,8 +28,10 @@ class DataKey:
 def keyring_from_settings(settings: Settings) -> Keyring:
     """The configured master keys, else the data folder's key file (created on first use)."""
     configured = settings.privacy.master_key
-    keys = parse_master_keys(configured) if configured else key_file_keys(settings.data_path)
-    return Keyring(keys, settings.privacy.key_cache_size)
+    if configured:
+        return Keyring(parse_master_keys(configured), settings.privacy.key_cache_size)
+    return Keyring(key_file_keys(settings.data_path), settings.privacy.key_cache_size,
+                   reload=lambda: key_file_keys(settings.data_path, create=False))
 
 
 def session_keyring(session: Session | AsyncSession) -> Keyring | None:

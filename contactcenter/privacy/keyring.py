@@ -12,7 +12,7 @@ import binascii
 import functools
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -119,12 +119,26 @@ def add_key_file_key(data_dir: Path) -> int:
 class Keyring:
     """Master keys by id (new wraps use the highest id) and a bounded cache of unwrapped data keys."""
 
-    def __init__(self, master_keys: Mapping[int, bytes], cache_size: int = 10_000) -> None:
+    def __init__(self, master_keys: Mapping[int, bytes], cache_size: int = 10_000,
+                 reload: Callable[[], Mapping[int, bytes]] | None = None) -> None:
         if not master_keys:
             raise KeyringError("no master key")
         self._masters = {ident: AESGCM(key) for ident, key in master_keys.items()}
         self.newest = max(self._masters)
+        self._reload = reload  # where to look again for a master key added after start (the key file)
         self._cipher = functools.lru_cache(maxsize=max(1, cache_size))(self._unwrapped_cipher)
+
+    def _master(self, ident: int) -> AESGCM:
+        master = self._masters.get(ident)
+        if master is None and self._reload is not None:
+            # Another process added a master key and re-wrapped data keys with it: read the keys again.
+            # New wraps keep using the newest key known at start until this process restarts.
+            for found, key in self._reload().items():
+                self._masters.setdefault(found, AESGCM(key))
+            master = self._masters.get(ident)
+        if master is None:
+            raise KeyringError(f"master key {ident} is not configured")
+        return master
 
     @property
     def master_ids(self) -> list[int]:
@@ -148,9 +162,7 @@ class Keyring:
 
     def unwrap(self, wrapped: str) -> bytes:
         ident = self.master_id(wrapped)
-        master = self._masters.get(ident)
-        if master is None:
-            raise KeyringError(f"master key {ident} is not configured")
+        master = self._master(ident)
         blob = _unb64(wrapped.partition(".")[2])
         try:
             return master.decrypt(blob[:NONCE], blob[NONCE:], _WRAP_CONTEXT)

@@ -159,6 +159,8 @@ async def test_key_file_is_created_private_and_rotation_rewraps_every_key(ctx: C
     finally:
         await db.dispose()
     assert all(w.startswith("k2.") for w in wrapped) and body == f"My text {mark} here"
+    async with ctx.db.read() as session:  # a server started before the new key finds it in the key file
+        assert await session.scalar(select(Message.text).where(Message.id == got.message_id)) == body
 
 
 async def test_rows_written_before_encryption_are_sealed_by_the_upgrade_command(ctx: Context) -> None:
