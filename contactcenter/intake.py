@@ -34,6 +34,7 @@ from contactcenter.db.models import (
     AuditEvent,
     Contact,
     ContactIdentity,
+    ContactKey,
     Message,
     Organization,
     OutboxEvent,
@@ -398,7 +399,8 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
     batch = _Batch(session, arrivals, settings)
     todo = batch.drop_redeliveries()
     if todo:
-        prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
+        prefetch_ids(session, (Contact, ContactIdentity, ContactKey, Ticket, Message, Attachment, AuditEvent,
+                               OutboxEvent))
         default = settings.intake.default_language
         todo = batch.identify_by_link(todo)
         messages = {i: arrivals[i].message for i in todo}
