@@ -31,6 +31,7 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
+from contactcenter.api import privacy as privacy_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
@@ -43,6 +44,8 @@ from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
+from contactcenter.privacy.datakeys import keyring_from_settings
+from contactcenter.privacy.service import RetentionJob
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
@@ -58,7 +61,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -84,7 +87,8 @@ def _secure(response: web.StreamResponse) -> None:
 
 
 def build_context(settings: Settings) -> Context:
-    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo,
+                  keyring=keyring_from_settings(settings))
     relay = Relay(db, settings.relay)
     db.on_events_committed(relay.wake)
     channels = ChannelRegistry()
@@ -107,7 +111,7 @@ def build_context(settings: Settings) -> Context:
         chat_ip=RateLimiter(chat.rate_per_ip, chat.window_seconds),
         chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
     )
-    store = AttachmentStore(settings.data_path / "attachments")
+    store = AttachmentStore(settings.data_path / "attachments", encrypt=True)
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
@@ -184,6 +188,15 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     await sla.stop()
 
 
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The retention job (closed tickets past [privacy] retention_days are anonymized or deleted)."""
+    ctx = app[CTX]
+    job = RetentionJob(ctx.db, ctx.store, ctx.settings.privacy)
+    job.start()
+    yield
+    await job.stop()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -240,6 +253,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)
+        app.cleanup_ctx.append(retention_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

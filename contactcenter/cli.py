@@ -1,5 +1,6 @@
 """`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token |
-kb evaluate|import|export | telegram set-webhook|poll`."""
+kb evaluate|import|export | telegram set-webhook|poll | privacy export|erase|retention|rotate-master-key|
+encrypt-existing`."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ async def _with_db(settings: Settings, work: str, **kwargs: object) -> int:
     from contactcenter.db.engine import Database
     from contactcenter.db.migrate import upgrade
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    from contactcenter.privacy.datakeys import keyring_from_settings
+    db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo,
+                  keyring=keyring_from_settings(settings))
     try:
         await upgrade(db.engine)
         if work == "demo":
@@ -250,6 +253,8 @@ def _parser() -> argparse.ArgumentParser:
     set_webhook.add_argument("--url", help="the webhook URL (default: server.public_url + /webhooks/telegram)")
     set_webhook.add_argument("--new-secret", action="store_true", help="generate a new secret even if one exists")
     set_webhook.add_argument("--data-dir")
+    from contactcenter.privacy.commands import add_parser as add_privacy
+    add_privacy(commands)
     poll = telegram.add_parser("poll", help="run the server and fetch updates by polling (development)")
     poll.add_argument("--host")
     poll.add_argument("--port", type=int)
@@ -341,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_with_mail(settings, args.mail, args))
     if args.command == "kb":
         return _kb(settings, args)
+    if args.command == "privacy":
+        from contactcenter.privacy.commands import run as run_privacy
+        return asyncio.run(run_privacy(settings, args))
     if args.command == "telegram":
         if args.telegram == "poll":
             return _telegram_poll(settings)

@@ -46,11 +46,12 @@ class DeliveryWorker:
                 .outerjoin(Contact, Contact.id == Message.contact_id)
                 .where(Message.ticket_id == ticket.id, Message.id < message.id, Message.internal.is_(False))
                 .order_by(Message.id.desc()).limit(HISTORY))).all()
-            files = (await session.execute(select(Attachment.filename, Attachment.content_type, Attachment.sha256)
+            files = (await session.execute(select(Attachment.filename, Attachment.content_type, Attachment.sha256,
+                                                  Attachment.file_key)
                                            .where(Attachment.message_id == message.id))).all()
         last_in = next((m for m in earlier if m.direction == Direction.INBOUND), None)
-        attachments = tuple([OutboundAttachment(name, kind, await self.store.read(sha))
-                             for name, kind, sha in files] if self.store is not None else [])
+        attachments = tuple([OutboundAttachment(name, kind, await self.store.read(sha, key))
+                             for name, kind, sha, key in files] if self.store is not None else [])
         outbound = OutboundMessage(
             message_id=message.id, ticket_id=ticket.id, channel=message.channel,
             to=tuple(Address(IdentityKind(kind), value) for kind, value in identities),

@@ -34,6 +34,7 @@ from contactcenter.db.models import (
     AuditEvent,
     Contact,
     ContactIdentity,
+    ContactKey,
     Message,
     Organization,
     OutboxEvent,
@@ -47,6 +48,7 @@ from contactcenter.domain.lifecycle import status_after_customer_message
 from contactcenter.domain.threading import FoundTicket, ThreadDecision, decide
 from contactcenter.errors import ActionError, NotFound
 from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, outbox_row
+from contactcenter.privacy.sealing import Sealer
 from contactcenter.settings import Settings
 from contactcenter.storage import AttachmentStore
 from routing.requirements import derive
@@ -73,6 +75,7 @@ class Arrival:
 
     message: InboundMessage
     attachment_hashes: tuple[str, ...] = ()
+    attachment_keys: tuple[str | None, ...] = ()  # privacy: each stored file's own key (None: in the clear)
 
 
 def token_hash(token: str) -> str:
@@ -334,14 +337,17 @@ class _Batch:
         ticket.updated_at = ticket.last_message_at = self.now
 
     def store_messages(self, steps: list[_Step]) -> None:
+        # privacy: bodies, raw payloads and file keys are sealed with the sender's data key (docs/privacy.md)
+        seal = Sealer.for_contacts(self.session, {s.contact.id for s in steps})
         rows: list[dict[str, Any]] = [
             {"ticket_id": s.ticket_id, "direction": Direction.INBOUND.value, "author_kind": AuthorKind.CONTACT.value,
              "contact_id": s.contact.id, "user_id": None, "channel": msg.channel, "internal": False,
-             "subject": msg.subject[:500], "text": msg.text, "html": msg.html, "external_id": msg.external_id,
-             "provider_id": msg.provider_id and msg.provider_id[:255],
+             "subject": msg.subject[:500], "text": seal.text(s.contact.id, msg.text),
+             "html": seal.optional_text(s.contact.id, msg.html), "key_id": seal.key_id(s.contact.id),
+             "external_id": msg.external_id, "provider_id": msg.provider_id and msg.provider_id[:255],
              "delivery_status": DeliveryStatus.RECEIVED.value, "delivery_error": None,
-             "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata), "raw": msg.raw or None,
-             "created_at": msg.received_at}
+             "thread_reason": s.decision.reason[:200], "metadata": dict(msg.metadata),
+             "raw": seal.raw(s.contact.id, msg.raw), "created_at": msg.received_at}
                 for s in steps for msg in [self.arrivals[s.index].message]]
         message_ids = insert_rows(self.session, Message, rows)
         attachments: list[dict[str, Any]] = []
@@ -349,9 +355,11 @@ class _Batch:
         for step, message_id, row in zip(steps, message_ids, rows, strict=True):
             arrival = self.arrivals[step.index]
             msg = arrival.message
+            file_keys = arrival.attachment_keys or (None,) * len(arrival.attachment_hashes)
             attachments += [{"message_id": message_id, "filename": a.filename[:255], "content_type": a.content_type,
-                             "size": len(a.data), "sha256": sha, "created_at": self.now}
-                            for a, sha in zip(msg.attachments, arrival.attachment_hashes, strict=True)]
+                             "size": len(a.data), "sha256": sha, "key_id": seal.key_id(step.contact.id),
+                             "file_key": seal.optional_text(step.contact.id, key), "created_at": self.now}
+                            for a, sha, key in zip(msg.attachments, arrival.attachment_hashes, file_keys, strict=True)]
             opens = step.portal_token is not None
             index_rows.append((step.ticket_id, f"{msg.subject} {msg.text}" if opens else msg.text, opens))
             self.audit(step.contact.id, "message.received", "message", message_id,
@@ -376,9 +384,9 @@ def _without_nul(arrival: Arrival) -> Arrival:
     def clean(value: str) -> str:
         return value.replace("\x00", "\ufffd")
 
-    return Arrival(dataclasses.replace(msg, text=clean(msg.text), subject=clean(msg.subject),
-                                       sender_name=clean(msg.sender_name), html=msg.html and clean(msg.html)),
-                   arrival.attachment_hashes)
+    return dataclasses.replace(arrival, message=dataclasses.replace(
+        msg, text=clean(msg.text), subject=clean(msg.subject), sender_name=clean(msg.sender_name),
+        html=msg.html and clean(msg.html)))
 
 
 def receive_batch(session: Session, arrivals: Sequence[Arrival],
@@ -392,7 +400,8 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
     batch = _Batch(session, arrivals, settings)
     todo = batch.drop_redeliveries()
     if todo:
-        prefetch_ids(session, (Contact, ContactIdentity, Ticket, Message, Attachment, AuditEvent, OutboxEvent))
+        prefetch_ids(session, (Contact, ContactIdentity, ContactKey, Ticket, Message, Attachment, AuditEvent,
+                               OutboxEvent))
         default = settings.intake.default_language
         todo = batch.identify_by_link(todo)
         messages = {i: arrivals[i].message for i in todo}
@@ -431,14 +440,18 @@ def receive(session: Session, msg: InboundMessage, settings: Settings,
 
 
 async def _save_attachments(store: AttachmentStore, msg: InboundMessage) -> Arrival:
-    return Arrival(msg, tuple([await store.save(a.data) for a in msg.attachments]))
+    files = [await store.store(a.data) for a in msg.attachments]
+    return Arrival(msg, tuple(f.name for f in files), tuple(f.key for f in files))
 
 
 async def _commit_one(db: Database, settings: Settings, arrival: Arrival) -> IntakeResult:
     """One message in its own transaction. Losing a race on a unique constraint (a concurrent
     redelivery, or the same new address from another process) is retried once and then sees the winner."""
     def work(session: Session) -> IntakeResult:
-        return receive(session, arrival.message, settings, arrival.attachment_hashes)
+        result = receive_batch(session, [arrival], settings)[0]
+        if isinstance(result, ActionError):
+            raise result
+        return result
 
     try:
         return await db.run_write(work)

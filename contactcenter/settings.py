@@ -313,6 +313,24 @@ class SlaSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    master_key: str = field(default="", repr=False)  # never in logs
+    key_cache_size: int = 10_000
+    retention_days: int = 0
+    retention_mode: str = "anonymize"
+    retention_interval_seconds: float = 3600.0
+    retention_batch_size: int = 200
+
+    def __post_init__(self) -> None:
+        if self.retention_mode not in {"anonymize", "delete"}:
+            raise SettingsError("privacy.retention_mode must be 'anonymize' or 'delete'")
+        if self.retention_days < 0 or self.retention_batch_size < 1 or self.retention_interval_seconds <= 0 \
+                or self.key_cache_size < 1:
+            raise SettingsError("privacy: retention_days >= 0, retention_batch_size >= 1, "
+                                "retention_interval_seconds > 0 and key_cache_size >= 1")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -329,6 +347,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def data_path(self) -> Path:
@@ -417,7 +436,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
-             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings}
+             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings,
+             "privacy": PrivacySettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

@@ -1,28 +1,62 @@
-"""Attachment bytes on disk, addressed by their sha256 (stored once however often they arrive)."""
+"""Attachment bytes on disk, addressed by the sha256 of the stored file.
+
+With ``encrypt`` on, every file is encrypted (AES-256-GCM) with a random key of its own; the key goes into
+the attachment row, sealed with the contact's data key, so destroying that key makes the file unreadable
+even in a backup of the data folder. Without it, files are stored as they came (deduplicated by content).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from contactcenter.errors import Unavailable
+from contactcenter.privacy.keyring import BYTES_PREFIX, NONCE
 
 
 class StorageUnavailable(Unavailable):
     """The attachment folder cannot be written now."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where a file went (``name``: the sha256 of the stored bytes) and its key (base64; None in the clear)."""
+
+    name: str
+    key: str | None = None
+
+
+def encrypt_file(data: bytes) -> tuple[bytes, str]:
+    key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(NONCE)
+    return BYTES_PREFIX + nonce + AESGCM(key).encrypt(nonce, data, None), base64.b64encode(key).decode("ascii")
+
+
+def _decrypt(blob: bytes, key: str) -> bytes:
+    body = blob[len(BYTES_PREFIX):]
+    return AESGCM(base64.b64decode(key)).decrypt(body[:NONCE], body[NONCE:], None)
+
+
 class AttachmentStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, encrypt: bool = False) -> None:
         self.root = root
+        self.encrypt = encrypt
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def write_blob(self, data: bytes) -> str:
+        """Write bytes as they are (synchronously) and return their name; see ``save``."""
+        return self._write(data)
 
     def _write(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -53,5 +87,18 @@ class AttachmentStore:
         except OSError as exc:  # full disk, read-only or missing volume: retry later, nothing is lost
             raise StorageUnavailable(f"cannot store an attachment: {exc}") from exc
 
-    async def read(self, sha256: str) -> bytes:
-        return await asyncio.to_thread(self.path(sha256).read_bytes)
+    async def store(self, data: bytes) -> StoredFile:
+        """Save one file (encrypted with a new key when the store encrypts)."""
+        if not self.encrypt:
+            return StoredFile(await self.save(data))
+        blob, key = encrypt_file(data)
+        return StoredFile(await self.save(blob), key)
+
+    async def read(self, sha256: str, key: str | None = None) -> bytes:
+        """The file's bytes, decrypted with ``key`` when it was stored encrypted."""
+        blob = await asyncio.to_thread(self.path(sha256).read_bytes)
+        return _decrypt(blob, key) if key and blob.startswith(BYTES_PREFIX) else blob
+
+    def remove(self, sha256: str) -> None:
+        """Delete a stored file (erasure, retention); a missing file is no error."""
+        self.path(sha256).unlink(missing_ok=True)

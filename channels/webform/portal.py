@@ -237,6 +237,6 @@ async def portal_attachment(request: web.Request) -> web.StreamResponse:
                     .where(Attachment.id == int(raw_id), Message.ticket_id == live.id)))
     if attachment is None:
         return message_page(request, 404, "File not found", "This file is not part of this ticket.")
-    response = await attachment_response(ctx.store.path(attachment.sha256), attachment)
+    response = await attachment_response(ctx.store, attachment)
     response.headers["Cache-Control"] = "no-store"
     return response

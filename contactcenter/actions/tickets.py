@@ -17,6 +17,7 @@ from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction, Pr
 from contactcenter.domain.lifecycle import ROUTABLE, TransitionError, check_transition
 from contactcenter.errors import Conflict, Invalid, NotFound
 from contactcenter.events import NoteAdded, ReplyQueued, TicketChanged, TicketsMerged, emit
+from contactcenter.privacy.sealing import Sealer
 from contactcenter.sanitize import sanitize_html
 
 
@@ -35,9 +36,11 @@ async def _add_agent_message(session: AsyncSession, ticket: Ticket, text: str, h
     if ticket.merged_into_id is not None:
         raise Conflict(f"ticket {ticket.id} was merged into {ticket.merged_into_id}; write there")
     now = utcnow()
+    seal = await Sealer.for_contact(session, ticket.contact_id)  # sealed with the customer's data key
     message = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, author_kind=AuthorKind.AGENT,
                       user_id=actor.id, channel=ticket.channel, internal=internal, subject=ticket.subject,
-                      text=text, html=sanitize_html(html) if html else None,
+                      text=seal.text(ticket.contact_id, text), key_id=seal.key_id(ticket.contact_id),
+                      html=seal.optional_text(ticket.contact_id, sanitize_html(html) if html else None),
                       delivery_status=DeliveryStatus.INTERNAL if internal else DeliveryStatus.QUEUED,
                       thread_reason="agent", created_at=now)
     session.add(message)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy import ColumnElement, Select, UnaryExpression, select, union_all
@@ -31,6 +30,7 @@ from contactcenter.db import search
 from contactcenter.db.models import Attachment, AuditEvent, Contact, Message, Ticket, TicketTag, User
 from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import Invalid, NotFound
+from contactcenter.storage import AttachmentStore
 
 api = Api()
 
@@ -260,18 +260,20 @@ async def download_attachment(req: ApiRequest) -> web.StreamResponse:
         attachment = await session.get(Attachment, req.path_id())
     if attachment is None:
         raise NotFound("attachment not found")
-    return await attachment_response(req.ctx.store.path(attachment.sha256), attachment)
+    return await attachment_response(req.ctx.store, attachment)
 
 
-async def attachment_response(path: Any, attachment: Attachment) -> web.StreamResponse:
-    """Serve a stored file as a download, never rendered inline."""
-    response = web.FileResponse(path, headers={
+async def attachment_response(store: AttachmentStore, attachment: Attachment) -> web.StreamResponse:
+    """Serve a stored file (decrypted) as a download, never rendered inline."""
+    headers = {
         "Content-Type": "application/octet-stream",
         "Content-Disposition": _disposition(attachment.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
-    return response
+    }
+    if attachment.file_key is None:
+        return web.FileResponse(store.path(attachment.sha256), headers=headers)
+    return web.Response(body=await store.read(attachment.sha256, attachment.file_key), headers=headers)
 
 
 def _disposition(filename: str) -> str:

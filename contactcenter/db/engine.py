@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from contactcenter.db.ids import AppSession
+from contactcenter.db.sealed import attach_keyring
 from contactcenter.errors import Unavailable
+from contactcenter.privacy.keyring import Keyring
 
 
 class DatabaseUnavailable(Unavailable):
@@ -100,8 +102,9 @@ class Database:
     from ever waiting on each other inside SQLite.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, keyring: Keyring | None = None) -> None:
         self.url = url
+        self.keyring = keyring  # encrypts message bodies and attachments (None: stored in the clear)
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None
@@ -124,6 +127,9 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
                                           sync_session_class=AppSession)
         self._on_events: list[Callable[[], None]] = []
+        for engine in {self.engine.sync_engine, self.read_engine.sync_engine, self._sync_engine} - {None}:
+            assert engine is not None
+            attach_keyring(engine.dialect, keyring)
 
     def on_events_committed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every committed unit of work that appended outbox rows (``note_events``),

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
+from contactcenter.db.sealed import SealedBinary, SealedText
 from contactcenter.db.types import JSONType, UTCDateTime, utcnow
 
 # A ticket waits for an agent while it is active, unassigned and not merged away.
@@ -68,6 +69,18 @@ class Contact(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column()  # a tombstone: the contact's data was erased
+
+
+class ContactKey(Base):
+    """A contact's data key (AES-256-GCM), wrapped by a master key. Deleting the row erases by cryptography
+    everything encrypted with it, backups included (see docs/privacy.md)."""
+
+    __tablename__ = "contact_keys"
+    id: Mapped[int] = _id()
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    wrapped: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
 
 
 class ContactIdentity(Base):
@@ -224,6 +237,7 @@ class Ticket(Base):
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
     solved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    anonymized_at: Mapped[datetime | None] = mapped_column()  # retention removed its content
     # routing: since when it waits for an agent, the overflow ring it is in, when the next applies,
     # and the queue it waits in after relaxation (None: any agent)
     waiting_since: Mapped[datetime | None] = mapped_column()
@@ -281,20 +295,22 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(20))
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     subject: Mapped[str] = mapped_column(String(500), default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    html: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText, default="")
+    html: Mapped[str | None] = mapped_column(SealedText)
+    key_id: Mapped[int | None] = mapped_column(Integer)  # the contact_keys row text, html and raw are sealed with
     external_id: Mapped[str | None] = mapped_column(String(255))
     provider_id: Mapped[str | None] = mapped_column(String(255))
     delivery_status: Mapped[str] = mapped_column(String(20))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     thread_reason: Mapped[str] = mapped_column(String(200), default="")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes | None] = deferred(mapped_column(SealedBinary))
     created_at: Mapped[datetime] = _created()
 
 
 class Attachment(Base):
-    """File metadata; the bytes live in the data folder under their sha256."""
+    """File metadata; the bytes live in the data folder under ``sha256``: the digest of the stored file
+    (encrypted with its own ``file_key``, which is sealed with the contact's data key ``key_id``)."""
 
     __tablename__ = "attachments"
     id: Mapped[int] = _id()
@@ -303,6 +319,8 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    file_key: Mapped[str | None] = mapped_column(SealedText)  # base64; None: a file stored in the clear
     created_at: Mapped[datetime] = _created()
 
 
@@ -328,7 +346,7 @@ class RawInbound(Base):
 
 
 class AuditEvent(Base):
-    """Who changed what, when. Written by every action."""
+    """Who changed what, when. Written by every action; append-only (see AuditUnlock)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_ticket_id_id", "ticket_id", "id"),)
@@ -341,6 +359,19 @@ class AuditEvent(Base):
     object_id: Mapped[int] = mapped_column(Integer)
     ticket_id: Mapped[int | None] = mapped_column(Integer)
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AuditUnlock(Base):
+    """While a transaction holds a row here, database triggers let it scrub or delete audit rows.
+
+    Only erasure and retention insert one, and delete it again before they commit, so no other
+    transaction ever sees it (docs/privacy.md, "Audit log").
+    """
+
+    __tablename__ = "audit_unlocks"
+    id: Mapped[int] = _id()
+    reason: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = _created()
 
 
 class OutboxEvent(Base):

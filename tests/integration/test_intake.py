@@ -75,7 +75,8 @@ async def test_first_message_writes_exactly_its_rows(ctx: Context) -> None:
     assert audit == {"contact.created": 1, "ticket.created": 1, "message.received": 1}
     assert events == {"ticket.created": 1, "message.received": 1}
     assert (attachment.filename, attachment.size) == ("r.txt", 7)
-    assert ctx.store.path(attachment.sha256).read_bytes() == b"receipt"
+    assert await ctx.store.read(attachment.sha256, attachment.file_key) == b"receipt"
+    assert b"receipt" not in ctx.store.path(attachment.sha256).read_bytes()  # encrypted at rest
     assert await count(ctx, ContactIdentity) == 1
 
 
