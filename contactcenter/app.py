@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy import text
@@ -37,12 +38,13 @@ from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api.framework import Api, error_middleware, json_response
+from contactcenter.cluster import EVENTS, SLA, ClusterHub, PgNotifier
 from contactcenter.context import CTX, Context, Limits
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
-from contactcenter.hub import LocalHub
+from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.privacy.datakeys import keyring_from_settings
 from contactcenter.privacy.service import RetentionJob
@@ -91,8 +93,13 @@ def build_context(settings: Settings) -> Context:
                   keyring=keyring_from_settings(settings))
     relay = Relay(db, settings.relay)
     db.on_events_committed(relay.wake)
+    notifier = None if db.is_sqlite else PgNotifier(settings.database_url)
+    hub: Hub = LocalHub()
+    if notifier is not None:  # several processes may share the database: wake and push across them
+        db.on_events_committed(notifier.notify_events)
+        notifier.on(EVENTS, lambda _: relay.wake())
+        hub = ClusterHub(notifier)
     channels = ChannelRegistry()
-    hub = LocalHub()
     channels.register("webform", PortalSender())
     secret = secret_key(settings)
     channels.register("email", EmailSender(settings.email, secret))
@@ -115,7 +122,11 @@ def build_context(settings: Settings) -> Context:
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
-                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None)
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None, notifier=notifier)
+    if ctx.sla is not None and notifier is not None:
+        sla = ctx.sla
+        sla.due_listeners.append(lambda due: notifier.notify(SLA, due.isoformat()))
+        notifier.on(SLA, lambda payload: sla.wake_for(datetime.fromisoformat(payload)))
     setup_subscribers(ctx)
     return ctx
 
@@ -154,6 +165,21 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await ctx.intake.wait_idle()
     await ctx.db.dispose()
+
+
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """LISTEN/NOTIFY with the other server processes (PostgreSQL), from before the relay to after it."""
+    ctx = app[CTX]
+    if ctx.notifier is None:
+        yield
+        return
+    await ctx.notifier.start()
+    if isinstance(ctx.hub, ClusterHub):
+        await ctx.hub.start()
+    yield
+    if isinstance(ctx.hub, ClusterHub):
+        await ctx.hub.stop()
+    await ctx.notifier.stop()
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -249,7 +275,8 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
-    if relay:
+    app.cleanup_ctx.append(cluster_ctx)
+    if relay and settings.relay.enabled:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from channels.base import ChannelRegistry
 from channels.email.listener import SmtpListener
+from contactcenter.cluster import PgNotifier
 from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
@@ -46,6 +47,7 @@ class Context:
     router: Router | None = None  # None when routing is turned off
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
     sla: SlaService | None = None  # None when the SLA engine is turned off
+    notifier: PgNotifier | None = None  # LISTEN/NOTIFY between server processes (PostgreSQL only)
 
 
 CTX = web.AppKey("ctx", Context)

@@ -48,6 +48,7 @@ class IntakeSettings:
 
 @dataclass(frozen=True)
 class RelaySettings:
+    enabled: bool = True
     poll_interval: float = 1.0
     batch_size: int = 100
     max_attempts: int = 8

@@ -51,6 +51,7 @@ class Router:
         self.strategy = Strategy(settings.strategy)
         self.board = AgentBoard()
         self._loaded = False
+        self._offered: set[int] = set()  # tickets offered in the unit of work under way
         self._rounds = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -107,6 +108,7 @@ class Router:
             if not self._loaded:
                 self.board.replace_all(store.agent_views(session, self.settings))
                 self._loaded = True
+            self._offered.clear()
             work(session, utcnow())
 
         try:
@@ -180,6 +182,8 @@ class Router:
 
         ``facts`` and ``history`` may come from a prefetch for the whole batch, read in this transaction.
         """
+        if ticket_id in self._offered:  # an earlier event of this batch gave it away: the prefetch is stale
+            facts, history = None, None
         facts = facts or store.ticket_facts(session, [ticket_id]).get(ticket_id)
         if facts is None:
             return
@@ -251,6 +255,7 @@ class Router:
     def _offer(self, session: Session, facts: store.TicketFacts, agent: AgentView, choice: Choice,
                now: datetime) -> None:
         store.write_offer(session, facts, agent, choice, facts.ring, now, self.settings)
+        self._offered.add(facts.id)
         bucket = self.settings.channel_class(facts.channel)
         self.board.put(replace(agent, load={**agent.load, bucket: agent.load.get(bucket, 0) + 1},
                                last_offered_at=now))

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,6 +74,7 @@ class SlaService:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._planned: datetime | None = None  # when the sleeping sweeper looks next (None: it is awake)
+        self.due_listeners: list[Callable[[datetime], None]] = []  # told of due times soon (other processes)
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -115,9 +116,17 @@ class SlaService:
         """Recompute and store the timers of these tickets (one transaction)."""
         at = now or utcnow()
         earliest = await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
-        # Wake the sweeper only for a due time before the one it sleeps until (not after every recompute: an
-        # idle wake-up costs a round of queries on the database that intake writes to).
-        if earliest is not None and (self._planned is None or earliest < self._planned):
+        if earliest is None:
+            return
+        self.wake_for(earliest)
+        if earliest < utcnow() + timedelta(seconds=self.settings.max_sleep_seconds):
+            for listener in self.due_listeners:  # other sweepers may sleep past it
+                listener(earliest)
+
+    def wake_for(self, due: datetime) -> None:
+        """Wake the sweeper if it sleeps past ``due`` (not after every recompute: an idle wake-up costs a
+        round of queries on the database that intake writes to)."""
+        if self._planned is None or due < self._planned:
             self._wake.set()
 
     async def recompute_active(self) -> int:

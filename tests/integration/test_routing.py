@@ -116,6 +116,26 @@ async def test_email_is_assigned_at_once_by_default(settings: Settings) -> None:
         await ctx.db.dispose()
 
 
+async def test_an_agent_becoming_free_and_a_new_ticket_in_one_batch_give_one_offer(settings: Settings) -> None:
+    # The batch's "agent available" event hands the new ticket out first; its own "created" event, handled
+    # later in the same transaction, must not offer it again from facts read before.
+    ctx = build_context(settings)
+    try:
+        async with ctx.db.write() as session:
+            await do_create_skill(session, name="billing", actor=SYSTEM)
+        agent_id = await make_agent(ctx, "late", {"billing": 1}, available=False)
+        sender = Address(IdentityKind.EMAIL, "both@customers.example")
+        msg = InboundMessage(channel="webform", external_id="both", sender=sender, received_at=utcnow(),
+                             text="My card was charged", subject="Charged", topic="billing", language="en")
+        async with ctx.db.write() as session:
+            await do_set_presence(session, agent_id, Presence.AVAILABLE, actor=SYSTEM)
+        ticket_id = (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+        await ctx.relay.drain()  # both events in one batch: the presence change first
+        assert [(o.user_id, o.status) for o in await offers(ctx, ticket_id)] == [(agent_id, OfferStatus.ACCEPTED)]
+    finally:
+        await ctx.db.dispose()
+
+
 async def test_capacity_is_never_exceeded_and_freed_capacity_takes_the_most_urgent(routed: Context) -> None:
     agent_id = await make_agent(routed, "solo", {"billing": 3}, capacity={"email": 2}, available=False)
     tickets = [await new_ticket(routed, f"c{i}") for i in range(4)]

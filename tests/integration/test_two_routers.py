@@ -4,10 +4,6 @@ no ticket offered or assigned twice."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,38 +17,16 @@ from contactcenter.app import build_context
 from contactcenter.db.models import Offer, OutboxEvent, Ticket
 from contactcenter.domain.enums import OfferStatus, OutboxStatus, Presence, Role
 from contactcenter.settings import Settings
+from tests.servers import serve_processes, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
 AGENTS, CAPACITY, TICKETS = 3, 2, 24
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def servers(settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("several server processes share one database on PostgreSQL only (set CC_TEST_DATABASE_URL)")
-    urls, processes = [], []
-    for n in range(2):
-        port = free_port()
-        env = {**os.environ, "CC_DATABASE__URL": settings.database_url, "CC_SERVER__PORT": str(port),
-               "CC_SERVER__DATA_DIR": str(tmp_path / f"server{n}"), "CC_SERVER__LOG_LEVEL": "WARNING",
-               "CC_SERVER__SECRET_KEY": "two-routers-test", "CC_EMAIL__ENABLED": "false",
-               "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0",
-               "CC_ROUTING__CAPACITY": f'{{"email": {CAPACITY}}}', "CC_ROUTING__TIMER_INTERVAL": "0.2"}
-        processes.append(subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
+    with serve_processes(settings, tmp_path, 2, {"CC_ROUTING__CAPACITY": f'{{"email": {CAPACITY}}}',
+                                                 "CC_ROUTING__TIMER_INTERVAL": "0.2"}) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 async def test_two_processes_never_double_offer_or_overfill(settings: Settings, servers: list[str]) -> None:
@@ -65,15 +39,7 @@ async def test_two_processes_never_double_offer_or_overfill(settings: Settings, 
                                              password=None, skills={"billing": 1 + i}, actor=SYSTEM)
                 await do_set_presence(session, user.id, Presence.AVAILABLE, actor=SYSTEM)
         async with aiohttp.ClientSession() as http:
-            for url in servers:
-                for _ in range(100):
-                    try:
-                        async with http.get(url + "/health") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await wait_healthy(http, servers)
 
             async def submit(i: int) -> int:
                 body = {"name": f"C{i}", "email": f"c{i}@customers.example", "message": "A question about my bill",

@@ -4,9 +4,6 @@ escalation step fires exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,32 +19,16 @@ from contactcenter.domain.enums import IdentityKind
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
-from tests.integration.test_two_routers import free_port
+from tests.servers import serve_processes, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
 TICKETS = 20
 
 
 @pytest.fixture
 def servers(settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("several server processes share one database on PostgreSQL only (set CC_TEST_DATABASE_URL)")
-    urls, processes = [], []
-    for n in range(2):
-        port = free_port()
-        env = {**os.environ, "CC_DATABASE__URL": settings.database_url, "CC_SERVER__PORT": str(port),
-               "CC_SERVER__DATA_DIR": str(tmp_path / f"server{n}"), "CC_SERVER__LOG_LEVEL": "WARNING",
-               "CC_SERVER__SECRET_KEY": "two-sweepers-test", "CC_EMAIL__ENABLED": "false",
-               "CC_ROUTING__ENABLED": "false", "CC_SLA__MAX_SLEEP_SECONDS": "0.5", "CC_SLA__BATCH_SIZE": "7"}
-        processes.append(subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=env, cwd=ROOT))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
+    with serve_processes(settings, tmp_path, 2, {"CC_ROUTING__ENABLED": "false", "CC_SLA__MAX_SLEEP_SECONDS": "0.5",
+                                                 "CC_SLA__BATCH_SIZE": "7"}) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 async def test_two_processes_fire_each_sla_point_once(settings: Settings, servers: list[str]) -> None:
@@ -66,15 +47,7 @@ async def test_two_processes_fire_each_sla_point_once(settings: Settings, server
                                  topic="billing", language="en")
             await intake(ctx.db, ctx.store, ctx.settings, msg)
         async with aiohttp.ClientSession() as http:
-            for url in servers:
-                for _ in range(100):
-                    try:
-                        async with http.get(url + "/health") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await wait_healthy(http, servers)
 
         async def pending() -> int:
             async with ctx.db.read() as session:

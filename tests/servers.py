@@ -1,0 +1,63 @@
+"""Real `contactcenter serve` processes for the tests that need several of them on one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from contactcenter.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_processes(settings: Settings, data: Path, count: int, env: dict[str, str]) -> Iterator[list[str]]:
+    """Start ``count`` server processes on the test's PostgreSQL database (skip on SQLite); yield their URLs."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("several server processes share one database on PostgreSQL only (set CC_TEST_DATABASE_URL)")
+    urls, processes = [], []
+    for n in range(count):
+        port = free_port()
+        process_env = {**os.environ, "CC_DATABASE__URL": settings.database_url, "CC_SERVER__PORT": str(port),
+                       "CC_SERVER__DATA_DIR": str(data / f"server{n}"), "CC_SERVER__LOG_LEVEL": "WARNING",
+                       "CC_SERVER__SECRET_KEY": "several-processes-test", "CC_EMAIL__ENABLED": "false",
+                       "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0", **env}
+        processes.append(subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=process_env,
+                                          cwd=ROOT))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+async def wait_healthy(http: aiohttp.ClientSession, urls: list[str]) -> None:
+    for url in urls:
+        for _ in range(400):  # several processes start at once on 2 cores
+            try:
+                async with http.get(url + "/health") as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{url} did not start")
