@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from channels.base import ChannelRegistry, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
 from contactcenter.actions.audit import SYSTEM, record
@@ -30,12 +30,14 @@ class DeliveryWorker:
         self.store = store
 
     async def on_reply_queued(self, event: Event) -> None:
-        """Send one queued reply. Idempotent: a reply no longer queued is left alone."""
+        """Send one queued reply, at most once. A reply no longer queued is left alone; one found ``sending``
+        was cut off mid-send (the process died): it is marked failed for an agent to check, not sent again."""
         assert isinstance(event, ReplyQueued)
+        if not await self._claim(event.message_id):
+            return
         async with self.db.read() as session:
             message = await session.get(Message, event.message_id)
-            if message is None or message.delivery_status != DeliveryStatus.QUEUED:
-                return
+            assert message is not None
             ticket = await session.get(Ticket, message.ticket_id)
             assert ticket is not None
             identities = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value)
@@ -63,7 +65,14 @@ class DeliveryWorker:
         if sender is None:
             receipt = Receipt(DeliveryStatus.FAILED, error=f"no sender for channel {message.channel!r}")
         else:
-            receipt = await sender.send(outbound)
+            try:
+                receipt = await sender.send(outbound)
+            except BaseException:  # nothing left: queued again, so that the relay's retry sends it
+                async with self.db.write() as session:
+                    await session.execute(update(Message).where(
+                        Message.id == message.id, Message.delivery_status == DeliveryStatus.SENDING)
+                        .values(delivery_status=DeliveryStatus.QUEUED))
+                raise
         async with self.db.write() as session:
             stored = await session.get(Message, message.id)
             assert stored is not None
@@ -79,12 +88,32 @@ class DeliveryWorker:
         if receipt.status == DeliveryStatus.FAILED:
             log.warning("reply %s on ticket %s not delivered: %s", message.id, ticket.id, receipt.error)
 
+    async def _claim(self, message_id: int) -> bool:
+        """Move the reply from queued to sending (a conditional UPDATE: one worker wins); False when it is not
+        to be sent. A reply already ``sending`` is marked failed as interrupted."""
+        async with self.db.write() as session:
+            claimed = await session.execute(update(Message).where(
+                Message.id == message_id, Message.delivery_status == DeliveryStatus.QUEUED)
+                .values(delivery_status=DeliveryStatus.SENDING).returning(Message.id))
+            if claimed.first() is not None:
+                return True
+            message = await session.get(Message, message_id)
+            if message is not None and message.delivery_status == DeliveryStatus.SENDING:
+                message.delivery_status = DeliveryStatus.FAILED
+                message.delivery_error = ("interrupted while sending (the server stopped): it may or may not have "
+                                          "reached the customer; check before sending it again")
+                record(session, SYSTEM, "message.delivery", "message", message.id,
+                       {"status": DeliveryStatus.FAILED.value, "error": message.delivery_error},
+                       ticket_id=message.ticket_id)
+                log.warning("reply %s was interrupted while sending; marked failed", message.id)
+        return False
+
     async def on_gave_up(self, event: Event, error: str) -> None:
         """The relay stopped retrying this reply: mark it failed so agents see it was not sent."""
         assert isinstance(event, ReplyQueued)
         async with self.db.write() as session:
             message = await session.get(Message, event.message_id)
-            if message is None or message.delivery_status != DeliveryStatus.QUEUED:
+            if message is None or message.delivery_status not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
                 return
             message.delivery_status = DeliveryStatus.FAILED
             message.delivery_error = f"gave up after repeated errors: {error}"[:2000]

@@ -34,7 +34,8 @@ from contactcenter.errors import NotFound
 from contactcenter.intake import IntakeResult, token_hash
 
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-HIDDEN_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.INTERNAL)  # not (yet) for the customer's eyes
+# not (yet) for the customer's eyes
+HIDDEN_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.INTERNAL)
 STATUS_LABELS = {
     TicketStatus.NEW: "Received", TicketStatus.OPEN: "In progress",
     TicketStatus.PENDING: "Waiting for your reply", TicketStatus.ON_HOLD: "In progress",

@@ -6,7 +6,8 @@ from contactcenter.domain.enums import DeliveryStatus
 
 # How far a message has come. A report never moves a message back: a late "sent" after "delivered" is
 # ignored, and "delivered" wins over an earlier "failed" (the provider retried and got through).
-_RANK = {DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.FAILED: 2, DeliveryStatus.DELIVERED: 3}
+_RANK = {DeliveryStatus.QUEUED: 0, DeliveryStatus.SENDING: 1, DeliveryStatus.SENT: 2, DeliveryStatus.FAILED: 3,
+         DeliveryStatus.DELIVERED: 4}
 
 
 def advances(current: str, reported: str) -> bool:

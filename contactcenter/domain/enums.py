@@ -51,6 +51,7 @@ class AuthorKind(StrEnum):
 class DeliveryStatus(StrEnum):
     RECEIVED = "received"  # inbound, stored
     QUEUED = "queued"  # outbound, waiting for the delivery worker
+    SENDING = "sending"  # claimed by a delivery worker: the provider call is under way (or was cut off)
     SENT = "sent"  # handed to the provider
     DELIVERED = "delivered"  # confirmed by the provider, or visible in the portal
     FAILED = "failed"

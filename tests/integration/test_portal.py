@@ -73,7 +73,7 @@ async def delivered(client: Client, message_id: int) -> None:
         await ctx.relay.drain()
         async with ctx.db.read() as session:
             status = await session.scalar(select(Message.delivery_status).where(Message.id == message_id))
-        if status != "queued":
+        if status not in ("queued", "sending"):
             assert status == "delivered"
             return
         await asyncio.sleep(0.025)

@@ -20,7 +20,9 @@ from contactcenter.app import create_app
 from contactcenter.context import CTX
 from contactcenter.db.models import ChannelEvent, Message, OptOut, Ticket
 from contactcenter.db.types import utcnow
+from contactcenter.delivery import DeliveryWorker
 from contactcenter.domain.enums import Role
+from contactcenter.events import ReplyQueued
 from contactcenter.settings import Settings
 from tests.conftest import Staff, create_staff
 
@@ -162,7 +164,7 @@ async def settled(client: Client, message_id: int) -> Message:
         async with ctx.db.read() as session:
             message = await session.get(Message, message_id)
         assert message is not None
-        if message.delivery_status != "queued":
+        if message.delivery_status not in ("queued", "sending"):
             return message
         await asyncio.sleep(0.025)
     raise AssertionError(f"reply {message_id} was not handled")
@@ -264,3 +266,26 @@ async def test_an_undecodable_form_is_400_not_500(sms: Client) -> None:
     other = await sms.post("/webhooks/twilio/sms", json={"Body": "x"}, headers={"X-Twilio-Signature": "x"})
     assert other.status == 415
     assert await count(sms, Message) == 0
+
+
+async def test_a_reply_cut_off_while_sending_is_marked_failed_not_sent_again(
+        sms: Client, twilio: tuple[TwilioRecorder, str]) -> None:
+    # The process died between claiming the reply and recording Twilio's answer: the relay delivers the event
+    # again, and the worker must not send a second SMS the customer may already have.
+    ctx = sms.app[CTX]
+    agent = await create_staff(ctx, Role.AGENT)
+    await post_sms(sms, inbound("SM1"))
+    [first] = await messages(sms)
+    sent = await settled(sms, await reply(sms, agent, first.ticket_id))  # the background relay is done with it
+    async with ctx.db.write() as session:
+        message = await session.get(Message, sent.id)
+        assert message is not None and message.delivery_status == "sent"
+        message.delivery_status = "sending"  # as the dead process left it (whatever happened since)
+        message_id = message.id
+    calls = len(twilio[0].calls)
+    await DeliveryWorker(ctx.db, ctx.channels, ctx.store).on_reply_queued(
+        ReplyQueued(ticket_id=first.ticket_id, message_id=message_id))
+    async with ctx.db.read() as session:
+        after = await session.get(Message, message_id)
+    assert after is not None and after.delivery_status == "failed" and "interrupted" in (after.delivery_error or "")
+    assert len(twilio[0].calls) == calls  # nothing sent again

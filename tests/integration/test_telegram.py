@@ -257,7 +257,7 @@ async def settled(client: Client, message_id: int) -> Message:
         async with ctx.db.read() as session:
             message = await session.get(Message, message_id)
         assert message is not None
-        if message.delivery_status != "queued":
+        if message.delivery_status not in ("queued", "sending"):
             return message
         await asyncio.sleep(0.025)
     raise AssertionError("reply not handled")

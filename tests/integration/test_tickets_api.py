@@ -35,7 +35,7 @@ async def when_handled(ctx: Context, message_id: int) -> Message:
         async with ctx.db.read() as session:
             stored = await session.get(Message, message_id)
         assert stored is not None
-        if stored.delivery_status != "queued":
+        if stored.delivery_status not in ("queued", "sending"):
             return stored
         await asyncio.sleep(0.02)
     raise AssertionError(f"reply {message_id} is still queued")
