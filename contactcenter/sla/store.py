@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.models import (
     AuditEvent,
     Message,
@@ -135,11 +136,16 @@ def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[C
         _save_timers(session, ticket_id, choice, clocks, existing[ticket_id], now)
         figures = _figures(choice, clocks, now)
         row = figures_rows.get(ticket_id)
+        old_flags = list(row.flags or []) if row is not None else []
         if row is None:
             session.add(SlaTicket(ticket_id=ticket_id, **figures))
         else:
             for name, value in figures.items():
                 setattr(row, name, value)
+        if figures["flags"] != old_flags:  # e.g. the contract ended: the ticket fell back to the default policy
+            record(session, SYSTEM, "sla.flagged", "ticket", ticket_id,
+                   {"flags": [old_flags, figures["flags"]], "policy": figures["policy_name"],
+                    "contract": figures["contract"]}, ticket_id=ticket_id)
     session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
 
 
