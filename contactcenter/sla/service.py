@@ -219,6 +219,9 @@ class SlaService:
         timers = await session.run_sync(lambda s: store.due_timers(s, now, ids))
         policies = {p.id: p for p in await session.run_sync(self.policies)}
         mine = await session.run_sync(lambda s: store.claim(s, [t.id for t in timers], now))
+        if mine:  # their tickets in one query (``_fire`` then finds them in the session)
+            (await session.scalars(select(Ticket).where(
+                Ticket.id.in_({t.ticket_id for t in timers if t.id in mine})))).all()
         for timer in timers:
             if timer.id in mine:
                 sla = results.get(timer.ticket_id)

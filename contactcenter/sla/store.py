@@ -38,8 +38,10 @@ def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
     Other writers (intake, actions) do not take these locks. SQLite serializes writers anyway."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for ticket_id in sorted(set(ticket_ids)):
-        session.execute(text("SELECT pg_advisory_xact_lock(:space, :id)"), {"space": SLA_LOCK_SPACE, "id": ticket_id})
+    ids = sorted(set(ticket_ids))
+    if ids:  # one round trip: the function scan yields the (sorted) array's elements in order
+        session.execute(text("SELECT count(pg_advisory_xact_lock(:space, t.id)) FROM unnest(CAST(:ids AS integer[])) "
+                             "WITH ORDINALITY AS t(id, n)"), {"space": SLA_LOCK_SPACE, "ids": ids})
 
 
 @dataclass(frozen=True, slots=True)
