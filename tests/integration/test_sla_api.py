@@ -200,6 +200,10 @@ async def test_contracts_through_the_api_drive_the_policy_and_flag_a_fallback(
     await ctx.relay.drain()
     body = await call(client, agent, "GET", f"/tickets/{ticket_id}/sla")
     assert (body["policy"], body["contract"], body["flags"]) == ("Default", None, ["contract_expired"])
+    ticket = await call(client, agent, "GET", f"/tickets/{ticket_id}")  # the ticket shows it too
+    assert ticket["sla_flags"] == ["contract_expired"]
+    assert [e["changes"]["flags"] for e in ticket["timeline"] if e.get("action") == "sla.flagged"] == [
+        [[], ["contract_expired"]]]
 
     # renewed through the API: the organization's open tickets are recomputed with the contract's policy and hours
     await call(client, supervisor, "PATCH", f"/service-contracts/{contract['id']}", {"ends_on": None})
