@@ -32,6 +32,7 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
+from contactcenter.api import notifications as notifications_api
 from contactcenter.api import privacy as privacy_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
@@ -46,6 +47,7 @@ from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
+from contactcenter.notifications import NotificationPusher
 from contactcenter.privacy.datakeys import keyring_from_settings
 from contactcenter.privacy.service import RetentionJob
 from contactcenter.ratelimit import RateLimiter
@@ -63,7 +65,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api, notifications_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -140,6 +142,7 @@ def setup_subscribers(ctx: Context) -> None:
     if ctx.sla is not None:
         ctx.sla.subscribe(ctx.relay)
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    NotificationPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email

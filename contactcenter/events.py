@@ -162,11 +162,30 @@ class SlaPoliciesChanged(Event):
     policy_id: int
 
 
+@dataclass(frozen=True)
+class ServiceContractChanged(Event):
+    """A service contract was created or changed: its organization's open tickets' clocks are recomputed."""
+
+    topic: ClassVar[str] = "contract.changed"
+    contract_id: int
+    organization_id: int
+
+
+@dataclass(frozen=True)
+class NotificationCreated(Event):
+    """A staff member has a new notification (pushed to their open consoles)."""
+
+    topic: ClassVar[str] = "notification.created"
+    notification_id: int
+    user_id: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
                 ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded,
-                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged)
+                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged, ServiceContractChanged,
+                NotificationCreated)
 }
 
 

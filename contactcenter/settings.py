@@ -297,16 +297,36 @@ class TelegramSettings:
     reopen_solved: bool = True
 
 
+CUSTOMER_UPDATE_TEXT = {
+    "en": ("Hello,\n\nWe are sorry: your request #{ticket} is taking longer than we promised. It has been given "
+           "priority and we will answer you as soon as we can. There is no need to write again.\n"),
+    "fa": ("سلام،\n\nپوزش می‌خواهیم: رسیدگی به درخواست شماره #{ticket} بیش از زمانی که وعده داده بودیم طول کشیده است. "
+           "درخواست شما در اولویت قرار گرفت و در اسرع وقت پاسخ می‌دهیم. نیازی به ارسال دوباره پیام نیست.\n"),
+}
+
+
 @dataclass(frozen=True)
 class SlaSettings:
     enabled: bool = True
     max_sleep_seconds: float = 30.0
     batch_size: int = 200
     calendar_dir: str = ""
+    # notify_customer steps: the channels that can take an automatic written update, and its text per language
+    customer_update_channels: tuple[str, ...] = ("email", "sms", "telegram", "chat", "webform")
+    customer_update_text: Mapping[str, str] = field(default_factory=lambda: dict(CUSTOMER_UPDATE_TEXT))
 
     def __post_init__(self) -> None:
         if self.max_sleep_seconds <= 0 or self.batch_size < 1:
             raise SettingsError("sla.max_sleep_seconds must be > 0 and sla.batch_size >= 1")
+        texts = self.customer_update_text
+        if not isinstance(texts.get("en"), str) or not all(isinstance(v, str) and v.strip() for v in texts.values()):
+            raise SettingsError("sla.customer_update_text needs an \"en\" text, and no text may be empty")
+
+    def customer_update(self, language: str, ticket_id: int) -> str:
+        """The update a notify_customer step sends, in the ticket's language (English when there is none)."""
+        primary = (language or "").split("-")[0].lower()
+        return self.customer_update_text.get(primary, self.customer_update_text["en"]).replace("{ticket}",
+                                                                                              str(ticket_id))
 
     def calendar_path(self) -> Path:
         """Where relative ``holidays_ical`` paths of policy calendars are read from."""

@@ -1,4 +1,4 @@
-"""The directory: organizations, products, service contracts and SLA policies.
+"""The directory: organizations, products and service contracts (SLA policies: ``actions/sla.py``).
 
 Every writer records an audit row and never commits. Unique names are checked first (for a clear
 message) and then enforced by the database's unique constraints, which stay the lock of record.
@@ -18,6 +18,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 from contactcenter.actions.audit import Actor, record
 from contactcenter.db.models import Base, Contact, Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.errors import Conflict, Invalid, NotFound
+from contactcenter.events import ServiceContractChanged, emit
+from contactcenter.sla.calendar import CalendarError
+from contactcenter.sla.policies import parse_support_hours
 
 T = TypeVar("T", bound=Base)
 
@@ -155,6 +158,15 @@ async def do_update_product(session: AsyncSession, product_id: int, changes: Map
 
 # --- service contracts ---------------------------------------------------------------------------
 
+def _check_support_hours(text: str) -> None:
+    """Support hours are read exactly as the SLA engine reads them: "DAYS HH:MM-HH:MM[ HH:MM-HH:MM] ZONE"."""
+    if text.strip():
+        try:
+            parse_support_hours(text.strip())
+        except CalendarError as exc:
+            raise Invalid(f"support_hours: {exc} (e.g. \"Sa-We 08:00-17:00 Asia/Tehran\")") from None
+
+
 def _check_dates(starts_on: date, ends_on: date | None) -> None:
     if ends_on is not None and ends_on < starts_on:
         raise Invalid(f"ends_on ({ends_on}) must not be before starts_on ({starts_on})")
@@ -168,6 +180,7 @@ async def do_create_contract(session: AsyncSession, *, name: str, organization_i
     await _must_exist(session, Organization, organization_id, "organization_id", "organization")
     await _must_exist(session, Product, product_id, "product_id", "product")
     await _must_exist(session, SlaPolicy, sla_policy_id, "sla_policy_id", "SLA policy")
+    _check_support_hours(support_hours)
     contract = ServiceContract(name=name, organization_id=organization_id, product_id=product_id,
                                sla_policy_id=sla_policy_id, starts_on=starts_on, ends_on=ends_on,
                                support_hours=support_hours, channels=list(dict.fromkeys(channels or [])))
@@ -176,7 +189,8 @@ async def do_create_contract(session: AsyncSession, *, name: str, organization_i
     record(session, actor, "contract.created", "service_contract", contract.id,
            {"name": name, "organization_id": organization_id, "product_id": product_id,
             "sla_policy_id": sla_policy_id, "starts_on": starts_on.isoformat(),
-            "ends_on": _plain(ends_on)})
+            "ends_on": _plain(ends_on), "support_hours": support_hours, "channels": contract.channels})
+    emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=organization_id))
     return contract
 
 
@@ -194,38 +208,11 @@ async def do_update_contract(session: AsyncSession, contract_id: int, changes: M
         await _must_exist(session, SlaPolicy, changes["sla_policy_id"], "sla_policy_id", "SLA policy")
     if "channels" in changes:
         changes["channels"] = list(dict.fromkeys(changes["channels"]))
+    if "support_hours" in changes:
+        _check_support_hours(changes["support_hours"])
     diff = _apply(contract, changes)
     if diff:
         await session.flush()
         record(session, actor, "contract.updated", "service_contract", contract.id, diff)
+        emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=contract.organization_id))
     return contract
-
-
-# --- SLA policies --------------------------------------------------------------------------------
-
-async def do_create_sla_policy(session: AsyncSession, *, name: str, targets: dict[str, int],
-                               description: str = "", conditions: dict[str, Any] | None = None,
-                               calendar: dict[str, Any] | None = None, position: int = 0,
-                               actor: Actor) -> SlaPolicy:
-    await _unique(session, SlaPolicy.name, name, None, "SLA policy name")
-    policy = SlaPolicy(name=name, description=description, conditions=conditions or {}, targets=targets,
-                       calendar=calendar or {}, position=position)
-    session.add(policy)
-    await _flush(session, "SLA policy")
-    record(session, actor, "sla_policy.created", "sla_policy", policy.id,
-           {"name": name, "conditions": policy.conditions, "targets": targets, "calendar": policy.calendar,
-            "position": position})
-    return policy
-
-
-async def do_update_sla_policy(session: AsyncSession, policy_id: int, changes: Mapping[str, Any], *,
-                               actor: Actor) -> SlaPolicy:
-    """Change any part of a policy; ``targets``, ``conditions`` and ``calendar`` are replaced whole."""
-    policy = await _get(session, SlaPolicy, policy_id, "SLA policy", lock=True)
-    if "name" in changes:
-        await _unique(session, SlaPolicy.name, changes["name"], policy.id, "SLA policy name")
-    diff = _apply(policy, changes)
-    if diff:
-        await _flush(session, "SLA policy")
-        record(session, actor, "sla_policy.updated", "sla_policy", policy.id, diff)
-    return policy

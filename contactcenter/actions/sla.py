@@ -1,5 +1,5 @@
 """SLA policies: create, replace, delete (admins). Every change is validated, audited, and announced so that the
-SLA engine recomputes the open tickets' clocks with it."""
+SLA engine recomputes the open tickets' clocks with it. And the customer update of a ``notify_customer`` step."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, record
-from contactcenter.db.models import ServiceContract, SlaPolicy
+from contactcenter.db.models import Message, ServiceContract, SlaPolicy, Ticket
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction
 from contactcenter.errors import Conflict, Invalid, NotFound
-from contactcenter.events import SlaPoliciesChanged, emit
+from contactcenter.events import ReplyQueued, SlaPoliciesChanged, emit
 from contactcenter.sla.policies import PolicyError, parse_policy
 
 FIELDS = ("name", "description", "position", "conditions", "targets", "calendar", "escalation")
@@ -61,6 +63,16 @@ async def do_replace_sla_policy(session: AsyncSession, policy_id: int, values: M
     return policy
 
 
+async def do_update_sla_policy(session: AsyncSession, policy_id: int, changes: Mapping[str, Any], *,
+                                read_file: Callable[[str], bytes], actor: Actor) -> SlaPolicy:
+    """Change some fields of a policy (each given field is replaced whole), checked like a whole policy."""
+    policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
+    if policy is None:
+        raise NotFound(f"SLA policy {policy_id} not found")
+    values = {key: changes[key] if key in changes else getattr(policy, key) for key in FIELDS}
+    return await do_replace_sla_policy(session, policy_id, values, read_file=read_file, actor=actor)
+
+
 async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: Actor) -> None:
     policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
     if policy is None:
@@ -70,3 +82,19 @@ async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: 
     record(session, actor, "sla_policy.deleted", "sla_policy", policy.id, {"name": policy.name})
     await session.delete(policy)
     emit(session, SlaPoliciesChanged(policy_id=policy_id))
+
+
+async def do_send_customer_update(session: AsyncSession, ticket: Ticket, text: str, *, why: Mapping[str, Any],
+                                  actor: Actor) -> Message:
+    """Queue a public system message to the customer on the ticket's channel (an SLA ``notify_customer`` step);
+    the delivery worker sends it after commit like any reply. It is not an agent reply: no clock counts it."""
+    message = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, author_kind=AuthorKind.SYSTEM, user_id=None,
+                      channel=ticket.channel, internal=False, subject=ticket.subject, text=text,
+                      delivery_status=DeliveryStatus.QUEUED, thread_reason="sla", meta={"sla": dict(why)},
+                      created_at=utcnow())
+    session.add(message)
+    await session.flush()
+    record(session, actor, "message.customer_updated", "message", message.id,
+           {"channel": ticket.channel, **why}, ticket_id=ticket.id)
+    emit(session, ReplyQueued(ticket_id=ticket.id, message_id=message.id))
+    return message

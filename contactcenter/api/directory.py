@@ -1,7 +1,7 @@
-"""Directory endpoints: organizations, products, service contracts and SLA policies.
+"""Directory endpoints: organizations, products and service contracts.
 
-Everyone signed in reads; supervisors and admins write organizations, products and contracts; only
-admins write SLA policies.
+Everyone signed in reads; supervisors and admins write. SLA policies have their own endpoints (``api/sla.py``,
+``/sla/policies``); a contract names one by ``sla_policy_id``.
 """
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ from contactcenter.api.schemas.directory import (
     ProductOut,
     ProductPage,
     ProductPatch,
-    SlaPolicyIn,
-    SlaPolicyOut,
-    SlaPolicyPatch,
 )
 from contactcenter.api.tickets import decode_cursor, encode_cursor
-from contactcenter.db.models import Organization, Product, ServiceContract, SlaPolicy
+from contactcenter.db.models import Organization, Product, ServiceContract
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
 from contactcenter.errors import NotFound
@@ -66,12 +63,6 @@ def contract_out(contract: ServiceContract, on: date | None = None) -> ContractO
                        active=actions.contract_active(contract.starts_on, contract.ends_on, on or today()))
 
 
-def sla_policy_out(policy: SlaPolicy) -> SlaPolicyOut:
-    return SlaPolicyOut(id=policy.id, name=policy.name, description=policy.description,
-                        conditions=dict(policy.conditions or {}), targets=dict(policy.targets or {}),
-                        calendar=dict(policy.calendar or {}), position=policy.position)
-
-
 async def _page(session: AsyncSession, query: Select[R], model: type[R], limit: int,
                 cursor: str | None) -> tuple[list[R], str | None]:
     """One page in id order, and the cursor of the next one."""
@@ -83,7 +74,7 @@ async def _page(session: AsyncSession, query: Select[R], model: type[R], limit: 
     return rows, encode_cursor(rows[-1].id) if more else None
 
 
-async def _get(session: AsyncSession, model: type[R] | type[SlaPolicy], row_id: int, label: str) -> Any:
+async def _get(session: AsyncSession, model: type[R], row_id: int, label: str) -> Any:
     row = await session.get(model, row_id)
     if row is None:
         raise NotFound(f"{label} {row_id} not found")
@@ -207,8 +198,10 @@ async def list_contracts(req: ApiRequest) -> ContractPage:
     return ContractPage(items=[contract_out(c, on) for c in rows], next_cursor=cursor)
 
 
-@api.route("POST", "/service-contracts", summary="Create a service contract for an organization",
-           tag="directory", role=Role.SUPERVISOR, body=ContractIn, response=ContractOut, status=201)
+@api.route("POST", "/service-contracts", summary="Create a service contract for an organization; its "
+           "organization's open tickets are recomputed by the SLA engine", tag="directory", role=Role.SUPERVISOR,
+           body=ContractIn, response=ContractOut, status=201,
+           responses={422: "unknown organization, product or SLA policy; dates out of order; unreadable hours"})
 async def create_contract(req: ApiRequest) -> ContractOut:
     body: ContractIn = req.body
     async with req.ctx.db.write() as session:
@@ -227,52 +220,13 @@ async def get_contract(req: ApiRequest) -> ContractOut:
 
 
 @api.route("PATCH", "/service-contracts/{id}", tag="directory",
-           summary="Change a contract's name, product, SLA policy, dates, support hours or channels",
-           role=Role.SUPERVISOR, body=ContractPatch,
-           response=ContractOut)
+           summary="Change a contract's name, product, SLA policy, dates, support hours or channels; its "
+           "organization's open tickets are recomputed by the SLA engine", role=Role.SUPERVISOR, body=ContractPatch,
+           response=ContractOut,
+           responses={422: "unknown product or SLA policy; dates out of order; unreadable hours"})
 async def update_contract(req: ApiRequest) -> ContractOut:
     body: ContractPatch = req.body
     async with req.ctx.db.write() as session:
         contract = await actions.do_update_contract(session, req.path_id(),
                                                     body.model_dump(exclude_unset=True), actor=req.actor)
         return contract_out(contract)
-
-
-# --- SLA policies --------------------------------------------------------------------------------
-
-@api.route("GET", "/sla-policies", summary="SLA policies in the order they are tried (position)",
-           tag="directory", response=SlaPolicyOut, list_response=True)
-async def list_sla_policies(req: ApiRequest) -> list[SlaPolicyOut]:
-    async with req.ctx.db.read() as session:
-        policies = (await session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id))).all()
-    return [sla_policy_out(p) for p in policies]
-
-
-@api.route("GET", "/sla-policies/{id}", summary="An SLA policy", tag="directory", response=SlaPolicyOut)
-async def get_sla_policy(req: ApiRequest) -> SlaPolicyOut:
-    async with req.ctx.db.read() as session:
-        return sla_policy_out(await _get(session, SlaPolicy, req.path_id(), "SLA policy"))
-
-
-@api.route("POST", "/sla-policies", summary="Create an SLA policy", tag="directory", role=Role.ADMIN,
-           body=SlaPolicyIn, response=SlaPolicyOut, status=201, responses={409: "name already taken"})
-async def create_sla_policy(req: ApiRequest) -> SlaPolicyOut:
-    body: SlaPolicyIn = req.body
-    async with req.ctx.db.write() as session:
-        policy = await actions.do_create_sla_policy(
-            session, name=body.name, description=body.description, conditions=body.conditions,
-            targets=body.targets.model_dump(), calendar=body.calendar, position=body.position,
-            actor=req.actor)
-        return sla_policy_out(policy)
-
-
-@api.route("PATCH", "/sla-policies/{id}", tag="directory",
-           summary="Change an SLA policy (targets, conditions and calendar are replaced whole)",
-           role=Role.ADMIN, body=SlaPolicyPatch, response=SlaPolicyOut,
-           responses={409: "name already taken"})
-async def update_sla_policy(req: ApiRequest) -> SlaPolicyOut:
-    body: SlaPolicyPatch = req.body
-    async with req.ctx.db.write() as session:
-        policy = await actions.do_update_sla_policy(session, req.path_id(),
-                                                    body.model_dump(exclude_unset=True), actor=req.actor)
-        return sla_policy_out(policy)

@@ -16,13 +16,14 @@ from contactcenter.api.schemas.sla import (
     SlaPointOut,
     SlaPolicyIn,
     SlaPolicyOut,
+    SlaPolicyPatch,
     SlaTimerOut,
     TicketSlaOut,
 )
 from contactcenter.db.models import SlaPolicy, SlaTimer
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
-from contactcenter.errors import Invalid
+from contactcenter.errors import Invalid, NotFound
 from contactcenter.sla import store
 from contactcenter.sla.clocks import Clock
 from contactcenter.sla.complaints import register
@@ -97,6 +98,27 @@ async def create_policy(req: ApiRequest) -> SlaPolicyOut:
     body: SlaPolicyIn = req.body
     async with req.ctx.db.write() as session:
         row = await actions.do_create_sla_policy(session, body.model_dump(), read_file=_reader(req), actor=req.actor)
+    return policy_out(req, row)
+
+
+@api.route("GET", "/sla/policies/{id}", summary="One SLA policy, and whether it is valid", tag="sla",
+           response=SlaPolicyOut)
+async def get_policy(req: ApiRequest) -> SlaPolicyOut:
+    async with req.ctx.db.read() as session:
+        row = await session.get(SlaPolicy, req.path_id())
+    if row is None:
+        raise NotFound(f"SLA policy {req.path_id()} not found")
+    return policy_out(req, row)
+
+
+@api.route("PATCH", "/sla/policies/{id}", summary="Change some fields of an SLA policy (admins); open tickets are "
+           "recomputed", tag="sla", role=Role.ADMIN, body=SlaPolicyPatch, response=SlaPolicyOut,
+           responses={409: "another policy has that name", 422: "the policy cannot be read (the reason is given)"})
+async def update_policy(req: ApiRequest) -> SlaPolicyOut:
+    body: SlaPolicyPatch = req.body
+    async with req.ctx.db.write() as session:
+        row = await actions.do_update_sla_policy(session, req.path_id(), body.model_dump(exclude_unset=True),
+                                                 read_file=_reader(req), actor=req.actor)
     return policy_out(req, row)
 
 

@@ -27,7 +27,7 @@ from contactcenter.api.schemas.tickets import (
     TimelineEntry,
 )
 from contactcenter.db import search
-from contactcenter.db.models import Attachment, AuditEvent, Contact, Message, Ticket, TicketTag, User
+from contactcenter.db.models import Attachment, AuditEvent, Contact, Message, SlaTicket, Ticket, TicketTag, User
 from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import Invalid, NotFound
 from contactcenter.storage import AttachmentStore
@@ -196,7 +196,9 @@ async def ticket_detail(session: AsyncSession, ticket_id: int) -> TicketDetail:
     timeline += [TimelineEntry(kind="event", at=e.created_at, id=e.id, action=e.action, actor_kind=e.actor_kind,
                                actor_id=e.actor_id, changes=e.changes) for e in events]
     timeline.sort(key=lambda entry: (entry.at, entry.kind != "message", entry.id))
-    return TicketDetail(**ticket_out(ticket, contact_name, tags).model_dump(), timeline=timeline)
+    flags = await session.scalar(select(SlaTicket.flags).where(SlaTicket.ticket_id == ticket.id))
+    return TicketDetail(**ticket_out(ticket, contact_name, tags).model_dump(), timeline=timeline,
+                        sla_flags=[str(f) for f in flags or []])
 
 
 @api.route("GET", "/tickets/{id}", summary="A ticket with its whole timeline (messages, notes, changes)",

@@ -569,3 +569,25 @@ class SlaTicket(Base):
     resolution_calendar_seconds: Mapped[int | None] = mapped_column(Integer)
     breaches: Mapped[int] = mapped_column(Integer, default=0)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """Something a staff member should see even if no console was open when it happened (an SLA escalation, a
+    mention...). ``key`` makes a notification unique per user (``UNIQUE(user_id, key)``): writers that may run twice
+    (two sweepers, a redelivered event) insert with ON CONFLICT DO NOTHING and only one row exists."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_notifications_user_id_key"),
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_unread", "user_id", "id",
+              sqlite_where=text("read_at IS NULL"), postgresql_where=text("read_at IS NULL")),
+    )
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(40))  # "sla.assignee", "sla.supervisor", later "mention"...
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    key: Mapped[str | None] = mapped_column(String(200))  # the dedupe key; None: never deduplicated
+    created_at: Mapped[datetime] = _created()
+    read_at: Mapped[datetime | None] = mapped_column()

@@ -4,8 +4,9 @@ A policy row has ``conditions`` (every key given must match; an empty table matc
 (minutes per metric, warning points), a ``calendar`` (see ``calendar_spec``) and an ``escalation`` ladder. Policies
 are tried by ``position``; the first match wins. The policy of a service contract in force for the ticket's
 organization (and channel) wins over the ordinary order, except for a complaint whose first match is a policy
-that names ticket types (the complaint policy). When the organization's contracts have all expired, policies that only
-a contract or a tier could grant are skipped (the ticket falls back to the default) and the choice is flagged.
+that names ticket types (the complaint policy). When none of the organization's contracts is in force (ended or not
+started yet), policies that only a contract or a tier could grant are skipped (the ticket falls back to the default)
+and the choice is flagged.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Facts:
 class Choice:
     policy: Policy
     contract: str | None = None  # the contract in force that chose the policy
-    contract_expired: bool = False  # the organization's contracts have all ended: fell back
+    contract_expired: bool = False  # no contract of the organization is in force (ended or not started): fell back
     flags: tuple[str, ...] = field(default=())
     hours: BusinessCalendar | None = None  # the contract's support hours, when they replace the policy's
 
@@ -215,14 +216,28 @@ def matches(policy: Policy, facts: Facts, *, contract: Contract | None) -> bool:
     return True
 
 
+def contract_flags(facts: Facts, today: date) -> tuple[str, ...]:
+    """Why no contract applies to a ticket of an organization that has contracts (empty when it has none): one is
+    in force but lists other channels (``contract_not_for_channel``); else none is in force because one has ended
+    (``contract_expired``) and/or one starts later (``contract_not_started``)."""
+    if any(c.in_force(today) for c in facts.contracts):
+        return ("contract_not_for_channel",)
+    flags = []
+    if any(c.ends_on is not None and c.ends_on < today for c in facts.contracts):
+        flags.append("contract_expired")
+    if any(c.starts_on > today for c in facts.contracts):
+        flags.append("contract_not_started")
+    return tuple(flags)
+
+
 def choose(policies: Sequence[Policy], facts: Facts, today: date) -> Choice | None:
     """The policy for a ticket (None when no policy matches)."""
     ordered = sorted(policies, key=lambda p: (p.position, p.id))
     by_id = {p.id: p for p in ordered}
     usable = [c for c in facts.contracts if c.in_force(today) and (not c.channels or facts.channel in c.channels)]
     contract = usable[0] if usable else None
-    expired = bool(facts.contracts) and contract is None and all(
-        c.ends_on is not None and c.ends_on < today for c in facts.contracts)
+    flags = contract_flags(facts, today) if contract is None else ()
+    expired = bool(flags) and "contract_not_for_channel" not in flags  # no contract in force: fall back
     first: Policy | None = None
     for policy in ordered:
         if expired and ({"contract", "organization_tier"} & set(policy.conditions)):
@@ -231,7 +246,6 @@ def choose(policies: Sequence[Policy], facts: Facts, today: date) -> Choice | No
             first = policy
             break
     granted = by_id.get(contract.policy_id) if contract is not None and contract.policy_id is not None else None
-    flags = ("contract_expired",) if expired else ()
     if granted is not None and (first is None or facts.type != TicketType.COMPLAINT or
                                 "type" not in first.conditions):
         hours, more = _contract_hours(contract, granted)

@@ -25,16 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.actions.channel_events import is_opted_out
+from contactcenter.actions.notifications import do_notify, supervisors
+from contactcenter.actions.sla import do_send_customer_update
 from contactcenter.actions.tickets import do_update_ticket
 from contactcenter.db.engine import Database
-from contactcenter.db.models import SlaPolicy, SlaTimer, Ticket
+from contactcenter.db.models import ContactIdentity, Message, SlaPolicy, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import Priority
+from contactcenter.domain.enums import AuthorKind, Direction, IdentityKind, Priority, TicketType
 from contactcenter.domain.lifecycle import ACTIVE
 from contactcenter.events import (
     Event,
     MessageReceived,
     ReplyQueued,
+    ServiceContractChanged,
     SlaBreached,
     SlaEscalated,
     SlaPoliciesChanged,
@@ -47,13 +51,14 @@ from contactcenter.events import (
 from contactcenter.relay import Relay
 from contactcenter.settings import SlaSettings
 from contactcenter.sla import store
-from contactcenter.sla.clocks import Clock, compute_clocks
-from contactcenter.sla.policies import Choice, Policy, PolicyError, Step, choose, parse_policy
+from contactcenter.sla.clocks import Clock, ClockState, compute_clocks
+from contactcenter.sla.customer import UpdateFacts, skip_reason
+from contactcenter.sla.policies import COMPLAINT_BREACH_STEPS, Choice, Policy, PolicyError, Step, choose, parse_policy
 
 log = logging.getLogger(__name__)
 IDLE_RETRY = 0.05  # seconds before looking again at due timers that another sweeper holds
 TOPICS = (TicketCreated.topic, MessageReceived.topic, TicketChanged.topic, ReplyQueued.topic, TicketsMerged.topic,
-          SlaPoliciesChanged.topic)
+          SlaPoliciesChanged.topic, ServiceContractChanged.topic)
 CHUNK = 500  # tickets recomputed per transaction after a policy change
 
 
@@ -101,6 +106,10 @@ class SlaService:
     async def on_events(self, events: list[Event]) -> None:
         if any(isinstance(e, SlaPoliciesChanged) for e in events):
             await self.recompute_active()
+        else:
+            organizations = {e.organization_id for e in events if isinstance(e, ServiceContractChanged)}
+            if organizations:
+                await self.recompute_active(organizations)
         ids: list[int] = []
         for event in events:
             if isinstance(event, TicketsMerged):
@@ -115,7 +124,7 @@ class SlaService:
     async def recompute(self, ticket_ids: Sequence[int], now: datetime | None = None) -> None:
         """Recompute and store the timers of these tickets (one transaction)."""
         at = now or utcnow()
-        earliest = await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
+        _, earliest = await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
         if earliest is None:
             return
         self.wake_for(earliest)
@@ -129,21 +138,28 @@ class SlaService:
         if self._planned is None or due < self._planned:
             self._wake.set()
 
-    async def recompute_active(self) -> int:
-        """Recompute every active ticket (after a policy change), a chunk per transaction; return how many."""
+    async def recompute_active(self, organization_ids: set[int] | None = None) -> int:
+        """Recompute every active ticket (after a policy change) or those of some organizations (after a change of
+        their contracts), a chunk per transaction; return how many."""
+        query = select(Ticket.id).where(Ticket.status.in_([s.value for s in ACTIVE]), Ticket.merged_into_id.is_(None))
+        if organization_ids is not None:
+            query = query.where(Ticket.organization_id.in_(organization_ids))
         async with self.db.read() as session:
-            ids = list((await session.scalars(select(Ticket.id).where(
-                Ticket.status.in_([s.value for s in ACTIVE]), Ticket.merged_into_id.is_(None)))).all())
+            ids = list((await session.scalars(query.order_by(Ticket.id))).all())
         for start in range(0, len(ids), CHUNK):
             await self.recompute(ids[start:start + CHUNK])
         return len(ids)
 
-    def _recompute(self, session: Session, ticket_ids: Sequence[int], now: datetime) -> datetime | None:
-        """Recompute and save; return the earliest due time written or moved (None: nothing new is due)."""
+    def _recompute(self, session: Session, ticket_ids: Sequence[int],
+                   now: datetime) -> tuple[dict[int, TicketSla], datetime | None]:
+        """Recompute and save; return the results and the earliest due time written or moved (None: nothing new
+        is due)."""
         store.lock_tickets(session, ticket_ids)
         policies = self.policies(session)
         results = self._evaluate(session, ticket_ids, policies, now)
-        return store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()}, now)
+        earliest = store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()},
+                              now)
+        return results, earliest
 
     def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
                   now: datetime) -> dict[int, TicketSla]:
@@ -219,16 +235,22 @@ class SlaService:
         # Recompute those tickets first, in this transaction and under their SLA locks: a timer whose clock
         # stopped or moved since it was written (an event the relay has not delivered yet) is cancelled or moved
         # instead of firing wrongly. Then claim what is still due.
-        await session.run_sync(lambda s: self._recompute(s, ids, now))
+        results, _ = await session.run_sync(lambda s: self._recompute(s, ids, now))
         timers = await session.run_sync(lambda s: store.due_timers(s, now, ids))
         policies = {p.id: p for p in await session.run_sync(self.policies)}
         mine = await session.run_sync(lambda s: store.claim(s, [t.id for t in timers], now))
+        if mine:  # their tickets in one query (``_fire`` then finds them in the session)
+            (await session.scalars(select(Ticket).where(
+                Ticket.id.in_({t.ticket_id for t in timers if t.id in mine})))).all()
         for timer in timers:
             if timer.id in mine:
-                await self._fire(session, timer, policies.get(timer.policy_id or 0))
+                sla = results.get(timer.ticket_id)
+                clock = next((c for c in sla.clocks if c.metric.value == timer.metric and c.cycle == timer.cycle),
+                             None) if sla else None
+                await self._fire(session, timer, policies.get(timer.policy_id or 0), clock)
         return max(len(timers), len(ids)), len(mine)
 
-    async def _fire(self, session: AsyncSession, timer: SlaTimer, policy: Policy | None) -> None:
+    async def _fire(self, session: AsyncSession, timer: SlaTimer, policy: Policy | None, clock: Clock | None) -> None:
         ticket = await session.get(Ticket, timer.ticket_id)
         if ticket is None:
             return
@@ -242,15 +264,18 @@ class SlaService:
             record(session, SYSTEM, "sla.warning", "ticket", ticket.id, details, ticket_id=ticket.id)
             emit(session, SlaWarning(ticket_id=ticket.id, metric=timer.metric, cycle=timer.cycle,
                                      point=timer.point, due_at=due))
-        if policy is None or ticket.merged_into_id is not None:
+        if ticket.merged_into_id is not None:
             return
-        for step in policy.ladder(ticket.type):
+        for step in ladder(policy, ticket.type):
             if step.at == timer.point and (not step.metrics or timer.metric in step.metrics):
-                await self._escalate(session, ticket, timer, step)
+                await self._escalate(session, ticket, timer, step, clock)
 
-    async def _escalate(self, session: AsyncSession, ticket: Ticket, timer: SlaTimer, step: Step) -> None:
-        """One rung of the ladder, recorded; runs once because its timer fires once."""
+    async def _escalate(self, session: AsyncSession, ticket: Ticket, timer: SlaTimer, step: Step,
+                        clock: Clock | None) -> None:
+        """One rung of the ladder, recorded; runs once because its timer fires once (and notifications are also
+        unique per user and timer)."""
         changes: dict[str, object] = {"action": step.action, "metric": timer.metric, "point": timer.point}
+        user_id: int | None = None
         if step.action == "raise_priority":
             current = Priority(ticket.priority)
             order = list(Priority)
@@ -262,10 +287,44 @@ class SlaService:
             changes["queue"] = [ticket.queue, step.queue]
             if step.queue != ticket.queue:
                 await do_update_ticket(session, ticket.id, {"queue": step.queue}, actor=SYSTEM)
-        user_id = ticket.assignee_id if step.action == "notify_assignee" else None
+        elif step.action in ("notify_assignee", "notify_supervisor"):
+            user_id = ticket.assignee_id if step.action == "notify_assignee" else None
+            changes.update(await self._notify(session, ticket, timer, step))
+        elif step.action == "notify_customer":
+            changes.update(await self._update_customer(session, ticket, timer, clock))
         record(session, SYSTEM, "sla.escalated", "ticket", ticket.id, changes, ticket_id=ticket.id)
         emit(session, SlaEscalated(ticket_id=ticket.id, metric=timer.metric, point=timer.point, action=step.action,
                                    user_id=user_id))
+
+    async def _notify(self, session: AsyncSession, ticket: Ticket, timer: SlaTimer, step: Step) -> dict[str, object]:
+        """Durable notifications: to the assignee (an unassigned ticket: to the supervisors instead) or to every
+        active supervisor and admin. One per user and timer: ``UNIQUE(user_id, key)`` with key ``sla:<timer id>``."""
+        out: dict[str, object] = {}
+        if step.action == "notify_assignee" and ticket.assignee_id is not None:
+            users = [ticket.assignee_id]
+        else:
+            users = await supervisors(session)
+            if step.action == "notify_assignee":
+                out["unassigned"] = True  # nobody to tell but the supervisors
+        kind = "sla.breach" if timer.point == "breach" else "sla.warning"
+        written = await do_notify(session, users, kind=kind, text=notification_text(ticket, timer),
+                                  ticket_id=ticket.id, key=f"sla:{timer.id}", actor=SYSTEM)
+        out["notified"] = sorted(users)
+        out["notifications"] = written
+        return out
+
+    async def _update_customer(self, session: AsyncSession, ticket: Ticket, timer: SlaTimer,
+                               clock: Clock | None) -> dict[str, object]:
+        """The customer update of a notify_customer step, or why it was not sent."""
+        facts = await customer_facts(session, ticket, clock)
+        reason = skip_reason(facts, self.settings.customer_update_channels)
+        if reason is not None:
+            return {"customer_update": "skipped", "reason": reason, "channel": ticket.channel}
+        text = self.settings.customer_update(ticket.language, ticket.id)
+        message = await do_send_customer_update(
+            session, ticket, text, why={"metric": timer.metric, "cycle": timer.cycle, "point": timer.point},
+            actor=SYSTEM)
+        return {"customer_update": "queued", "message_id": message.id, "channel": ticket.channel}
 
     async def _sweeper(self) -> None:
         while not self._stopping:
@@ -288,6 +347,44 @@ class SlaService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay + 0.001):
                     await self._wake.wait()
+
+
+def ladder(policy: Policy | None, ticket_type: str) -> tuple[Step, ...]:
+    """The steps to run: the policy's ladder; a complaint escalates on breach even without a policy's steps."""
+    if policy is not None:
+        return policy.ladder(ticket_type)
+    if ticket_type == TicketType.COMPLAINT:
+        return tuple(Step("breach", action) for action in COMPLAINT_BREACH_STEPS)
+    return ()
+
+
+def notification_text(ticket: Ticket, timer: SlaTimer) -> str:
+    """What the notification says (staff only: no customer sees it)."""
+    what = {"first_response": "first response", "next_response": "next response",
+            "resolution": "resolution"}.get(timer.metric, timer.metric)
+    due = timer.due_at.strftime("%Y-%m-%d %H:%M UTC")
+    if timer.point == "breach":
+        head = f"SLA breached: {what} was due {due}"
+    else:
+        head = f"SLA warning ({timer.point.removeprefix('warn-')}): {what} due {due}"
+    kind = "complaint " if ticket.type == TicketType.COMPLAINT else ""
+    return f"{head} on {kind}ticket #{ticket.id} ({ticket.priority}): {ticket.subject}"[:500]
+
+
+async def customer_facts(session: AsyncSession, ticket: Ticket, clock: Clock | None) -> UpdateFacts:
+    """What ``skip_reason`` needs to know about a ticket (three small queries)."""
+    wrote = await session.scalar(select(Message.id).where(
+        Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
+        Message.author_kind == AuthorKind.CONTACT).limit(1)) is not None
+    identities = (await session.execute(select(ContactIdentity.kind, ContactIdentity.value).where(
+        ContactIdentity.contact_id == ticket.contact_id).order_by(ContactIdentity.id))).all()
+    opted_out = False
+    if ticket.channel == "sms":
+        number = ticket.conversation_key or next((v for k, v in identities if k == IdentityKind.PHONE), None)
+        opted_out = number is not None and await is_opted_out(session, "sms", number)
+    return UpdateFacts(channel=ticket.channel, status=ticket.status, merged=ticket.merged_into_id is not None,
+                       clock_running=clock is not None and clock.state == ClockState.RUNNING, customer_wrote=wrote,
+                       address_kinds=frozenset(k for k, _ in identities), opted_out=opted_out)
 
 
 def lateness(timer: SlaTimer) -> timedelta | None:

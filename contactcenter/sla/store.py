@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.models import (
     AuditEvent,
     Message,
@@ -37,8 +38,10 @@ def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
     Other writers (intake, actions) do not take these locks. SQLite serializes writers anyway."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for ticket_id in sorted(set(ticket_ids)):
-        session.execute(text("SELECT pg_advisory_xact_lock(:space, :id)"), {"space": SLA_LOCK_SPACE, "id": ticket_id})
+    ids = sorted(set(ticket_ids))
+    if ids:  # one round trip: the function scan yields the (sorted) array's elements in order
+        session.execute(text("SELECT count(pg_advisory_xact_lock(:space, t.id)) FROM unnest(CAST(:ids AS integer[])) "
+                             "WITH ORDINALITY AS t(id, n)"), {"space": SLA_LOCK_SPACE, "ids": ids})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +146,16 @@ def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[C
         changed += _save_timers(ticket_id, choice, clocks, existing[ticket_id], now, new_timers)
         figures = _figures(choice, clocks, now)
         row = figures_rows.get(ticket_id)
+        old_flags = list(row.flags or []) if row is not None else []
         if row is None:
             new_figures.append({"ticket_id": ticket_id, **figures})
         else:
             for name, value in figures.items():
                 setattr(row, name, value)
+        if figures["flags"] != old_flags:  # e.g. the contract ended: the ticket fell back to the default policy
+            record(session, SYSTEM, "sla.flagged", "ticket", ticket_id,
+                   {"flags": [old_flags, figures["flags"]], "policy": figures["policy_name"],
+                    "contract": figures["contract"]}, ticket_id=ticket_id)
     if new_timers:
         session.execute(insert(SlaTimer), new_timers)
     if new_figures:

@@ -290,11 +290,13 @@ async def test_openapi_lists_the_new_endpoints(client: Client) -> None:
     for path in ("/api/v1/contacts", "/api/v1/contacts/{id}", "/api/v1/contacts/{id}/identities",
                  "/api/v1/contacts/{id}/merge", "/api/v1/contact-merges/{id}/undo", "/api/v1/organizations",
                  "/api/v1/organizations/{id}", "/api/v1/products", "/api/v1/products/{id}",
-                 "/api/v1/service-contracts", "/api/v1/service-contracts/{id}", "/api/v1/sla-policies",
-                 "/api/v1/sla-policies/{id}", "/api/v1/agents", "/api/v1/agents/{id}", "/api/v1/agents/me",
+                 "/api/v1/service-contracts", "/api/v1/service-contracts/{id}", "/api/v1/sla/policies",
+                 "/api/v1/sla/policies/{id}", "/api/v1/me/notifications", "/api/v1/agents", "/api/v1/agents/{id}",
+                 "/api/v1/agents/me",
                  "/api/v1/agents/me/presence", "/api/v1/agents/{id}/presence", "/api/v1/skills",
                  "/api/v1/skills/{id}"):
         assert path in spec["paths"], path
+    assert "/api/v1/sla-policies" not in spec["paths"]  # one API for SLA policies: /sla/policies
     assert "Contact360" in spec["components"]["schemas"]
     assert spec["paths"]["/api/v1/contacts"]["get"]["parameters"][0]["name"] == "q"
 

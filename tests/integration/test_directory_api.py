@@ -1,4 +1,4 @@
-"""Organizations, products, service contracts and SLA policies over the API."""
+"""Organizations, products and service contracts over the API (SLA policies: test_sla_api.py)."""
 
 from __future__ import annotations
 
@@ -86,13 +86,14 @@ async def test_roles_on_directory_writes(client: Client, agent: Staff, superviso
     denied = await post(client, agent, "/organizations", {"name": "Nope"}, status=403)
     assert denied["error"]["code"] == "forbidden"
     await post(client, agent, "/products", {"name": "Nope"}, status=403)
-    await post(client, supervisor, "/sla-policies", {"name": "P", "targets": {
-        "first_response_minutes": 1, "next_response_minutes": 1, "resolution_minutes": 1}}, status=403)
+    await post(client, supervisor, "/sla/policies", {"name": "P", "targets": {"first_response_minutes": 1}},
+               status=403)
     await post(client, admin, "/organizations", {"name": "Admins may"})
     unauthenticated = await client.post(V1 + "/organizations", json={"name": "Anon"})
     assert unauthenticated.status == 401
     assert (await client.get(V1 + "/organizations")).status == 401
-    assert (await client.get(V1 + "/sla-policies")).status == 401
+    assert (await client.get(V1 + "/sla/policies")).status == 401
+    assert (await client.get(V1 + "/sla-policies", headers=agent.headers)).status == 404  # gone: /sla/policies
 
 
 async def test_products(client: Client, agent: Staff, supervisor: Staff) -> None:
@@ -117,13 +118,14 @@ async def test_contracts_validation_and_active_flag(client: Client, agent: Staff
                                                     admin: Staff) -> None:
     org = await post(client, supervisor, "/organizations", {"name": "Acme"})
     product = await post(client, supervisor, "/products", {"name": "App"})
-    policy = await post(client, admin, "/sla-policies", {"name": "Gold", "targets": {
+    policy = await post(client, admin, "/sla/policies", {"name": "Gold", "targets": {
         "first_response_minutes": 60, "next_response_minutes": 120, "resolution_minutes": 1440}})
     today = utcnow().date()
     current = await post(client, supervisor, "/service-contracts", {
         "name": "Current", "organization_id": org["id"], "product_id": product["id"],
         "sla_policy_id": policy["id"], "starts_on": str(today - timedelta(days=30)),
-        "ends_on": str(today + timedelta(days=30)), "channels": ["Email", "telegram"]})
+        "ends_on": str(today + timedelta(days=30)), "channels": ["Email", "telegram"],
+        "support_hours": "Sa-We 08:00-12:30 13:30-17:00 Asia/Tehran"})
     assert current["active"] is True and current["channels"] == ["email", "telegram"]
     expired = await post(client, supervisor, "/service-contracts", {
         "name": "Old", "organization_id": org["id"], "starts_on": "2020-01-01", "ends_on": "2020-12-31"})
@@ -143,6 +145,11 @@ async def test_contracts_validation_and_active_flag(client: Client, agent: Staff
                        ({**base, "channels": ["no spaces allowed"]}, "channels.0")):
         error = (await post(client, supervisor, "/service-contracts", bad, status=422))["error"]
         assert error["code"] == "invalid" and field in [d["field"] for d in error["details"]], (bad, error)
+    for hours in ("whenever", "Sa-We 08:00-17:00 Mars/Olympus", "Xx 08:00-17:00", "Sa-We 22:00-06:00 UTC"):
+        error = (await post(client, supervisor, "/service-contracts", {**base, "support_hours": hours},
+                            status=422))["error"]
+        assert "support_hours" in error["message"], (hours, error)
+    await patch(client, supervisor, f"/service-contracts/{current['id']}", {"support_hours": "24/7"}, status=422)
     for ref in ("organization_id", "product_id", "sla_policy_id"):
         error = (await post(client, supervisor, "/service-contracts", {**base, ref: 987654}, status=422))["error"]
         assert ref in error["message"] and "987654" in error["message"]
@@ -171,41 +178,11 @@ async def test_contracts_validation_and_active_flag(client: Client, agent: Staff
     assert await audit_actions(client, "service_contract") == ["contract.created"] * 4 + ["contract.updated"]
 
 
-async def test_sla_policies(client: Client, agent: Staff, admin: Staff) -> None:
-    targets = {"first_response_minutes": 30, "next_response_minutes": 60, "resolution_minutes": 480}
-    complaints = await post(client, admin, "/sla-policies", {
-        "name": "Complaints", "position": 1, "conditions": {"type": ["complaint"]}, "targets": targets,
-        "calendar": {"business_hours": True, "timezone": "Asia/Tehran", "days": "Sa-We",
-                     "hours": ["08:00-17:00"]}})
-    default = await post(client, admin, "/sla-policies", {"name": "Default", "position": 100, "targets": targets})
-    assert complaints["calendar"]["timezone"] == "Asia/Tehran" and default["conditions"] == {}
-    await post(client, admin, "/sla-policies", {"name": "Default", "targets": targets}, status=409)
-    for bad in ({"name": "x", "targets": {**targets, "resolution_minutes": 0}},
-                {"name": "x", "targets": {**targets, "first_response_minutes": "soon"}},
-                {"name": "x", "targets": {"first_response_minutes": 1}},
-                {"name": "x", "targets": targets, "calendar": {"timezone": "Mars/Olympus"}},
-                {"name": "x", "targets": targets, "position": -1},
-                {"name": "x", "targets": targets, "extra": True}):
-        await post(client, admin, "/sla-policies", bad, status=422)
-    changed = await patch(client, admin, f"/sla-policies/{default['id']}",
-                          {"targets": {**targets, "resolution_minutes": 4320}, "position": 0})
-    assert changed["targets"]["resolution_minutes"] == 4320 and changed["position"] == 0
-    await patch(client, admin, f"/sla-policies/{default['id']}", {"name": "Complaints"}, status=409)
-    await patch(client, admin, f"/sla-policies/{default['id']}", {"targets": None}, status=422)
-    await patch(client, agent, f"/sla-policies/{default['id']}", {"position": 5}, status=403)
-    listed = await get(client, agent, "/sla-policies")
-    assert [p["name"] for p in listed] == ["Default", "Complaints"]  # by position
-    assert (await get(client, agent, f"/sla-policies/{complaints['id']}"))["targets"] == targets
-    await get(client, agent, "/sla-policies/999999", status=404)
-    assert await audit_actions(client, "sla_policy") == ["sla_policy.created", "sla_policy.created",
-                                                         "sla_policy.updated"]
-
-
 async def test_hostile_input_is_4xx_never_500(client: Client, agent: Staff, supervisor: Staff,
                                               admin: Staff) -> None:
     huge = 10**12  # larger than any id the (32-bit) id columns can hold
     for path in (f"/organizations/{huge}", f"/products/{huge}", f"/service-contracts/{huge}",
-                 f"/sla-policies/{huge}", f"/contacts/{huge}", f"/agents/{huge}"):
+                 f"/sla/policies/{huge}", f"/contacts/{huge}", f"/agents/{huge}"):
         await get(client, agent, path, status=404)
     await get(client, agent, "/organizations", status=422, cursor="MTAwMDAwMDAwMDAwMA")  # a huge id, encoded
     await get(client, agent, "/contacts", status=422, organization_id=str(huge))
@@ -214,8 +191,8 @@ async def test_hostile_input_is_4xx_never_500(client: Client, agent: Staff, supe
     await post(client, agent, "/contacts/1/merge", {"into": huge}, status=422)
     await patch(client, supervisor, f"/agents/{huge}", {"name": "x"}, status=404)
     await post(client, supervisor, "/organizations", {"name": "nul\u0000byte"}, status=422)
-    await post(client, admin, "/sla-policies", {"name": "p", "conditions": {"type": ["a\u0000"]}, "targets": {
-        "first_response_minutes": 1, "next_response_minutes": 1, "resolution_minutes": 1}}, status=422)
+    await post(client, admin, "/sla/policies", {"name": "p", "conditions": {"type": ["a\u0000"]}, "targets": {
+        "first_response_minutes": 1}}, status=422)
     await get(client, agent, "/contacts", status=422, q="a\u0000b")
     surrogate = await client.post(V1 + "/organizations", data='{"name": "\\ud800"}',
                                   headers={**supervisor.headers, "Content-Type": "application/json"})

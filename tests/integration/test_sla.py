@@ -15,10 +15,20 @@ from sqlalchemy import func, select
 from channels.base import InboundMessage
 from contactcenter.actions.agents import do_create_agent
 from contactcenter.actions.audit import SYSTEM, Actor
+from contactcenter.actions.notifications import do_notify
 from contactcenter.actions.tickets import do_reply, do_update_ticket
 from contactcenter.app import build_context
 from contactcenter.context import Context
-from contactcenter.db.models import AuditEvent, OutboxEvent, SlaPolicy, SlaTicket, SlaTimer, Ticket
+from contactcenter.db.models import (
+    AuditEvent,
+    Message,
+    Notification,
+    OutboxEvent,
+    SlaPolicy,
+    SlaTicket,
+    SlaTimer,
+    Ticket,
+)
 from contactcenter.db.types import utcnow
 from contactcenter.demo import load_demo
 from contactcenter.domain.enums import IdentityKind, Role, TicketStatus
@@ -81,6 +91,20 @@ async def make_agent(ctx: Context) -> int:
     async with ctx.db.write() as session:
         user = await do_create_agent(session, email="agent@agents.example", name="Agent", role=Role.AGENT,
                                      password=None, actor=SYSTEM)
+    return user.id
+
+
+async def notifications(ctx: Context) -> list[tuple[int, str, int | None]]:
+    async with ctx.db.read() as session:
+        rows = (await session.execute(select(Notification.user_id, Notification.kind, Notification.ticket_id)
+                                      .order_by(Notification.id))).all()
+        return [(u, k, t) for u, k, t in rows]
+
+
+async def make_supervisor(ctx: Context, email: str = "boss@agents.example") -> int:
+    async with ctx.db.write() as session:
+        user = await do_create_agent(session, email=email, name="Boss", role=Role.SUPERVISOR, password=None,
+                                     actor=SYSTEM)
     return user.id
 
 
@@ -187,6 +211,7 @@ async def test_missed_due_times_fire_once_after_a_restart(sla: Context, settings
 
 
 async def test_two_sweepers_on_one_database_fire_each_timer_once(sla: Context, settings: Settings) -> None:
+    bosses = [await make_supervisor(sla, f"boss{i}@agents.example") for i in range(2)]
     created = [(await new_ticket(sla, f"m{i}"))[1] for i in range(6)]
     other = build_context(settings.with_overrides({"routing": {"enabled": False}, "sla": {"batch_size": 4}}))
     try:
@@ -200,6 +225,11 @@ async def test_two_sweepers_on_one_database_fire_each_timer_once(sla: Context, s
         fired = await session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action.in_(["sla.warning", "sla.breached"])))
     assert fired == 36
+    # the warn-50% notify_assignee steps of unassigned tickets (first response and resolution) told both
+    # supervisors, once each: 6 tickets x 2 points x 2 supervisors
+    found = await notifications(sla)
+    assert len(found) == 24 and {u for u, _, _ in found} == set(bosses)
+    assert all(found.count(row) == 2 for row in found) and {k for _, k, _ in found} == {"sla.warning"}
 
 
 class Console:
@@ -229,7 +259,11 @@ async def test_escalations_reach_the_assignee_and_supervisors_consoles(sla: Cont
     await sla.relay.drain()
     assert [(f["type"], f["point"]) for f in mine.frames] == [  # 30 minutes: both default warnings at 22.5 min
         ("sla.warning", "warn-15m"), ("sla.warning", "warn-75%"), ("sla.breached", "breach")]
-    assert [(f["type"], f.get("action")) for f in theirs.frames] == [("sla.escalated", "notify_supervisor")]
+    # the complaint's breach always notifies the supervisors: a durable notification, pushed as it is written
+    assert [(f["type"], f["kind"], f["ticket_id"]) for f in theirs.frames] == [
+        ("notification", "sla.breach", ticket_id)]
+    assert str(theirs.frames[0]["text"]).startswith("SLA breached: first response was due")
+    assert await notifications(sla) == [(boss.id, "sla.breach", ticket_id)]
 
 
 async def test_demo_policies_and_contract(settings: Settings) -> None:
@@ -246,3 +280,114 @@ async def test_demo_policies_and_contract(settings: Settings) -> None:
         assert figures.contract == "Parsian gold support 2026" and figures.flags == []
     finally:
         await ctx.db.dispose()
+
+
+async def set_ladder(ctx: Context, name: str, escalation: list[dict[str, Any]]) -> None:
+    async with ctx.db.write() as session:
+        policy = await session.scalar(select(SlaPolicy).where(SlaPolicy.name == name))
+        assert policy is not None
+        policy.escalation = escalation
+
+
+async def test_a_complaint_with_an_empty_ladder_still_escalates_on_breach(sla: Context) -> None:
+    await set_ladder(sla, "Complaints", [])
+    boss = await make_supervisor(sla)
+    ticket_id, created = await new_ticket(sla, "t8", topic="complaint")
+    async with sla.db.read() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.priority == "high"  # complaints start high
+    assert await service(sla).tick(created + timedelta(minutes=29)) == 2  # warnings at 75 % and 15 minutes before
+    assert await service(sla).tick(created + timedelta(minutes=30)) == 1  # first response's breach
+    steps = [c.get("action") for a, c in await audit_actions(sla, ticket_id) if a == "sla.escalated"]
+    assert steps == ["notify_supervisor", "raise_priority"]
+    async with sla.db.read() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.priority == "urgent"
+    assert await notifications(sla) == [(boss, "sla.breach", ticket_id)]
+    assert await service(sla).tick(created + timedelta(minutes=30)) == 0  # once
+
+
+async def test_notify_assignee_is_durable_without_a_console(sla: Context) -> None:
+    agent = await make_agent(sla)
+    ticket_id, created = await new_ticket(sla, "t9")
+    async with sla.db.write() as session:
+        await do_update_ticket(session, ticket_id, {"assignee_id": agent}, actor=SYSTEM)
+    await sla.relay.drain()
+    assert not sla.hub.listeners(agent_topic(agent))  # no console open anywhere
+    assert await service(sla).tick(created + timedelta(minutes=30)) == 1
+    await sla.relay.drain()
+    assert await notifications(sla) == [(agent, "sla.warning", ticket_id)]
+    escalated = [c for a, c in await audit_actions(sla, ticket_id) if a == "sla.escalated"]
+    assert [(c["action"], c["notified"]) for c in escalated] == [("notify_assignee", [agent])]
+
+
+async def test_do_notify_writes_once_per_user_and_key(sla: Context) -> None:
+    agent = await make_agent(sla)
+    ticket_id, _ = await new_ticket(sla, "t10")
+    for _ in range(2):
+        async with sla.db.write() as session:
+            await do_notify(session, [agent], kind="mention", text="You were mentioned", ticket_id=ticket_id,
+                            key="mention:1", actor=SYSTEM)
+    async with sla.db.write() as session:  # no key: every call is a new notification
+        await do_notify(session, [agent], kind="mention", text="Again", ticket_id=ticket_id, actor=SYSTEM)
+    assert await notifications(sla) == [(agent, "mention", ticket_id), (agent, "mention", ticket_id)]
+    async with sla.db.read() as session:
+        created = (await session.scalars(select(OutboxEvent.topic).where(
+            OutboxEvent.topic == "notification.created"))).all()
+    assert len(created) == 2
+
+
+CUSTOMER_UPDATES = [{"at": "breach", "action": "notify_customer", "metrics": ["first_response"]}]
+
+
+async def customer_messages(ctx: Context, ticket_id: int) -> list[tuple[str, str, bool, str]]:
+    async with ctx.db.read() as session:
+        rows = (await session.execute(select(Message.author_kind, Message.text, Message.internal,
+                                             Message.delivery_status).where(
+            Message.ticket_id == ticket_id, Message.direction == "out").order_by(Message.id))).all()
+        return [(a, t, i, d) for a, t, i, d in rows]
+
+
+async def test_notify_customer_sends_one_public_update_in_the_ticket_language(sla: Context) -> None:
+    await set_ladder(sla, "Default", CUSTOMER_UPDATES)
+    ticket_id, created = await new_ticket(sla, "t11")
+    async with sla.db.write() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.language = "fa"
+    assert await service(sla).tick(created + timedelta(minutes=60)) == 3  # two warnings and the breach
+    assert await service(sla).tick(created + timedelta(minutes=60)) == 0
+    await sla.relay.drain()
+    sent = await customer_messages(sla, ticket_id)
+    assert len(sent) == 1
+    author, text, internal, status = sent[0]
+    assert (author, internal, status) == ("system", False, "delivered")  # the web form's portal shows it
+    assert f"#{ticket_id}" in text and "پوزش" in text
+    escalated = [c for a, c in await audit_actions(sla, ticket_id) if a == "sla.escalated"]
+    assert [(c["action"], c["customer_update"]) for c in escalated] == [("notify_customer", "queued")]
+    # a system message is no agent reply: the first-response clock is not met by it
+    async with sla.db.read() as session:
+        figures = await session.get(SlaTicket, ticket_id)
+        assert figures is not None and figures.first_response_business_seconds is None
+
+
+async def test_notify_customer_is_skipped_when_nobody_can_or_should_receive_it(sla: Context) -> None:
+    await set_ladder(sla, "Default", CUSTOMER_UPDATES)
+    ctx = sla
+    waiting, created = await new_ticket(ctx, "t12")
+    async with ctx.db.write() as session:
+        await do_update_ticket(session, waiting, {"status": TicketStatus.PENDING}, actor=SYSTEM)
+    recorded = await intake(ctx.db, ctx.store, ctx.settings, InboundMessage(
+        channel="in_person", external_id="desk-1", sender=Address(IdentityKind.EMAIL, "walkin@customers.example"),
+        received_at=utcnow(), text="I came by", subject="Visit", language="en"))
+    await ctx.relay.drain()
+    async with ctx.db.read() as session:
+        visit = await session.get(Ticket, recorded.ticket_id)
+        assert visit is not None
+    await service(ctx).tick(max(created, visit.created_at) + timedelta(hours=2))
+    # pending: the clock paused, so its breach never fired and nothing was sent
+    assert await customer_messages(ctx, waiting) == []
+    assert [a for a, _ in await audit_actions(ctx, waiting)] == []
+    assert await customer_messages(ctx, visit.id) == []
+    escalated = [c for a, c in await audit_actions(ctx, visit.id) if a == "sla.escalated"]
+    assert [(c["customer_update"], c["reason"]) for c in escalated] == [("skipped", "channel_cannot_receive")]

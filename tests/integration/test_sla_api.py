@@ -6,12 +6,13 @@ from datetime import date
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from channels.base import InboundMessage
 from contactcenter.actions.audit import SYSTEM
 from contactcenter.actions.tickets import do_update_ticket
 from contactcenter.context import CTX
-from contactcenter.db.models import Organization, Product, ServiceContract, SlaPolicy
+from contactcenter.db.models import AuditEvent, Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, TicketStatus
 from contactcenter.domain.identities import Address
@@ -142,3 +143,84 @@ async def test_complaint_register_by_organization_and_product(client: TestClient
     solved = next(c for c in body["complaints"] if c["ticket_id"] == ids[0])
     assert solved["product"] == "Mobile Bank" and solved["resolution_business_seconds"] is not None
     assert body["totals"]["median_resolution_calendar_seconds"] is not None
+
+
+async def call(client: TestClient[Any, Any], staff: Staff, method: str, path: str, body: Any = None,
+               status: int = 200) -> Any:
+    response = await client.request(method, "/api/v1" + path, json=body, headers=staff.headers)
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def test_one_policy_read_patched_and_audited(client: TestClient[Any, Any], admin: Staff, agent: Staff) -> None:
+    created = await call(client, admin, "POST", "/sla/policies", POLICY, status=201)
+    other = await call(client, admin, "POST", "/sla/policies", {**POLICY, "name": "Other"}, status=201)
+    assert (await call(client, agent, "GET", f"/sla/policies/{created['id']}"))["name"] == "VIP"
+    await call(client, agent, "GET", "/sla/policies/999999", status=404)
+    changed = await call(client, admin, "PATCH", f"/sla/policies/{created['id']}",
+                         {"targets": {"first_response_minutes": 5}, "position": 0})
+    assert changed["targets"] == {"first_response_minutes": 5} and changed["position"] == 0
+    assert changed["conditions"] == POLICY["conditions"] and changed["escalation"] == POLICY["escalation"]
+    await call(client, admin, "PATCH", f"/sla/policies/{created['id']}", {"name": "Other"}, status=409)
+    await call(client, admin, "PATCH", f"/sla/policies/{created['id']}", {"targets": None}, status=422)
+    await call(client, admin, "PATCH", f"/sla/policies/{created['id']}", {"colour": "red"}, status=422)
+    bad = await call(client, admin, "PATCH", f"/sla/policies/{created['id']}",
+                     {"escalation": [{"at": "breach", "action": "reroute"}]}, status=422)
+    assert "queue" in bad["error"]["message"]
+    await call(client, agent, "PATCH", f"/sla/policies/{created['id']}", {"position": 5}, status=403)
+    await call(client, admin, "PATCH", "/sla/policies/999999", {"position": 5}, status=404)
+    assert [p["name"] for p in await call(client, agent, "GET", "/sla/policies")] == ["VIP", "Other"]
+    async with client.app[CTX].db.read() as session:
+        actions = (await session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "sla_policy")
+                                         .order_by(AuditEvent.id))).all()
+    assert actions == ["sla_policy.created", "sla_policy.created", "sla_policy.updated"]
+    assert other["valid"]
+
+
+async def test_contracts_through_the_api_drive_the_policy_and_flag_a_fallback(
+        client: TestClient[Any, Any], admin: Staff, supervisor: Staff, agent: Staff) -> None:
+    ctx = client.app[CTX]
+    targets = {"first_response_minutes": 60}
+    gold = await call(client, admin, "POST", "/sla/policies", {
+        "name": "Gold", "position": 1, "conditions": {"contract": True}, "targets": {"first_response_minutes": 15},
+        "calendar": {"business_hours": True, "timezone": "UTC", "days": "Mo-Su", "hours": ["00:00-24:00"]}},
+        status=201)
+    await call(client, admin, "POST", "/sla/policies", {"name": "Default", "position": 9, "targets": targets},
+               status=201)
+    org = await call(client, supervisor, "POST", "/organizations", {"name": "Parsian", "domains": ["parsian.example"]},
+                     status=201)
+    contract = await call(client, supervisor, "POST", "/service-contracts", {
+        "name": "Gold 2025", "organization_id": org["id"], "sla_policy_id": gold["id"], "starts_on": "2025-01-01",
+        "ends_on": "2025-12-31", "channels": ["webform"], "support_hours": "Sa-We 08:00-17:00 Asia/Tehran"},
+        status=201)
+    msg = InboundMessage(channel="webform", external_id="api-3",
+                         sender=Address(IdentityKind.EMAIL, "a@parsian.example"), received_at=utcnow(), text="Help",
+                         subject="Help", topic="billing", language="en")
+    ticket_id = (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+    await ctx.relay.drain()
+    body = await call(client, agent, "GET", f"/tickets/{ticket_id}/sla")
+    assert (body["policy"], body["contract"], body["flags"]) == ("Default", None, ["contract_expired"])
+    ticket = await call(client, agent, "GET", f"/tickets/{ticket_id}")  # the ticket shows it too
+    assert ticket["sla_flags"] == ["contract_expired"]
+    assert [e["changes"]["flags"] for e in ticket["timeline"] if e.get("action") == "sla.flagged"] == [
+        [[], ["contract_expired"]]]
+
+    # renewed through the API: the organization's open tickets are recomputed with the contract's policy and hours
+    await call(client, supervisor, "PATCH", f"/service-contracts/{contract['id']}", {"ends_on": None})
+    await ctx.relay.drain()
+    body = await call(client, agent, "GET", f"/tickets/{ticket_id}/sla")
+    assert (body["policy"], body["contract"], body["flags"]) == ("Gold", "Gold 2025", [])
+    assert body["business_hours"] is True
+
+    # a contract that starts later grants nothing yet
+    today = utcnow().date()
+    await call(client, supervisor, "PATCH", f"/service-contracts/{contract['id']}",
+               {"starts_on": str(date(today.year + 1, 1, 1))})
+    await ctx.relay.drain()
+    body = await call(client, agent, "GET", f"/tickets/{ticket_id}/sla")
+    assert (body["policy"], body["flags"]) == ("Default", ["contract_not_started"])
+    async with ctx.db.read() as session:
+        flagged = (await session.scalars(select(AuditEvent.changes).where(
+            AuditEvent.ticket_id == ticket_id, AuditEvent.action == "sla.flagged").order_by(AuditEvent.id))).all()
+    assert [c["flags"] for c in flagged] == [[[], ["contract_expired"]], [["contract_expired"], []],
+                                            [[], ["contract_not_started"]]]

@@ -1,5 +1,5 @@
 """Two server processes on one PostgreSQL database sweep the same SLA timers: every warning, breach and
-escalation step fires exactly once."""
+escalation step fires exactly once, and every notification is written once."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.base import InboundMessage
+from contactcenter.actions.agents import do_create_agent
+from contactcenter.actions.audit import SYSTEM
 from contactcenter.app import build_context
-from contactcenter.db.models import AuditEvent, SlaPolicy, SlaTimer, Ticket
+from contactcenter.db.models import AuditEvent, Notification, SlaPolicy, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import IdentityKind
+from contactcenter.domain.enums import IdentityKind, Role
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
@@ -41,6 +43,9 @@ async def test_two_processes_fire_each_sla_point_once(settings: Settings, server
                                            "warn_before_minutes": []},
                                   escalation=[{"at": "warn-50%", "action": "notify_assignee"},
                                               {"at": "breach", "action": "raise_priority"}]))
+        async with ctx.db.write() as session:  # the unassigned tickets' notify_assignee steps tell them instead
+            bosses = [(await do_create_agent(session, email=f"boss{n}@agents.example", name="Boss",
+                                             role=Role.SUPERVISOR, password=None, actor=SYSTEM)).id for n in range(2)]
         for i in range(TICKETS):
             msg = InboundMessage(channel="webform", external_id=f"s{i}", received_at=utcnow(), text="Help",
                                  sender=Address(IdentityKind.EMAIL, f"s{i}@customers.example"), subject=f"R{i}",
@@ -69,8 +74,11 @@ async def test_two_processes_fire_each_sla_point_once(settings: Settings, server
                                                      .group_by(Ticket.priority))).all())
             states = dict((await session.execute(select(SlaTimer.state, func.count()).where(
                 SlaTimer.metric == "first_response").group_by(SlaTimer.state))).all())
+            notified = (await session.execute(select(Notification.user_id, Notification.ticket_id))).all()
         assert states == {"fired": TICKETS * 2}
         assert actions == {"sla.warning": TICKETS, "sla.breached": TICKETS, "sla.escalated": TICKETS * 2}
         assert sum(priorities.values()) == TICKETS and len(priorities) == 1  # raised once each, all alike
+        assert len(notified) == TICKETS * 2 and len(set(notified)) == TICKETS * 2  # once per supervisor and ticket
+        assert {user for user, _ in notified} == set(bosses)
     finally:
         await ctx.db.dispose()

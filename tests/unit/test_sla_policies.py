@@ -66,6 +66,25 @@ def test_expired_contract_falls_back_to_the_default_and_flags() -> None:
     assert renewed is not None and renewed.policy.name == "Gold contract" and not renewed.contract_expired
 
 
+def test_a_contract_not_started_yet_falls_back_and_flags() -> None:
+    later = Contract("Gold 2027", GOLD.policy_id, date(2027, 1, 1), None)
+    chosen = choose(demo_policies(), facts(organization_tier="gold", contracts=(later,)), TODAY)
+    assert chosen is not None and chosen.policy.name == "Default" and chosen.contract is None
+    assert chosen.contract_expired and chosen.flags == ("contract_not_started",)
+    both = choose(demo_policies(), facts(organization_tier="gold", contracts=(later, OLD)), TODAY)
+    assert both is not None and both.flags == ("contract_expired", "contract_not_started")
+
+
+def test_a_contract_for_other_channels_grants_nothing_here_but_is_no_fallback() -> None:
+    email_only = Contract("Gold e-mail", GOLD.policy_id, GOLD.starts_on, None, channels=("email",))
+    on_chat = choose(demo_policies(), facts(organization_tier="gold", channel="chat", contracts=(email_only,)), TODAY)
+    assert on_chat is not None and on_chat.contract is None and on_chat.flags == ("contract_not_for_channel",)
+    assert not on_chat.contract_expired  # tier policies still apply: the organization is a customer in force
+    on_email = choose(demo_policies(), facts(organization_tier="gold", channel="email", contracts=(email_only,)),
+                      TODAY)
+    assert on_email is not None and on_email.contract == "Gold e-mail" and on_email.flags == ()
+
+
 def test_conditions_on_priority_channel_and_tags() -> None:
     urgent = parse_policy(7, "Urgent VIP chat", 0, {"priority": ["urgent"], "channel": "chat", "tags": ["vip", "x"]},
                           {"first_response_minutes": 5}, None)

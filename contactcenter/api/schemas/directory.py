@@ -1,10 +1,9 @@
-"""Organizations, products, service contracts and SLA policies."""
+"""Organizations, products and service contracts."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -91,8 +90,10 @@ class ContractIn(Strict):
     sla_policy_id: int | None = Field(None, ge=1, le=MAX_ID)
     starts_on: date
     ends_on: date | None = Field(None, description="last day covered; null = open-ended")
-    support_hours: str = Field("", max_length=200)
-    channels: list[ChannelName] = Field(default_factory=list, max_length=20)
+    support_hours: str = Field("", max_length=200, description='e.g. "Sa-We 08:00-17:00 Asia/Tehran"; replace the '
+                               "hours of a business-hours policy the contract grants; empty: the policy's hours")
+    channels: list[ChannelName] = Field(default_factory=list, max_length=20,
+                                        description="the channels the contract covers; empty: all")
 
     @field_validator("ends_on")
     @classmethod
@@ -143,61 +144,3 @@ class ContractPage(BaseModel):
 class OrganizationDetail(OrganizationOut):
     contracts: list[ContractOut]
     contact_count: int
-
-
-class SlaTargets(Strict):
-    first_response_minutes: int = Field(ge=1, le=525_600)
-    next_response_minutes: int = Field(ge=1, le=525_600)
-    resolution_minutes: int = Field(ge=1, le=5_256_000)
-
-
-def _check_calendar(calendar: dict[str, Any]) -> dict[str, Any]:
-    zone = calendar.get("timezone")
-    if zone is not None:
-        if not isinstance(zone, str):
-            raise ValueError("calendar.timezone must be a string such as Asia/Tehran")
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"calendar.timezone {zone!r} is not a known time zone") from None
-    return calendar
-
-
-class SlaPolicyIn(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    description: str = Field("", max_length=10_000)
-    conditions: dict[str, Any] = Field(
-        default_factory=dict, description="which tickets it applies to, e.g. {\"type\": [\"complaint\"]}")
-    targets: SlaTargets
-    calendar: dict[str, Any] = Field(default_factory=dict,
-                                     description="business_hours, timezone, days, hours")
-    position: int = Field(0, ge=0, le=1_000_000, description="lower positions are tried first")
-
-    @field_validator("calendar")
-    @classmethod
-    def _calendar(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _check_calendar(value)
-
-
-class SlaPolicyPatch(Patch):
-    name: str | None = Field(None, min_length=1, max_length=120)
-    description: str | None = Field(None, max_length=10_000)
-    conditions: dict[str, Any] | None = None
-    targets: SlaTargets | None = None
-    calendar: dict[str, Any] | None = None
-    position: int | None = Field(None, ge=0, le=1_000_000)
-
-    @field_validator("calendar")
-    @classmethod
-    def _calendar(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else _check_calendar(value)
-
-
-class SlaPolicyOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    conditions: dict[str, Any]
-    targets: dict[str, Any]
-    calendar: dict[str, Any]
-    position: int

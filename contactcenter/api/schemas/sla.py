@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from contactcenter.api.schemas.base import Strict
+from contactcenter.api.schemas.base import Patch, Strict
 from contactcenter.sla.clocks import ClockState, Metric
 
 
@@ -78,6 +78,19 @@ class SlaPolicyIn(Strict):
     calendar: dict[str, Any] = Field(default_factory=dict, description="see docs/sla.md; {} is around the clock")
     escalation: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
                                              description="steps {at, action, queue?, metrics?}")
+
+
+class SlaPolicyPatch(Patch):
+    """Some fields of a policy; each one given is replaced whole (``conditions``, ``targets``, ``calendar`` and
+    ``escalation`` too). The result is checked like a whole policy."""
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=5000)
+    position: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    conditions: dict[str, Any] | None = None
+    targets: dict[str, Any] | None = None
+    calendar: dict[str, Any] | None = None
+    escalation: list[dict[str, Any]] | None = Field(None, max_length=50)
 
 
 class ComplaintQuery(Strict):

@@ -99,6 +99,8 @@ class TimelineEntry(BaseModel):
 
 class TicketDetail(TicketOut):
     timeline: list[TimelineEntry]
+    sla_flags: list[str] = Field(default_factory=list, description='what the SLA engine noticed, e.g. '
+                                 '"contract_expired": the contract ended and the default policy applies (docs/sla.md)')
 
 
 class ReplyIn(Strict):
