@@ -27,6 +27,7 @@ from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
+from contactcenter.api import console as console_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
@@ -50,6 +51,7 @@ from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.web.help import setup_help
+from contactcenter.web.live import ConsolePusher
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
@@ -58,7 +60,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, console_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -125,6 +127,7 @@ def setup_subscribers(ctx: Context) -> None:
     if ctx.sla is not None:
         ctx.sla.subscribe(ctx.relay)
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    ConsolePusher(ctx.db, ctx.hub).subscribe(ctx.relay)  # ticket changes and mentions to the open consoles
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email

@@ -16,6 +16,7 @@ from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
+from contactcenter.web.viewers import Viewers
 from kb.library import ArticleLibrary
 from routing.router import Router
 
@@ -46,6 +47,7 @@ class Context:
     router: Router | None = None  # None when routing is turned off
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
     sla: SlaService | None = None  # None when the SLA engine is turned off
+    viewers: Viewers = field(default_factory=Viewers)  # who has which ticket open in the console (collisions)
 
 
 CTX = web.AppKey("ctx", Context)

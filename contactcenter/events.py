@@ -161,11 +161,22 @@ class SlaPoliciesChanged(Event):
     policy_id: int
 
 
+@dataclass(frozen=True)
+class MentionMade(Event):
+    """An internal note named an agent with ``@handle``: their console is told."""
+
+    topic: ClassVar[str] = "mention.made"
+    mention_id: int
+    ticket_id: int
+    message_id: int
+    user_id: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
                 ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded,
-                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged)
+                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged, MentionMade)
 }
 
 

@@ -538,3 +538,35 @@ class SlaTicket(Base):
     resolution_calendar_seconds: Mapped[int | None] = mapped_column(Integer)
     breaches: Mapped[int] = mapped_column(Integer, default=0)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedResponse(Base):
+    """A reusable answer for the agent console. ``owner_id`` None: shared by the whole team.
+
+    ``body`` may hold variables (``{{customer.name}}``, ``{{ticket.number}}``...) filled in per ticket.
+    """
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("owner_id", "shortcut"),)
+    id: Mapped[int] = _id()
+    title: Mapped[str] = mapped_column(String(200))
+    shortcut: Mapped[str] = mapped_column(String(40))  # typed after "/" in the reply box
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mention(Base):
+    """An agent named with ``@handle`` in an internal note: recorded once per note and agent."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("message_id", "user_id"), Index("ix_mentions_user_id_id", "user_id", "id"))
+    id: Mapped[int] = _id()
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(Integer)
+    read_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = _created()
