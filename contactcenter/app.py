@@ -36,6 +36,7 @@ from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
 from contactcenter.api import tickets as tickets_api
+from contactcenter.api import wallboard as wallboard_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.context import CTX, Context, Limits
 from contactcenter.db.engine import Database
@@ -50,6 +51,7 @@ from contactcenter.settings import Settings, secret_key
 from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
+from contactcenter.supervision.push import WallboardPusher
 from contactcenter.web.help import setup_help
 from contactcenter.web.live import ConsolePusher
 from kb.autoanswer import AutoAnswerer
@@ -58,9 +60,15 @@ from routing.router import Router
 
 log = logging.getLogger(__name__)
 
+# Issue 8 (web interface, server side): wallboard, reports, surveys, customer sign-in.
+UI_MODULES: tuple[Api, ...] = (wallboard_api.api,)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
+<<<<<<< HEAD
                                 kb_api.api, messaging_api.api, sla_api.api, console_api.api)
+=======
+                                kb_api.api, messaging_api.api, sla_api.api, *UI_MODULES)
+>>>>>>> uiback
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -135,10 +143,28 @@ def setup_subscribers(ctx: Context) -> None:
     if mail.acknowledge and isinstance(sender, EmailSender):
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
         ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
+    setup_ui_subscribers(ctx)
     kb = ctx.settings.kb
     if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
         answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
         ctx.relay.subscribe(TicketCreated.topic, "kb-auto-answer", answerer.on_ticket_created)
+
+
+# --- issue 8: wallboard push, surveys, customer sign-in -------------------------------------------------
+
+def setup_ui_subscribers(ctx: Context) -> None:
+    ctx.wallboard = WallboardPusher(ctx.db, ctx.hub, ctx.settings.wallboard.push_interval)
+    ctx.wallboard.subscribe(ctx.relay)
+
+
+async def ui_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stops the wallboard's pending push at shutdown."""
+    yield
+    pusher = app[CTX].wallboard
+    if pusher is not None:
+        await pusher.close()
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def mail_intake(ctx: Context) -> MailIntake:
@@ -239,6 +265,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
+    app.cleanup_ctx.append(ui_ctx)
     if relay:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
