@@ -64,11 +64,7 @@ log = logging.getLogger(__name__)
 UI_MODULES: tuple[Api, ...] = (wallboard_api.api,)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-<<<<<<< HEAD
-                                kb_api.api, messaging_api.api, sla_api.api, console_api.api)
-=======
-                                kb_api.api, messaging_api.api, sla_api.api, *UI_MODULES)
->>>>>>> uiback
+                                kb_api.api, messaging_api.api, sla_api.api, console_api.api, *UI_MODULES)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
