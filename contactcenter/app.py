@@ -54,6 +54,7 @@ from contactcenter.storage import AttachmentStore
 from contactcenter.supervision.push import WallboardPusher
 from contactcenter.web.help import setup_help
 from contactcenter.web.live import ConsolePusher
+from contactcenter.web.staff import setup_staff_pages
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
@@ -271,6 +272,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
     setup_help(app)
+    setup_staff_pages(app)  # /console, /wallboard, /reports, /my (after the web form: it owns the templates)
     chat_routes.setup_chat(app)
     voice_routes.setup_voice(app)
     setup_sms(app)

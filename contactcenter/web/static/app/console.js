@@ -565,7 +565,7 @@ function renderCustomer() {
   const c = state.contact;
   const past = c.tickets.filter((tk) => tk.id !== state.ticket.id);
   clear(ui.customer, h("h2", {}, t("customer.title")),
-    h("p", { class: "customer-name", dir: "auto" }, h("strong", {}, c.name || `#${c.id}`)),
+    h("p", { class: "customer-name", dir: "auto" }, h("strong", {}, c.name || (c.identities[0] ? c.identities[0].value : `#${c.id}`))),
     h("h3", {}, t("customer.identities")),
     h("ul", { class: "identities" }, c.identities.map((i) => h("li", {}, h("span", { class: "badge" }, i.kind), " ",
       h("bdi", {}, i.value), " ", h("span", { class: "muted" }, i.method)))),
