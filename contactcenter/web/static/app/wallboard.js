@@ -47,28 +47,28 @@ function render() {
   ui.generated.textContent = t("wall.generated", { time: formatTime(new Date(b.generated_at)) });
   const waiting = b.queues.reduce((n, q) => n + q.waiting, 0);
   const available = b.agents.filter((a) => a.presence === "available").length;
-  clear(ui.board,
-    h("section", { class: "tiles" },
-      tile(t("wall.waiting"), formatNumber(waiting), "tile-waiting"),
-      tile(t("wall.agents"), `${formatNumber(available)} / ${formatNumber(b.agents.length)}`, "tile-agents"),
-      tile(t("wall.atrisk"), formatNumber(b.at_risk.length), b.at_risk.length ? "tile-risk warn" : "tile-risk"),
-      tile(t("wall.breached"), formatNumber(b.breached.length), b.breached.length ? "tile-breached bad" : "tile-breached")),
-    h("section", { class: "panel" }, h("h2", {}, t("wall.queues")),
-      table("wall-queues", ["wall.queue", "wall.skill", "col.channel", "wall.waiting", "wall.longest"], b.queues, (q) => [
-        q.queue, q.skill || "—", h("span", { class: "badge" }, q.channel), formatNumber(q.waiting),
-        h("span", { class: "clock", dataset: { since: state.fetchedAt - q.longest_wait_seconds * 1000 } },
-          formatDuration(q.longest_wait_seconds))]))),
-    h("section", { class: "panel" }, h("h2", {}, t("wall.breached")),
-      table("wall-breached", ["wall.ticket", "col.subject", "col.priority", "wall.metric", "wall.due", "col.assignee", ""],
-        b.breached, (r) => alertCells(r, true))),
-    h("section", { class: "panel" }, h("h2", {}, t("wall.atrisk")),
-      table("wall-atrisk", ["wall.ticket", "col.subject", "col.priority", "wall.metric", "wall.due", "col.assignee", ""],
-        b.at_risk, (r) => alertCells(r, false))),
-    h("section", { class: "panel" }, h("h2", {}, t("wall.agents")),
-      table("wall-agents", ["wall.agent", "wall.presence", "wall.load", "wall.wrapup"], b.agents, (a) => [
-        h("bdi", {}, a.name), h("span", { class: `presence pr-${a.presence}` }, t(`presence.${a.presence}`)),
-        Object.keys({ ...a.capacity, ...a.load }).map((k) => `${k} ${formatNumber(a.load[k] || 0)}/${formatNumber(a.capacity[k] || 0)}`).join(" · "),
-        a.wrap_up_until ? formatTime(new Date(a.wrap_up_until)) : "—"])));
+  const tiles = h("section", { class: "tiles" },
+    tile(t("wall.waiting"), formatNumber(waiting), "tile-waiting"),
+    tile(t("wall.agents"), `${formatNumber(available)} / ${formatNumber(b.agents.length)}`, "tile-agents"),
+    tile(t("wall.atrisk"), formatNumber(b.at_risk.length), b.at_risk.length ? "tile-risk warn" : "tile-risk"),
+    tile(t("wall.breached"), formatNumber(b.breached.length), b.breached.length ? "tile-breached bad" : "tile-breached"));
+  const queues = table("wall-queues", ["wall.queue", "wall.skill", "col.channel", "wall.waiting", "wall.longest"],
+    b.queues, (q) => [q.queue, q.skill || "—", h("span", { class: "badge" }, q.channel), formatNumber(q.waiting),
+      h("span", { class: "clock", dataset: { since: state.fetchedAt - q.longest_wait_seconds * 1000 } },
+        formatDuration(q.longest_wait_seconds))]);
+  const alertColumns = ["wall.ticket", "col.subject", "col.priority", "wall.metric", "wall.due", "col.assignee"];
+  const breached = table("wall-breached", alertColumns, b.breached, (r) => alertCells(r, true));
+  const atRisk = table("wall-atrisk", alertColumns, b.at_risk, (r) => alertCells(r, false));
+  const agents = table("wall-agents", ["wall.agent", "wall.presence", "wall.load", "wall.wrapup"], b.agents, (a) => [
+    h("bdi", {}, a.name), h("span", { class: `presence pr-${a.presence}` }, t(`presence.${a.presence}`)),
+    Object.keys({ ...a.capacity, ...a.load })
+      .map((k) => `${k} ${formatNumber(a.load[k] || 0)}/${formatNumber(a.capacity[k] || 0)}`).join(" · "),
+    a.wrap_up_until ? formatTime(new Date(a.wrap_up_until)) : "—"]);
+  clear(ui.board, tiles,
+    h("section", { class: "panel" }, h("h2", {}, t("wall.queues")), queues),
+    h("section", { class: "panel" }, h("h2", {}, t("wall.breached")), breached),
+    h("section", { class: "panel" }, h("h2", {}, t("wall.atrisk")), atRisk),
+    h("section", { class: "panel" }, h("h2", {}, t("wall.agents")), agents));
 }
 
 function tile(label, value, cls) {
@@ -86,7 +86,8 @@ function alertCells(row, breached) {
   state.board.agents.filter((a) => a.id !== row.assignee_id).map((a) => option(a.id, a.name)));
   return [h("a", { href: `/console#/ticket/${row.ticket_id}` }, `#${row.number}`), h("bdi", {}, row.subject),
     priority, t(`metric.${row.metric}`),
-    h("span", { class: `clock ${breached ? "bad" : "warn"}`, dataset: { due } }, dueText(due)), assignee, ""];
+    breached ? h("span", { class: "clock bad", dataset: { breached: Date.parse(row.breached_at) } }, breachedText(Date.parse(row.breached_at))) :
+      h("span", { class: "clock warn", dataset: { due } }, dueText(due)), assignee];
 }
 
 function dueText(due) {
@@ -94,7 +95,12 @@ function dueText(due) {
   return seconds >= 0 ? t("wall.dueIn", { d: formatDuration(seconds) }) : t("wall.breachedAgo", { d: formatDuration(-seconds) });
 }
 
+function breachedText(at) {
+  return t("wall.breachedAgo", { d: formatDuration(Math.max(0, Date.now() - at) / 1000) });
+}
+
 function tickClocks() {
+  document.querySelectorAll(".clock[data-breached]").forEach((el) => { el.textContent = breachedText(Number(el.dataset.breached)); });
   document.querySelectorAll(".clock[data-due]").forEach((el) => { el.textContent = dueText(Number(el.dataset.due)); });
   document.querySelectorAll(".clock[data-since]").forEach((el) => {
     el.textContent = formatDuration((Date.now() - Number(el.dataset.since)) / 1000);
