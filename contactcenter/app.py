@@ -31,6 +31,7 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
+from contactcenter.api import reports as reports_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
@@ -59,7 +60,7 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 # Issue 8 (web interface, server side): wallboard, reports, surveys, customer sign-in.
-UI_MODULES: tuple[Api, ...] = (wallboard_api.api,)
+UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
                                 kb_api.api, messaging_api.api, sla_api.api, *UI_MODULES)
