@@ -32,9 +32,11 @@ from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
+from contactcenter.api import reports as reports_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
+from contactcenter.api import surveys as surveys_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api import wallboard as wallboard_api
 from contactcenter.api.framework import Api, error_middleware, json_response
@@ -52,9 +54,12 @@ from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.supervision.push import WallboardPusher
+from contactcenter.surveys.replies import SmsRatings
+from contactcenter.surveys.worker import SurveyWorker
 from contactcenter.web.help import setup_help
 from contactcenter.web.live import ConsolePusher
 from contactcenter.web.staff import setup_staff_pages
+from contactcenter.web.survey import setup_survey_pages
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
@@ -62,7 +67,7 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 # Issue 8 (web interface, server side): wallboard, reports, surveys, customer sign-in.
-UI_MODULES: tuple[Api, ...] = (wallboard_api.api,)
+UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api, surveys_api.api)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
                                 kb_api.api, messaging_api.api, sla_api.api, console_api.api, *UI_MODULES)
@@ -152,6 +157,13 @@ def setup_subscribers(ctx: Context) -> None:
 def setup_ui_subscribers(ctx: Context) -> None:
     ctx.wallboard = WallboardPusher(ctx.db, ctx.hub, ctx.settings.wallboard.push_interval)
     ctx.wallboard.subscribe(ctx.relay)
+    SurveyWorker(ctx.db, ctx.settings, ctx.secret).subscribe(ctx.relay)
+    ctx.intake.takers.append(SmsRatings(ctx.db, ctx.settings.surveys).take)
+
+
+def setup_ui_pages(app: web.Application) -> None:
+    """The survey page (after setup_webform: it uses the web form's templates)."""
+    setup_survey_pages(app)
 
 
 async def ui_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -273,6 +285,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     webform_routes.setup_webform(app)
     setup_help(app)
     setup_staff_pages(app)  # /console, /wallboard, /reports, /my (after the web form: it owns the templates)
+    setup_ui_pages(app)
     chat_routes.setup_chat(app)
     voice_routes.setup_voice(app)
     setup_sms(app)

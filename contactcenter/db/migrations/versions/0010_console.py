@@ -1,7 +1,7 @@
 """console: canned responses and @mentions in internal notes
 
 Revision ID: 0010_console
-Revises: 0007_sla
+Revises: 0009_ui
 Create Date: 2026-11-23
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0010_console'
-down_revision: str | None = '0007_sla'
+down_revision: str | None = '0009_ui'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

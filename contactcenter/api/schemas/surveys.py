@@ -1,0 +1,26 @@
+"""Satisfaction surveys, answered by the customer through the link's token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from contactcenter.api.schemas.base import Strict
+
+MAX_COMMENT = 2000
+
+
+class SurveyAnswerIn(Strict):
+    rating: int = Field(ge=1, le=5, description="1 (bad) to 5 (great)")
+    comment: str | None = Field(None, max_length=MAX_COMMENT, description="left out: the stored comment stays")
+
+
+class SurveyOut(BaseModel):
+    ticket_id: int
+    subject: str
+    language: str
+    rating: int | None
+    comment: str
+    answered_at: datetime | None
+    can_change: bool = Field(description="false once the answer can no longer be changed (surveys.change_days)")
