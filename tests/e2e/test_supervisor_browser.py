@@ -58,3 +58,34 @@ async def test_agents_may_not_open_the_wallboard(server: Server, browser: Any) -
     page = await browser.new_page()
     await sign_in(page, f"{server.url}/wallboard", "agent@e2e.example")
     await expect(page.locator(".card.error")).to_contain_text("supervisor")
+
+
+async def test_reports_show_a_chart_a_table_and_a_csv_link_in_both_languages(server: Server, browser: Any) -> None:
+    await seed_staff(server.ctx, "boss@e2e.example", "Mina Supervisor", Role.SUPERVISOR)
+    customer = await browser.new_page()
+    await customer.goto(f"{server.url}/contact")
+    await customer.fill("#email", "volume@customers.example")
+    await customer.fill("#subject", "A question")
+    await customer.fill("#message", "How late are you open?")
+    await customer.click("form button[type=submit]")
+    await customer.wait_for_url(re.compile(r"/t/"))
+
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, f"{server.url}/reports", "boss@e2e.example")
+    await page.select_option("#report-name", "volume")
+    await page.click(".report-form button[type=submit]")
+    await expect(page.locator("#report-table")).to_be_visible(timeout=10000)
+    await expect(page.locator("#report-chart svg rect").first).to_be_visible()
+    href = await page.locator("#report-csv").get_attribute("href")
+    assert href is not None and href.startswith("/api/v1/reports/volume?") and "format=csv" in href
+    csv = await page.request.get(f"{server.url}{href}")
+    assert csv.status == 200 and "text/csv" in csv.headers["content-type"]
+    await shot(page, "reports-volume")
+    await page.goto(f"{server.url}/reports?lang=fa#report=agents")
+    await expect(page.locator("h1")).to_have_text("گزارش‌ها")
+    assert await page.evaluate("document.documentElement.dir") == "rtl"
+    await expect(page.locator("#report-table, #report .empty").first).to_be_visible(timeout=10000)
+    await shot(page, "reports-persian")
+    assert errors == []

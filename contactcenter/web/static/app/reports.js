@@ -1,7 +1,7 @@
 // Reports: pick a report and a date range; a chart of the main figure, the table, a CSV link.
 import { api, query } from "./api.js";
 import { h, clear, option, svg } from "./dom.js";
-import { t, formatNumber, formatDate, rtl } from "./i18n.js";
+import { t, formatNumber, formatDate, formatDuration, rtl } from "./i18n.js";
 import { boot, topBar, failed } from "./shell.js";
 
 const NAMES = ["volume", "response-times", "sla", "complaints", "satisfaction", "deflection", "agents"];
@@ -48,18 +48,24 @@ async function show() {
 
 function cell(value, type) {
   if (value === null || value === undefined) return "—";
-  if (typeof value === "number") return type === "percent" ? `${formatNumber(value * 100)}%` : formatNumber(value);
+  if (typeof value === "number") {
+    if (type === "ratio") return `${formatNumber(value * 100)}%`;
+    if (type === "seconds") return formatDuration(value);
+    return formatNumber(value);
+  }
   return String(value);
 }
 
 function render(report) {
-  const numeric = report.columns.filter((c) => ["number", "integer", "seconds", "percent", "rate"].includes(c.type));
-  const label = report.columns.find((c) => !numeric.includes(c));
+  const numeric = report.columns.filter((c) => ["number", "integer", "seconds", "ratio"].includes(c.type));
+  // The chart shows the first measured figure (not the hour of day) against the row's other columns.
+  const value = numeric.find((c) => c.key !== "hour");
+  const labels = report.columns.filter((c) => c !== value && (!numeric.includes(c) || c.key === "hour"));
   const summary = Object.entries(report.summary || {}).filter(([, v]) => typeof v !== "object" || v === null);
   clear(ui.result,
     summary.length ? h("section", { class: "tiles", id: "report-summary" }, summary.map(([k, v]) =>
       h("div", { class: "tile" }, h("span", { class: "tile-value" }, cell(v)), h("span", { class: "tile-label" }, k)))) : null,
-    report.rows.length && numeric.length && label ? chart(report.rows, label, numeric[0]) : null,
+    report.rows.length && value ? chart(report.rows, labels, value) : null,
     report.rows.length ? h("table", { class: "grid", id: "report-table" },
       h("thead", {}, h("tr", {}, report.columns.map((c) => h("th", { scope: "col" }, c.label)))),
       h("tbody", {}, report.rows.map((row) => h("tr", {}, report.columns.map((c) =>
@@ -68,8 +74,9 @@ function render(report) {
 }
 
 // A horizontal bar chart in SVG (attributes only: no inline styles under the CSP).
-function chart(rows, label, column) {
+function chart(rows, labels, column) {
   const shown = rows.slice(0, 24);
+  const labelOf = (row) => labels.map((c) => String(row[c.key] ?? "")).join(" · ");
   const max = Math.max(...shown.map((r) => Number(r[column.key]) || 0), 1);
   const barHeight = 22;
   const width = 640;
@@ -81,7 +88,7 @@ function chart(rows, label, column) {
     const y = i * barHeight + 24;
     const x = rtl ? width - labelWidth - length : labelWidth;
     return [
-      svg("text", { x: rtl ? width - 4 : 4, y: y + 15, "text-anchor": rtl ? "end" : "start", class: "chart-label" }, String(row[label.key] ?? "")),
+      svg("text", { x: rtl ? width - 4 : 4, y: y + 15, "text-anchor": rtl ? "end" : "start", class: "chart-label" }, labelOf(row)),
       svg("rect", { x, y: y + 3, width: Math.max(length, 1), height: barHeight - 6, class: "chart-bar", rx: 3 }),
       svg("text", { x: rtl ? x - 4 : x + length + 4, y: y + 15, "text-anchor": rtl ? "end" : "start", class: "chart-value" }, cell(value, column.type)),
     ];
