@@ -35,6 +35,8 @@ if not Path(CHROMIUM).exists():
     pytestmark = pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 playwright_api = pytest.importorskip("playwright.async_api")
+# Waits, not thresholds: a page may take a while on a busy machine (the suite shares it with benchmarks).
+playwright_api.expect.set_options(timeout=20_000)
 
 
 def free_port() -> int:

@@ -71,7 +71,7 @@ async function loadDirectory() {
       api("GET", "/skills")]);
     agents.forEach((a) => state.agents.set(a.id, a));
     state.skills = skills;
-    ui.presence.value = mine.presence;
+    if (!state.presenceTouched) ui.presence.value = mine.presence; // not over a choice made meanwhile
     if (state.ticket) renderTicket();
   } catch (exc) { failed(exc); }
   loadCanned();
@@ -83,6 +83,7 @@ async function loadCanned() {
 }
 
 async function setPresence() {
+  state.presenceTouched = true;
   try { await api("PUT", "/agents/me/presence", { presence: ui.presence.value }); } catch (exc) { failed(exc); }
 }
 
