@@ -217,6 +217,13 @@ async def test_link_page_and_api_answer_once_then_change_within_the_window(web_c
     assert (await web_client.post(f"/survey/{token}", data={"rating": "1"})).status == 409
     assert (await (await web_client.get(api)).json())["can_change"] is False
 
+    staff_view = await web_client.get(f"/api/v1/tickets/{ticket_id}/survey", headers=boss.headers)
+    assert staff_view.status == 200
+    assert {k: v for k, v in (await staff_view.json()).items() if k in ("rating", "comment")} == {
+        "rating": 5, "comment": "<b>quick</b>"}
+    assert (await web_client.get(f"/api/v1/tickets/{ticket_id}/survey")).status == 401
+    assert (await web_client.get("/api/v1/tickets/99999/survey", headers=boss.headers)).status == 404
+
     report = await web_client.get("/api/v1/reports/satisfaction", headers=boss.headers)
     summary = (await report.json())["summary"]
     assert (summary["sent"], summary["responses"], summary["average"]) == (1, 1, 5.0)
