@@ -115,6 +115,14 @@ async def test_sms_survey_once_and_a_digit_reply_is_the_rating(quick: Context) -
                                                      received_at=utcnow(), text="5 stars but one more thing"))
     assert words.message_id > 0 and words.thread_reason != "survey rating"
 
+    # a conversation going on takes the digit: it answers that conversation, not the survey
+    await solve(quick, words.ticket_id, TicketStatus.OPEN)
+    busy = await quick.intake.submit(InboundMessage(channel="sms", external_id="SM7", sender=phone,
+                                                    received_at=utcnow(), text="3"))
+    assert busy.thread_reason != "survey rating" and busy.message_id > 0
+    assert (await survey_of(quick, ticket_id)).rating == 2  # type: ignore[union-attr]
+    await solve(quick, busy.ticket_id)
+
     # after the window the digit is a message again
     async with quick.db.write() as session:
         await session.execute(update(Survey).values(sent_at=utcnow() - timedelta(hours=73)))
