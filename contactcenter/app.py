@@ -29,6 +29,7 @@ from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
 from contactcenter.api import console as console_api
 from contactcenter.api import contacts as contacts_api
+from contactcenter.api import customers as customers_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
@@ -41,6 +42,8 @@ from contactcenter.api import tickets as tickets_api
 from contactcenter.api import wallboard as wallboard_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.context import CTX, Context, Limits
+from contactcenter.customers.mailer import MagicLinkMailer
+from contactcenter.customers.routes import setup_customer_routes
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
@@ -67,7 +70,7 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 # Issue 8 (web interface, server side): wallboard, reports, surveys, customer sign-in.
-UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api, surveys_api.api)
+UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api, surveys_api.api, customers_api.api)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
                                 kb_api.api, messaging_api.api, sla_api.api, console_api.api, *UI_MODULES)
@@ -159,11 +162,19 @@ def setup_ui_subscribers(ctx: Context) -> None:
     ctx.wallboard.subscribe(ctx.relay)
     SurveyWorker(ctx.db, ctx.settings, ctx.secret).subscribe(ctx.relay)
     ctx.intake.takers.append(SmsRatings(ctx.db, ctx.settings.surveys).take)
+    portal = ctx.settings.portal
+    ctx.limits.magic_link_email = RateLimiter(portal.magic_link_per_email, portal.magic_link_window_seconds)
+    ctx.limits.magic_link_ip = RateLimiter(portal.magic_link_per_ip, portal.magic_link_window_seconds)
+    sender = ctx.channels.sender("email")
+    if isinstance(sender, EmailSender):
+        MagicLinkMailer(ctx.db, sender, ctx.settings.base_url, ctx.secret, portal.magic_link_minutes).subscribe(
+            ctx.relay)
 
 
 def setup_ui_pages(app: web.Application) -> None:
-    """The survey page (after setup_webform: it uses the web form's templates)."""
+    """The survey page and the customers' sign-in link (after setup_webform: they use its templates)."""
     setup_survey_pages(app)
+    setup_customer_routes(app)
 
 
 async def ui_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -64,6 +64,7 @@ async def do_schedule_survey(session: AsyncSession, ticket: Ticket, settings: Su
         if survey.sent_at is not None:
             return None
         survey.due_at = due
+        survey.user_id = ticket.assignee_id
     else:
         nonce = new_nonce()
         survey = Survey(ticket_id=ticket.id, contact_id=ticket.contact_id, user_id=ticket.assignee_id,

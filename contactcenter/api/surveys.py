@@ -1,12 +1,16 @@
-"""Satisfaction surveys from the customer's side: read and answer one through its link's token (no sign-in)."""
+"""Satisfaction surveys: answered by customers through the link's token (no sign-in); read by staff per ticket."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from contactcenter.actions.surveys import can_change, do_answer_survey
+from contactcenter.actions.tickets import get_ticket
 from contactcenter.api.framework import Api, ApiRequest
-from contactcenter.api.schemas.surveys import SurveyAnswerIn, SurveyOut
+from contactcenter.api.schemas.surveys import SurveyAnswerIn, SurveyOut, TicketSurveyOut
 from contactcenter.db.models import Survey, Ticket
 from contactcenter.db.types import utcnow
+from contactcenter.errors import NotFound
 from contactcenter.surveys.lookup import survey_by_token
 
 api = Api()
@@ -36,3 +40,16 @@ async def answer_survey(req: ApiRequest) -> SurveyOut:
         survey, ticket = await survey_by_token(session, req.request.match_info["token"], lock=True)
         await do_answer_survey(session, survey, body.rating, body.comment, now=utcnow(), change_days=change_days)
         return survey_out(survey, ticket, change_days)
+
+
+@api.route("GET", "/tickets/{id}/survey", summary="A ticket's satisfaction survey: when sent, the rating and comment",
+           tag="surveys", response=TicketSurveyOut, responses={404: "no such ticket, or it has no survey"})
+async def ticket_survey(req: ApiRequest) -> TicketSurveyOut:
+    async with req.ctx.db.read() as session:
+        ticket = await get_ticket(session, req.path_id())
+        survey = await session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
+        if survey is None:
+            raise NotFound(f"ticket {ticket.id} has no survey")
+        return TicketSurveyOut(ticket_id=ticket.id, channel=survey.channel, agent_id=survey.user_id,
+                               due_at=survey.due_at, sent_at=survey.sent_at, rating=survey.rating,
+                               comment=survey.comment, answered_at=survey.answered_at)

@@ -4,8 +4,9 @@ This is a step of the core, not of the SMS channel (channels only translate): ``
 ``takers`` before a message becomes a ticket message. This one takes a message when its channel is ``sms``,
 its text is one digit 1-5 (spaces around allowed, no attachments), the sender's identity belongs to a contact
 with a survey sent on that channel within ``surveys.sms_reply_window_hours``, and that survey may still be
-answered. The latest such survey gets the rating. Anything else goes on to intake as usual. A redelivery of the
-same SMS (same external id) is recognized by ``surveys.reply_ref`` and changes nothing.
+answered, and that contact has no active ticket on the channel (a digit in a conversation that goes on answers
+that conversation). The latest such survey gets the rating. Anything else goes on to intake as usual.
+A redelivery of the same SMS (same external id) is recognized by ``surveys.reply_ref`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from sqlalchemy import select
 from channels.base import InboundMessage
 from contactcenter.actions.surveys import can_change, do_answer_survey
 from contactcenter.db.engine import Database
-from contactcenter.db.models import ContactIdentity, Survey
+from contactcenter.db.models import ContactIdentity, Survey, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.intake import IntakeResult
 from contactcenter.settings import SurveySettings
 
 DIGIT = re.compile(r"\s*([1-5])\s*")
 CHANNELS = ("sms",)
+ACTIVE = ("new", "open", "pending", "on-hold")
 
 
 class SmsRatings:
@@ -54,6 +56,10 @@ class SmsRatings:
             if survey is None:
                 return None
             duplicate = survey.reply_ref == ref
+            if not duplicate and await session.scalar(select(Ticket.id).where(
+                    Ticket.contact_id == survey.contact_id, Ticket.channel == msg.channel,
+                    Ticket.status.in_(ACTIVE), Ticket.merged_into_id.is_(None)).limit(1)) is not None:
+                return None
             if not duplicate:
                 if not can_change(survey, now, self.settings.change_days):
                     return None

@@ -115,6 +115,14 @@ async def test_sms_survey_once_and_a_digit_reply_is_the_rating(quick: Context) -
                                                      received_at=utcnow(), text="5 stars but one more thing"))
     assert words.message_id > 0 and words.thread_reason != "survey rating"
 
+    # a conversation going on takes the digit: it answers that conversation, not the survey
+    await solve(quick, words.ticket_id, TicketStatus.OPEN)
+    busy = await quick.intake.submit(InboundMessage(channel="sms", external_id="SM7", sender=phone,
+                                                    received_at=utcnow(), text="3"))
+    assert busy.thread_reason != "survey rating" and busy.message_id > 0
+    assert (await survey_of(quick, ticket_id)).rating == 2  # type: ignore[union-attr]
+    await solve(quick, busy.ticket_id)
+
     # after the window the digit is a message again
     async with quick.db.write() as session:
         await session.execute(update(Survey).values(sent_at=utcnow() - timedelta(hours=73)))
@@ -216,6 +224,13 @@ async def test_link_page_and_api_answer_once_then_change_within_the_window(web_c
     assert (await web_client.post(api, json={"rating": 1})).status == 409
     assert (await web_client.post(f"/survey/{token}", data={"rating": "1"})).status == 409
     assert (await (await web_client.get(api)).json())["can_change"] is False
+
+    staff_view = await web_client.get(f"/api/v1/tickets/{ticket_id}/survey", headers=boss.headers)
+    assert staff_view.status == 200
+    assert {k: v for k, v in (await staff_view.json()).items() if k in ("rating", "comment")} == {
+        "rating": 5, "comment": "<b>quick</b>"}
+    assert (await web_client.get(f"/api/v1/tickets/{ticket_id}/survey")).status == 401
+    assert (await web_client.get("/api/v1/tickets/99999/survey", headers=boss.headers)).status == 404
 
     report = await web_client.get("/api/v1/reports/satisfaction", headers=boss.headers)
     summary = (await report.json())["summary"]

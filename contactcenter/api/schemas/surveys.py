@@ -24,3 +24,16 @@ class SurveyOut(BaseModel):
     comment: str
     answered_at: datetime | None
     can_change: bool = Field(description="false once the answer can no longer be changed (surveys.change_days)")
+
+
+class TicketSurveyOut(BaseModel):
+    """A ticket's survey as staff see it."""
+
+    ticket_id: int
+    channel: str
+    agent_id: int | None = Field(description="the ticket's assignee when it was solved")
+    due_at: datetime
+    sent_at: datetime | None
+    rating: int | None
+    comment: str
+    answered_at: datetime | None
