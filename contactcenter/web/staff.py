@@ -49,7 +49,7 @@ def staff_page(name: str) -> Any:
 
 @html_errors
 async def my_page(request: web.Request) -> web.StreamResponse:
-    """``/my``: the customer's tickets (signed in by a magic link; the list comes from the portal API)."""
+    """``/my`` and ``/my/tickets/{id}``: the customer's tickets (magic-link sign-in; data from the portal API)."""
     return _page(request, SHELL, page="my", csrf="", user=None, signed_in=False, allowed=True, needed="")
 
 
@@ -60,3 +60,4 @@ def setup_staff_pages(app: web.Application) -> None:
     for name in PAGES:
         app.router.add_get(f"/{name}", staff_page(name))
     app.router.add_get("/my", my_page)
+    app.router.add_get("/my/tickets/{id}", my_page)  # one ticket: my.js reads the id from the path

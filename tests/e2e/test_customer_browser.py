@@ -9,6 +9,9 @@ from typing import Any
 from e2e_support import Server, browser, seed_article, seed_staff, server, shot, sign_in
 from playwright.async_api import expect
 
+from contactcenter.actions.customer_signin import do_request_magic_link, signin_url
+from contactcenter.db.types import utcnow
+
 __all__ = ["browser", "server"]  # fixtures
 
 
@@ -52,3 +55,30 @@ async def test_web_form_suggestions_then_a_live_chat_with_an_agent(server: Serve
     await expect(agent.locator("#timeline .message.inbound").last).to_have_text(re.compile("Thank you!"),
                                                                                 timeout=10000)
     await shot(agent, "console-chat")
+
+
+async def test_my_tickets_after_a_magic_link(server: Server, browser: Any) -> None:
+    ctx = server.ctx
+    customer = await browser.new_page()
+    await customer.goto(f"{server.url}/contact")
+    await customer.fill("#email", "mina@customers.example")
+    await customer.fill("#subject", "Invoice copy")
+    await customer.fill("#message", "Please send me a copy of my last invoice.")
+    await customer.click("form button[type=submit]")
+    await customer.wait_for_url(re.compile(r"/t/"))
+
+    await customer.goto(f"{server.url}/my")
+    await expect(customer.locator("#my-signin")).to_be_visible()  # not signed in yet
+    async with ctx.db.write() as session:
+        link = await do_request_magic_link(session, "mina@customers.example", ctx.secret, 15, utcnow())
+        assert link is not None
+    await customer.goto(signin_url(server.url, ctx.secret, link))  # what the e-mail links to
+    await expect(customer).to_have_url(f"{server.url}/my")
+    await expect(customer.locator("#my-tickets")).to_contain_text("Invoice copy")
+    await customer.locator("#my-tickets a").first.click()
+    await expect(customer.locator("#my-messages")).to_contain_text("copy of my last invoice")
+    await shot(customer, "my-ticket")
+    await customer.goto(f"{server.url}/my?lang=fa")
+    await expect(customer.locator("h1")).to_have_text("تیکت‌های من")
+    await customer.click("#my-signout")
+    await expect(customer.locator("#my-signin")).to_be_visible()

@@ -71,7 +71,7 @@ const CATALOG = {
     "my.title": "My tickets", "my.signin": "Send me a sign-in link", "my.email": "Your e-mail address",
     "my.sent": "If we know this address, a sign-in link is on its way. It works once and for a short time.",
     "my.none": "You have no tickets yet.", "my.open": "Open", "my.signout": "Sign out",
-    "my.contact": "Write to us", "my.chat": "Chat with us",
+    "my.contact": "Write to us", "my.chat": "Chat with us", "my.you": "You",
   },
   fa: {
     "app.name": "مرکز تماس",
@@ -141,7 +141,7 @@ const CATALOG = {
     "my.title": "تیکت‌های من", "my.signin": "پیوند ورود را برایم بفرست", "my.email": "نشانی ایمیل شما",
     "my.sent": "اگر این نشانی را بشناسیم، پیوند ورود فرستاده شد. یک بار و برای زمانی کوتاه کار می‌کند.",
     "my.none": "هنوز تیکتی ندارید.", "my.open": "باز کردن", "my.signout": "خروج",
-    "my.contact": "برای ما بنویسید", "my.chat": "گفتگو با ما",
+    "my.contact": "برای ما بنویسید", "my.chat": "گفتگو با ما", "my.you": "شما",
   },
 };
 

@@ -13,7 +13,9 @@ function header() {
 }
 
 async function start() {
+  const one = /^\/my\/tickets\/(\d+)$/.exec(location.pathname);
   try {
+    if (one) { showTicket(await api("GET", `/portal/me/tickets/${one[1]}`)); return; }
     const data = await api("GET", "/portal/me/tickets");
     showTickets(Array.isArray(data) ? data : data.items || data.tickets || []);
   } catch (exc) {
@@ -32,6 +34,19 @@ function showTickets(tickets) {
       h("span", { class: `status s-${tk.status}` }, t(`status.${tk.status}`)), " ",
       h("time", { class: "muted" }, formatDateTime(tk.last_message_at || tk.updated_at || tk.created_at))))) :
       h("p", { class: "empty" }, t("my.none"))));
+}
+
+function showTicket(ticket) {
+  clear(root, header(), h("main", { class: "narrow" },
+    h("p", {}, h("a", { href: "/my" }, t("my.title"))),
+    h("h1", { dir: "auto" }, `#${ticket.number} · ${ticket.subject || ""}`),
+    h("p", {}, h("span", { class: `status s-${ticket.status}` }, t(`status.${ticket.status}`)), " ",
+      h("span", { class: "badge" }, ticket.channel)),
+    h("ol", { class: "timeline", id: "my-messages" }, ticket.messages.map((m) =>
+      h("li", { class: `message ${m.direction === "in" ? "outbound" : "inbound"}` },
+        h("div", { class: "meta" }, h("strong", {}, m.author === "you" ? t("my.you") : t("timeline.agent")),
+          h("time", {}, formatDateTime(m.created_at))),
+        h("div", { class: "text", dir: "auto" }, m.text))))));
 }
 
 function showSignIn() {
