@@ -155,6 +155,14 @@ class AgentChat:
             await self._forget(ticket_id)
 
 
+async def _closed(ctx: Context, chat: AgentChat, user_id: int) -> None:
+    await console_closed(ctx.db, ctx.hub, user_id)
+    try:
+        await chat.stop_viewing()
+    except Exception:  # a broken peer must not hide the others' update
+        log.exception("telling the other viewers that an agent left failed")
+
+
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     """GET /chat/agent/ws: signed-in staff (session cookie or API token)."""
     ctx = request.app[CTX]
@@ -199,11 +207,10 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     finally:
         chat.stop()
         ctx.hub.unsubscribe(agent_topic(user_id), chat.conn)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(chat.stop_viewing())
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
-        # The handler may be cancelled now that the peer is gone: the presence change must still happen.
-        await asyncio.shield(console_closed(ctx.db, ctx.hub, user_id))
+        # The handler may be cancelled now that the peer is gone: the presence change and the viewers' update
+        # must still happen, so both run in one shielded task.
+        await asyncio.shield(_closed(ctx, chat, user_id))
     return ws
