@@ -28,19 +28,26 @@ from channels.webform import api as webform_api
 from channels.webform import routes as webform_routes
 from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
+from contactcenter.api import console as console_api
 from contactcenter.api import contacts as contacts_api
+from contactcenter.api import customers as customers_api
 from contactcenter.api import directory as directory_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
 from contactcenter.api import notifications as notifications_api
 from contactcenter.api import privacy as privacy_api
+from contactcenter.api import reports as reports_api
 from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
+from contactcenter.api import surveys as surveys_api
 from contactcenter.api import tickets as tickets_api
+from contactcenter.api import wallboard as wallboard_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.cluster import EVENTS, SLA, ClusterHub, PgNotifier
 from contactcenter.context import CTX, Context, Limits
+from contactcenter.customers.mailer import MagicLinkMailer
+from contactcenter.customers.routes import setup_customer_routes
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
@@ -56,16 +63,25 @@ from contactcenter.settings import Settings, secret_key
 from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
+from contactcenter.supervision.push import WallboardPusher
+from contactcenter.surveys.replies import SmsRatings
+from contactcenter.surveys.worker import SurveyWorker
 from contactcenter.web.help import setup_help
+from contactcenter.web.live import ConsolePusher
+from contactcenter.web.staff import setup_staff_pages
+from contactcenter.web.survey import setup_survey_pages
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
 
 log = logging.getLogger(__name__)
 
+# Issue 8 (web interface, server side): wallboard, reports, surveys, customer sign-in.
+UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api, surveys_api.api, customers_api.api)
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api, notifications_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, privacy_api.api, notifications_api.api,
+                                console_api.api, *UI_MODULES)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -143,6 +159,7 @@ def setup_subscribers(ctx: Context) -> None:
         ctx.sla.subscribe(ctx.relay)
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     NotificationPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    ConsolePusher(ctx.db, ctx.hub).subscribe(ctx.relay)  # ticket changes and mentions to the open consoles
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
@@ -150,10 +167,43 @@ def setup_subscribers(ctx: Context) -> None:
     if mail.acknowledge and isinstance(sender, EmailSender):
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
         ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
+    setup_ui_subscribers(ctx)
     kb = ctx.settings.kb
     if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
         answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
         ctx.relay.subscribe(TicketCreated.topic, "kb-auto-answer", answerer.on_ticket_created)
+
+
+# --- issue 8: wallboard push, surveys, customer sign-in -------------------------------------------------
+
+def setup_ui_subscribers(ctx: Context) -> None:
+    ctx.wallboard = WallboardPusher(ctx.db, ctx.hub, ctx.settings.wallboard.push_interval)
+    ctx.wallboard.subscribe(ctx.relay)
+    SurveyWorker(ctx.db, ctx.settings, ctx.secret).subscribe(ctx.relay)
+    ctx.intake.takers.append(SmsRatings(ctx.db, ctx.settings.surveys).take)
+    portal = ctx.settings.portal
+    ctx.limits.magic_link_email = RateLimiter(portal.magic_link_per_email, portal.magic_link_window_seconds)
+    ctx.limits.magic_link_ip = RateLimiter(portal.magic_link_per_ip, portal.magic_link_window_seconds)
+    sender = ctx.channels.sender("email")
+    if isinstance(sender, EmailSender):
+        MagicLinkMailer(ctx.db, sender, ctx.settings.base_url, ctx.secret, portal.magic_link_minutes).subscribe(
+            ctx.relay)
+
+
+def setup_ui_pages(app: web.Application) -> None:
+    """The survey page and the customers' sign-in link (after setup_webform: they use its templates)."""
+    setup_survey_pages(app)
+    setup_customer_routes(app)
+
+
+async def ui_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stops the wallboard's pending push at shutdown."""
+    yield
+    pusher = app[CTX].wallboard
+    if pusher is not None:
+        await pusher.close()
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def mail_intake(ctx: Context) -> MailIntake:
@@ -279,6 +329,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
     app.cleanup_ctx.append(cluster_ctx)
+    app.cleanup_ctx.append(ui_ctx)
     if relay and settings.relay.enabled:
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
@@ -289,6 +340,8 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     setup_api(app, API_MODULES)
     webform_routes.setup_webform(app)
     setup_help(app)
+    setup_staff_pages(app)  # /console, /wallboard, /reports, /my (after the web form: it owns the templates)
+    setup_ui_pages(app)
     chat_routes.setup_chat(app)
     voice_routes.setup_voice(app)
     setup_sms(app)

@@ -17,6 +17,8 @@ from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
+from contactcenter.supervision.push import WallboardPusher
+from contactcenter.web.viewers import Viewers
 from kb.library import ArticleLibrary
 from routing.router import Router
 
@@ -30,6 +32,8 @@ class Limits:
     chat_ip: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
     chat_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
     kb_feedback_ip: RateLimiter = field(default_factory=lambda: RateLimiter(30, 60))  # "did this help?" answers
+    magic_link_email: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600))  # portal sign-in links
+    magic_link_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Context:
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
     sla: SlaService | None = None  # None when the SLA engine is turned off
     notifier: PgNotifier | None = None  # LISTEN/NOTIFY between server processes (PostgreSQL only)
+    wallboard: WallboardPusher | None = None  # wallboard.changed frames to supervisors (set by setup_subscribers)
+    viewers: Viewers = field(default_factory=Viewers)  # who has which ticket open in the console (collisions)
 
 
 CTX = web.AppKey("ctx", Context)

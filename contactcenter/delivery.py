@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 HISTORY = 20  # earlier messages of the ticket whose provider ids a reply refers to
 
 
+def buttons_of(message: Message) -> tuple[tuple[str, str], ...]:
+    """Choices stored with the message (``meta["buttons"]``: [label, data] pairs), e.g. a survey's ratings."""
+    found = (message.meta or {}).get("buttons") or []
+    return tuple((str(pair[0]), str(pair[1])) for pair in found if isinstance(pair, list | tuple) and len(pair) == 2)
+
+
 class DeliveryWorker:
     def __init__(self, db: Database, registry: ChannelRegistry, store: AttachmentStore | None = None) -> None:
         self.db = db
@@ -60,7 +66,7 @@ class DeliveryWorker:
             subject=ticket.subject, text=message.text, html=message.html, conversation_key=ticket.conversation_key,
             language=ticket.language, thread_ids=tuple(m.provider_id for m in reversed(earlier) if m.provider_id),
             quoted=QuotedMessage(last_in.text, last_in.name or "", last_in.created_at) if last_in else None,
-            attachments=attachments)
+            attachments=attachments, buttons=buttons_of(message))
         sender = self.registry.sender(message.channel)
         if sender is None:
             receipt = Receipt(DeliveryStatus.FAILED, error=f"no sender for channel {message.channel!r}")

@@ -180,12 +180,39 @@ class NotificationCreated(Event):
     user_id: int
 
 
+@dataclass(frozen=True)
+class MentionMade(Event):
+    """An internal note named an agent with ``@handle``: their console is told."""
+
+    topic: ClassVar[str] = "mention.made"
+    mention_id: int
+    ticket_id: int
+    message_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class SurveyDue(Event):
+    """A solved ticket's satisfaction survey is due (written with a later ``available_at``: the delay)."""
+
+    topic: ClassVar[str] = "survey.due"
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class MagicLinkRequested(Event):
+    """A customer asked for a "my tickets" sign-in link: the e-mail goes out after commit."""
+
+    topic: ClassVar[str] = "portal.magic_link"
+    link_id: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
                 ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded,
                 SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged, ServiceContractChanged,
-                NotificationCreated)
+                NotificationCreated, MentionMade, SurveyDue, MagicLinkRequested)
 }
 
 
@@ -207,7 +234,10 @@ def outbox_row(event: Event, at: datetime | None = None) -> dict[str, Any]:
             "available_at": at, "created_at": at}
 
 
-def emit(session: AsyncSession | Session, event: Event) -> None:
-    """Append ``event`` to the outbox in the caller's transaction."""
-    session.add(OutboxEvent(**outbox_row(event)))
+def emit(session: AsyncSession | Session, event: Event, *, not_before: datetime | None = None) -> None:
+    """Append ``event`` to the outbox in the caller's transaction (relayed no earlier than ``not_before``)."""
+    row = outbox_row(event)
+    if not_before is not None:
+        row["available_at"] = max(not_before, row["available_at"])
+    session.add(OutboxEvent(**row))
     note_events(session)

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -480,8 +480,13 @@ class IntakeQueue:
         self._waiting: list[tuple[Arrival, asyncio.Future[IntakeResult]]] = []
         self._writing = False
         self._task: asyncio.Task[None] | None = None
+        # Steps that may take a message before it becomes a ticket message (an SMS survey rating); set in app.py.
+        self.takers: list[Callable[[InboundMessage], Awaitable[IntakeResult | None]]] = []
 
     async def submit(self, msg: InboundMessage) -> IntakeResult:
+        for take in self.takers:
+            if (taken := await take(msg)) is not None:
+                return taken
         arrival = await _save_attachments(self.store, msg)
         future: asyncio.Future[IntakeResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((arrival, future))

@@ -352,6 +352,41 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class WallboardSettings:
+    push_interval: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.push_interval < 0:
+            raise SettingsError("wallboard.push_interval must be >= 0")
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    enabled: bool = True
+    delay_seconds: float = 3600.0
+    channels: tuple[str, ...] = ("email", "webform", "sms", "telegram", "chat")
+    sms_reply_window_hours: float = 72.0
+    change_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.delay_seconds < 0 or self.sms_reply_window_hours < 0 or self.change_days < 0:
+            raise SettingsError("surveys.delay_seconds, sms_reply_window_hours and change_days must be >= 0")
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    magic_link_minutes: float = 15.0
+    magic_link_per_email: int = 3
+    magic_link_per_ip: int = 20
+    magic_link_window_seconds: float = 3600.0
+    session_hours: float = 168.0
+
+    def __post_init__(self) -> None:
+        if self.magic_link_minutes <= 0 or self.session_hours <= 0 or self.magic_link_window_seconds <= 0:
+            raise SettingsError("portal.magic_link_minutes, session_hours and magic_link_window_seconds must be > 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -369,6 +404,9 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    wallboard: WallboardSettings = field(default_factory=WallboardSettings)
+    surveys: SurveySettings = field(default_factory=SurveySettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     @property
     def data_path(self) -> Path:
@@ -458,7 +496,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
              "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings,
-             "privacy": PrivacySettings}
+             "privacy": PrivacySettings, "wallboard": WallboardSettings, "surveys": SurveySettings,
+             "portal": PortalSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

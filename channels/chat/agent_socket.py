@@ -9,6 +9,13 @@ and the chat sender pushes them to the visitor and to the agents watching the ti
     server -> client: watching, message, typing (from the visitor), visitor (online true/false), error, pong;
                       and for routing (routing/push.py): offers (the pending ones on connect), offer, offer.decided
 
+The agent console (contactcenter/web/) adds:
+
+    client -> server: {"type": "console"} (ticket.updated frames for every ticket, contactcenter/web/live.py) |
+                      {"type": "view", "ticket": 12} | {"type": "leave", "ticket": 12} (collision detection, any
+                      channel; "typing" on a viewed ticket is shown to the other agents viewing it)
+    server -> client: console, viewers {ticket, viewers: [{id, name, typing}]}, ticket.updated, mention
+
 It is the agent console's live connection: when an agent's last one closes while they are available,
 they are set away.
 """
@@ -31,6 +38,8 @@ from contactcenter.api.framework import error_response, principal_of
 from contactcenter.context import CTX, Context
 from contactcenter.db.models import Ticket
 from contactcenter.errors import Unavailable
+from contactcenter.web.live import DESK
+from contactcenter.web.viewers import MAX_VIEWED, desk_ticket_topic
 from routing.push import agent_topic, console_closed, pending_offers
 
 log = logging.getLogger(__name__)
@@ -38,11 +47,14 @@ MAX_FRAME = 4096
 
 
 class AgentChat:
-    def __init__(self, ctx: Context, conn: Connection) -> None:
+    def __init__(self, ctx: Context, conn: Connection, user_id: int = 0, name: str = "") -> None:
         self.ctx = ctx
         self.conn = conn
+        self.user_id, self.name = user_id, name
         self.keys: dict[int, str] = {}  # watched chat ticket -> its visitor
         self.all = False
+        self.console = False
+        self.viewing: set[int] = set()  # tickets open in this console (any channel)
 
     async def handle(self, data: Any) -> None:
         if not isinstance(data, dict):
@@ -55,10 +67,48 @@ class AgentChat:
             self.all = True
             self.ctx.hub.subscribe(ALL_CHATS, self.conn)
             await self.conn.deliver({"type": "watching", "ticket": "all"})
-        elif kind in ("watch", "unwatch", "typing") and isinstance(ticket, int) and not isinstance(ticket, bool):
+        elif kind == "console":
+            if not self.console:
+                self.console = True
+                self.ctx.hub.subscribe(DESK, self.conn)
+            await self.conn.deliver({"type": "console", "user_id": self.user_id})
+        elif kind in ("watch", "unwatch", "typing", "view", "leave") and isinstance(ticket, int) \
+                and not isinstance(ticket, bool):
             await getattr(self, f"on_{kind}")(ticket, data)
         else:
-            await self.conn.error("bad_frame", "expected watch, unwatch, typing (with a ticket number) or ping")
+            await self.conn.error("bad_frame", "expected watch, unwatch, view, leave, typing (with a ticket number), "
+                                               "console or ping")
+
+    async def on_view(self, ticket_id: int, _: dict[str, Any]) -> None:
+        """Collision detection: this agent has the ticket open; everyone viewing it gets the new list."""
+        if ticket_id in self.viewing:
+            await self.conn.deliver(self.ctx.viewers.frame(ticket_id))
+            return
+        if not 1 <= ticket_id < 2**31:
+            await self.conn.error("not_found", "no such ticket", ticket=ticket_id)
+            return
+        if len(self.viewing) >= MAX_VIEWED:
+            await self.conn.error("too_many", f"leave a ticket first (at most {MAX_VIEWED} at once)", ticket=ticket_id)
+            return
+        async with self.ctx.db.read() as session:
+            exists = await session.get(Ticket, ticket_id) is not None
+        if not exists:
+            await self.conn.error("not_found", "no such ticket", ticket=ticket_id)
+            return
+        self.viewing.add(ticket_id)
+        self.ctx.viewers.view(ticket_id, self.conn, self.user_id, self.name)
+        self.ctx.hub.subscribe(desk_ticket_topic(ticket_id), self.conn)
+        await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
+
+    async def on_leave(self, ticket_id: int, _: dict[str, Any]) -> None:
+        if ticket_id in self.viewing:
+            self.viewing.discard(ticket_id)
+            await self._forget(ticket_id)
+
+    async def _forget(self, ticket_id: int) -> None:
+        self.ctx.hub.unsubscribe(desk_ticket_topic(ticket_id), self.conn)
+        if self.ctx.viewers.leave(ticket_id, self.conn):
+            await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
 
     async def on_watch(self, ticket_id: int, _: dict[str, Any]) -> None:
         if not 1 <= ticket_id < 2**31:
@@ -80,17 +130,37 @@ class AgentChat:
 
     async def on_typing(self, ticket_id: int, data: dict[str, Any]) -> None:
         key = self.keys.get(ticket_id)
-        if key is None:
-            await self.conn.error("not_watching", "watch the ticket first", ticket=ticket_id)
+        typing = data.get("typing") is True
+        viewed = ticket_id in self.viewing
+        if key is None and not viewed:
+            await self.conn.error("not_watching", "watch or view the ticket first", ticket=ticket_id)
             return
-        await self.ctx.hub.publish(visitor_topic(key), {"type": "typing", "from": "agent",
-                                                        "typing": data.get("typing") is True})
+        if viewed and self.ctx.viewers.set_typing(ticket_id, self.conn, typing):
+            await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
+        if key is not None:
+            await self.ctx.hub.publish(visitor_topic(key), {"type": "typing", "from": "agent", "typing": typing})
 
     def stop(self) -> None:
         for ticket_id in self.keys:
             self.ctx.hub.unsubscribe(ticket_topic(ticket_id), self.conn)
         if self.all:
             self.ctx.hub.unsubscribe(ALL_CHATS, self.conn)
+        if self.console:
+            self.ctx.hub.unsubscribe(DESK, self.conn)
+
+    async def stop_viewing(self) -> None:
+        """The connection closed: the other viewers learn that this agent left."""
+        viewing, self.viewing = self.viewing, set()
+        for ticket_id in viewing:
+            await self._forget(ticket_id)
+
+
+async def _closed(ctx: Context, chat: AgentChat, user_id: int) -> None:
+    await console_closed(ctx.db, ctx.hub, user_id)
+    try:
+        await chat.stop_viewing()
+    except Exception:  # a broken peer must not hide the others' update
+        log.exception("telling the other viewers that an agent left failed")
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -112,8 +182,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         return error_response(400, "bad_request", "this is a WebSocket endpoint")
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    chat = AgentChat(ctx, Connection(ws))
     user_id = principal.user.id
+    chat = AgentChat(ctx, Connection(ws), user_id, principal.user.name)
     ctx.hub.subscribe(agent_topic(user_id), chat.conn)
     try:
         await chat.conn.deliver({"type": "offers", "offers": await pending_offers(ctx.db, user_id)})
@@ -140,6 +210,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
-        # The handler may be cancelled now that the peer is gone: the presence change must still happen.
-        await asyncio.shield(console_closed(ctx.db, ctx.hub, user_id))
+        # The handler may be cancelled now that the peer is gone: the presence change and the viewers' update
+        # must still happen, so both run in one shielded task.
+        await asyncio.shield(_closed(ctx, chat, user_id))
     return ws

@@ -111,6 +111,20 @@ class EmailSender:
         mail.set_content(text)
         return mail
 
+    def build_notice(self, to: str, subject: str, text: str, language: str) -> EmailMessage:
+        """An automatic mail that belongs to no ticket (e.g. a sign-in link): no reply token, no thread."""
+        mail = EmailMessage(policy=email.policy.SMTP)
+        mail["From"] = email.utils.formataddr((_one_line(self.settings.from_name), self.address))
+        mail["To"] = _one_line(to)
+        mail["Subject"] = _one_line(subject)[:400]
+        mail["Date"] = email.utils.formatdate(localtime=False)
+        mail["Message-ID"] = email.utils.make_msgid(domain=self.domain)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail["X-Loop"] = self.address
+        mail["Content-Language"] = _one_line(language)[:20] or "en"
+        mail.set_content(text)
+        return mail
+
     async def deliver(self, mail: EmailMessage, recipients: list[str]) -> str | None:
         """Hand ``mail`` to the relay. Returns an error for a permanent refusal (5xx); raises
         DeliveryDeferred for a temporary one, so that the outbox retries later."""

@@ -202,11 +202,11 @@ def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
 
 
-_SECRET_IN_PATH = re.compile(r"(/t/|/portal/)[^/]+")
+_SECRET_IN_PATH = re.compile(r"(/t/|/portal/|/survey/|/surveys/)[^/]+")
 
 
 def loggable_path(request: web.Request) -> str:
-    """The request path with portal link tokens blanked out: a token is a customer's credential."""
+    """The request path with portal and survey link tokens blanked out: a token is a customer's credential."""
     return _SECRET_IN_PATH.sub(r"\1…", request.path)
 
 

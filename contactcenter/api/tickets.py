@@ -11,6 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from contactcenter.actions import kb as kb_actions
 from contactcenter.actions import tickets as actions
+from contactcenter.actions.mentions import do_record_mentions
 from contactcenter.api.framework import MAX_ID, Api, ApiRequest
 from contactcenter.api.schemas.tickets import (
     AttachmentOut,
@@ -233,6 +234,7 @@ async def add_note(req: ApiRequest) -> MessageOut:
     body: NoteIn = req.body
     async with req.ctx.db.write() as session:
         message = await actions.do_add_note(session, req.path_id(), body.text, actor=req.actor)
+        await do_record_mentions(session, message, actor=req.actor)  # "@sara": her console is told
     return _message_out(message)
 
 

@@ -215,6 +215,7 @@ class Ticket(Base):
               sqlite_where=text(WAITING_SQL), postgresql_where=text(WAITING_SQL)),
         Index("ix_tickets_next_ring_at", "next_ring_at",
               sqlite_where=text("next_ring_at IS NOT NULL"), postgresql_where=text("next_ring_at IS NOT NULL")),
+        Index("ix_tickets_created_at", "created_at"),  # reports read a date range
     )
     id: Mapped[int] = _id()
     subject: Mapped[str] = mapped_column(String(500), default="")
@@ -591,3 +592,91 @@ class Notification(Base):
     key: Mapped[str | None] = mapped_column(String(200))  # the dedupe key; None: never deduplicated
     created_at: Mapped[datetime] = _created()
     read_at: Mapped[datetime | None] = mapped_column()
+
+
+class CannedResponse(Base):
+    """A reusable answer for the agent console. ``owner_id`` None: shared by the whole team.
+
+    ``body`` may hold variables (``{{customer.name}}``, ``{{ticket.number}}``...) filled in per ticket.
+    """
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("owner_id", "shortcut"),)
+    id: Mapped[int] = _id()
+    title: Mapped[str] = mapped_column(String(200))
+    shortcut: Mapped[str] = mapped_column(String(40))  # typed after "/" in the reply box
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mention(Base):
+    """An agent named with ``@handle`` in an internal note: recorded once per note and agent."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("message_id", "user_id"), Index("ix_mentions_user_id_id", "user_id", "id"))
+    id: Mapped[int] = _id()
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(Integer)
+    read_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = _created()
+
+
+class Survey(Base):
+    """A satisfaction survey of one solved ticket: sent once on the ticket's channel, answered 1-5.
+
+    Only the hash of the link token is stored; the token is derived from the server key and ``nonce``.
+    ``reply_ref`` is the channel message that carried the rating (an SMS "5"), so a redelivery changes nothing.
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index("ix_surveys_contact_channel_sent_at", "contact_id", "channel", "sent_at"),
+        Index("ix_surveys_answered_at", "answered_at"),
+    )
+    id: Mapped[int] = _id()
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the ticket's assignee when solved
+    channel: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+    due_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime | None] = mapped_column()
+    first_answered_at: Mapped[datetime | None] = mapped_column()
+    reply_ref: Mapped[str | None] = mapped_column(String(255))
+
+
+class MagicLink(Base):
+    """A single-use sign-in link for a customer's "my tickets", e-mailed on request. Only its hash is stored."""
+
+    __tablename__ = "magic_links"
+    id: Mapped[int] = _id()
+    email: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class CustomerSession(Base):
+    """A customer signed in to "my tickets" (cookie ``cc_customer``). Only the hash of the cookie is stored."""
+
+    __tablename__ = "customer_sessions"
+    id: Mapped[int] = _id()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column()

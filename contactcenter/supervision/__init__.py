@@ -1,0 +1,1 @@
+"""What supervisors watch: the live wallboard and its push (issue 8)."""
