@@ -43,6 +43,8 @@ from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
+from contactcenter.ops.http import request_middleware, setup_ops
+from contactcenter.ops.metrics import Metrics
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
@@ -111,7 +113,8 @@ def build_context(settings: Settings) -> Context:
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
-                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None)
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None,
+                  metrics=Metrics(db) if settings.metrics.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
@@ -125,6 +128,8 @@ def setup_subscribers(ctx: Context) -> None:
     if ctx.sla is not None:
         ctx.sla.subscribe(ctx.relay)
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
+    if ctx.metrics is not None:
+        ctx.metrics.subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
@@ -230,9 +235,10 @@ def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
 
 def create_app(settings: Settings, *, context: Context | None = None, relay: bool = True) -> web.Application:
     """The aiohttp application: API, web form and portal, with the database, relay and workers as resources."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes,
-                          middlewares=[security_headers, error_middleware])
     ctx = context or build_context(settings)
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[request_middleware(ctx.metrics, settings.logging.access), security_headers,
+                                       error_middleware])
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
@@ -243,6 +249,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
+    setup_ops(app, ctx.metrics)
     webform_routes.setup_webform(app)
     setup_help(app)
     chat_routes.setup_chat(app)

@@ -11,6 +11,7 @@ from channels.email.listener import SmtpListener
 from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
+from contactcenter.ops.metrics import Metrics
 from contactcenter.ratelimit import RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
@@ -46,6 +47,7 @@ class Context:
     router: Router | None = None  # None when routing is turned off
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
     sla: SlaService | None = None  # None when the SLA engine is turned off
+    metrics: Metrics | None = None  # None when [metrics] enabled = false
 
 
 CTX = web.AppKey("ctx", Context)

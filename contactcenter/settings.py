@@ -313,6 +313,47 @@ class SlaSettings:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    """How the server writes its log (docs/operations.md)."""
+
+    format: str = "text"  # text | json (one JSON object per line)
+    access: bool = False  # one line per HTTP request (method, route, status, duration, request id)
+
+    def __post_init__(self) -> None:
+        if self.format not in ("text", "json"):
+            raise SettingsError(f"logging.format must be 'text' or 'json', not {self.format!r}")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics at /metrics: readable with the bearer ``token`` when one is set, else only from
+    the ``allow`` networks (loopback by default)."""
+
+    enabled: bool = True
+    token: str = ""
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound webhooks to other systems (docs/operations.md#webhooks)."""
+
+    enabled: bool = True
+    timeout_seconds: float = 10.0
+    max_attempts: int = 8
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    poll_interval: float = 1.0
+    batch_size: int = 50
+    allow_private: tuple[str, ...] = ()  # networks that may be targets although private (e.g. "10.0.0.0/8")
+    max_response_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds <= 0 or self.max_attempts < 1 or self.retry_base_seconds < 0:
+            raise SettingsError("webhooks: timeout_seconds > 0, max_attempts >= 1, retry_base_seconds >= 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -329,6 +370,9 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def data_path(self) -> Path:
@@ -417,7 +461,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "relay": RelaySettings, "auth": AuthSettings, "webform": WebformSettings,
              "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
-             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings}
+             "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings,
+             "logging": LoggingSettings, "metrics": MetricsSettings, "webhooks": WebhookSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 
