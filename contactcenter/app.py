@@ -35,6 +35,7 @@ from contactcenter.api import routing as routing_api
 from contactcenter.api import session as session_api
 from contactcenter.api import sla as sla_api
 from contactcenter.api import tickets as tickets_api
+from contactcenter.api import webhooks as webhooks_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.context import CTX, Context, Limits
 from contactcenter.db.engine import Database
@@ -52,6 +53,7 @@ from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.web.help import setup_help
+from contactcenter.webhooks.service import Webhooks
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
@@ -60,7 +62,7 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, webhooks_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -110,11 +112,13 @@ def build_context(settings: Settings) -> Context:
         chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
     )
     store = AttachmentStore(settings.data_path / "attachments")
+    metrics = Metrics(db) if settings.metrics.enabled else None
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
                   sla=SlaService(db, settings.sla) if settings.sla.enabled else None,
-                  metrics=Metrics(db) if settings.metrics.enabled else None)
+                  metrics=metrics,
+                  webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None)
     setup_subscribers(ctx)
     return ctx
 
@@ -130,6 +134,8 @@ def setup_subscribers(ctx: Context) -> None:
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     if ctx.metrics is not None:
         ctx.metrics.subscribe(ctx.relay)
+    if ctx.webhooks is not None:
+        ctx.webhooks.subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
@@ -189,6 +195,17 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     await sla.stop()
 
 
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The webhook sender: posts due deliveries until shutdown (what is left is sent after the next start)."""
+    webhooks = app[CTX].webhooks
+    if webhooks is None:
+        yield
+        return
+    webhooks.sender.start()
+    yield
+    await webhooks.sender.stop()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -246,6 +263,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)
+        app.cleanup_ctx.append(webhooks_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

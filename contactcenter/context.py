@@ -17,6 +17,7 @@ from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
+from contactcenter.webhooks.service import Webhooks
 from kb.library import ArticleLibrary
 from routing.router import Router
 
@@ -48,6 +49,7 @@ class Context:
     kb: ArticleLibrary = field(default_factory=ArticleLibrary)  # cached article rankers
     sla: SlaService | None = None  # None when the SLA engine is turned off
     metrics: Metrics | None = None  # None when [metrics] enabled = false
+    webhooks: Webhooks | None = None  # None when [webhooks] enabled = false
 
 
 CTX = web.AppKey("ctx", Context)
