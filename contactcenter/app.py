@@ -29,6 +29,7 @@ from channels.webform.sender import PortalSender
 from contactcenter.api import agents as agents_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import directory as directory_api
+from contactcenter.api import invites as invites_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
 from contactcenter.api import routing as routing_api
@@ -46,7 +47,7 @@ from contactcenter.hub import LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.ops.http import request_middleware, setup_ops
 from contactcenter.ops.metrics import Metrics
-from contactcenter.ratelimit import RateLimiter
+from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.sla.push import SlaPusher
@@ -62,7 +63,8 @@ log = logging.getLogger(__name__)
 
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
-                                kb_api.api, messaging_api.api, sla_api.api, webhooks_api.api)
+                                kb_api.api, messaging_api.api, sla_api.api, webhooks_api.api,
+                                invites_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -110,6 +112,9 @@ def build_context(settings: Settings) -> Context:
         webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
         chat_ip=RateLimiter(chat.rate_per_ip, chat.window_seconds),
         chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
+        login_backoff=Backoff(au.backoff_free_attempts, au.backoff_base_seconds, au.backoff_max_seconds),
+        agent_sends=RateLimiter(settings.limits.agent_sends_per_minute, 60),
+        invites=RateLimiter(settings.limits.invites_per_hour, 3600),
     )
     store = AttachmentStore(settings.data_path / "attachments")
     metrics = Metrics(db) if settings.metrics.enabled else None

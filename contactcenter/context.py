@@ -12,7 +12,7 @@ from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.ops.metrics import Metrics
-from contactcenter.ratelimit import RateLimiter
+from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
@@ -31,6 +31,9 @@ class Limits:
     chat_ip: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
     chat_visitor: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))
     kb_feedback_ip: RateLimiter = field(default_factory=lambda: RateLimiter(30, 60))  # "did this help?" answers
+    login_backoff: Backoff = field(default_factory=lambda: Backoff(3, 1.0, 300.0))  # per e-mail
+    agent_sends: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))  # e-mail/SMS replies per agent
+    invites: RateLimiter = field(default_factory=lambda: RateLimiter(0, 3600))  # invitations per admin
 
 
 @dataclass

@@ -62,6 +62,11 @@ class AuthSettings:
     cookie_secure: bool = False
     login_attempts: int = 10
     login_window_seconds: int = 900
+    backoff_free_attempts: int = 3  # failed sign-ins in a row (per e-mail) before waits start
+    backoff_base_seconds: float = 1.0  # the first wait; it doubles with every further failure (0: no backoff)
+    backoff_max_seconds: float = 300.0
+    invite_hours: int = 72  # how long an invitation link can be used (once)
+    token_days: int = 0  # default lifetime of new API tokens in days (0: until revoked)
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,15 @@ class SlaSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Rate limits on what sends mail or SMS on our behalf (0 turns a limit off)."""
+
+    agent_sends_per_minute: int = 30  # agent replies per agent per minute on the send_channels
+    send_channels: tuple[str, ...] = ("email", "sms")
+    invites_per_hour: int = 20  # invitations per admin per hour
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """How the server writes its log (docs/operations.md)."""
 
@@ -370,6 +384,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
@@ -462,7 +477,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "routing": RoutingSettings, "email": EmailSettings,
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
              "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings,
-             "logging": LoggingSettings, "metrics": MetricsSettings, "webhooks": WebhookSettings}
+             "limits": LimitsSettings, "logging": LoggingSettings, "metrics": MetricsSettings,
+             "webhooks": WebhookSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 
