@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -38,19 +39,15 @@ forms = st.dictionaries(st.sampled_from(TWILIO_KEYS) | text, text, max_size=10)
 @FAST
 @given(st.one_of(text, json_values.map(json.dumps)))
 def test_chat_frames_are_read_or_refused_with_frame_error(raw: str) -> None:
-    try:
+    with contextlib.suppress(FrameError):
         read_frame(raw, ChatSettings(), WebformSettings())
-    except FrameError:
-        pass
 
 
 @FAST
 @given(json_values, text)
 def test_chat_identities_and_visitor_tokens(raw: Any, token: str) -> None:
-    try:
+    with contextlib.suppress(FrameError):
         read_identity(raw, "identity-secret-0123456789", NOW)
-    except FrameError:
-        pass
     assert read_visitor(b"k" * 32, token) is None or isinstance(read_visitor(b"k" * 32, token), str)
 
 
@@ -74,10 +71,8 @@ def test_mail_parser_never_raises(raw: bytes) -> None:
 @FAST
 @given(forms)
 def test_sms_webhooks_parse_or_raise_sms_parse_error(form: dict[str, str]) -> None:
-    try:
+    with contextlib.suppress(SmsParseError):
         parse_inbound(form, SmsPolicy(), NOW)
-    except SmsParseError:
-        pass
     parse_status(form)
 
 
@@ -93,10 +88,8 @@ def test_telegram_updates_never_raise(data: Any) -> None:
 @given(forms, text)
 def test_voice_parameters_parse_or_raise_param_error(params: dict[str, str], digits: str) -> None:
     for step in (lambda: sid(params), lambda: status_update(params)):
-        try:
+        with contextlib.suppress(ParamError):
             step()
-        except ParamError:
-            pass
     caller(params.get("From", ""), "IR")
     menu_choice(digits, ("general", "billing"))
 
