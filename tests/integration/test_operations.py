@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from contactcenter.app import create_app
 from contactcenter.context import CTX
+from contactcenter.db.engine import Database
 from contactcenter.domain.enums import Role
 from contactcenter.ops.http import migration_head
 from contactcenter.ops.logs import JsonFormatter, RequestIdFilter, quiet_noisy_loggers, redact
@@ -65,17 +66,15 @@ async def test_readyz_is_503_when_the_schema_is_not_current(client: Client) -> N
 
 
 async def test_readyz_is_503_when_the_database_does_not_answer(client: Client) -> None:
-    await client.app[CTX].db.dispose()
     ctx = client.app[CTX]
-    ctx.db.engine.url  # noqa: B018 (the engine is disposed; a broken URL makes the next connect fail)
-    settings = ctx.settings.with_overrides({"database": {"url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}})
-    from contactcenter.db.engine import Database
-    ctx.db = Database(settings.database_url)
+    working = ctx.db
+    ctx.db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # nothing listens on port 1
     try:
         response = await client.get("/readyz")
         assert response.status == 503 and (await response.json())["database"] == "down"
     finally:
         await ctx.db.dispose()
+        ctx.db = working
 
 
 async def test_metrics_count_requests_by_route_template_and_intake_by_channel(client: Client, agent: Staff) -> None:
