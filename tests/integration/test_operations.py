@@ -170,3 +170,21 @@ async def test_json_logs_carry_request_ids_and_never_secrets(make_client: MakeCl
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     for secret in (PASSWORD, "wrong-guess-9876", cookie, csrf, new_token, staff.token, "z" * 43, "q" * 43):
         assert secret not in output
+
+
+async def test_offer_and_sla_events_are_counted(ctx: Any) -> None:
+    from contactcenter.events import OfferDecided, OfferMade, SlaBreached, SlaWarning
+    metrics = ctx.metrics
+    assert metrics is not None
+    await metrics.on_events([OfferMade(offer_id=1, ticket_id=1, user_id=1),
+                             OfferMade(offer_id=2, ticket_id=1, user_id=2),
+                             OfferDecided(offer_id=1, ticket_id=1, user_id=1, status="expired"),
+                             OfferDecided(offer_id=2, ticket_id=1, user_id=2, status="accepted"),
+                             SlaWarning(ticket_id=1, metric="first_response", cycle=0, point="75%", due_at="x"),
+                             SlaBreached(ticket_id=1, metric="first_response", cycle=0, due_at="x")])
+    text = (await metrics.render()).decode()
+    assert sample(text, "cc_offers_total", outcome="made") == 2
+    assert sample(text, "cc_offers_total", outcome="expired") == 1
+    assert sample(text, "cc_offers_total", outcome="accepted") == 1
+    assert sample(text, "cc_sla_events_total", kind="warning", metric="first_response") == 1
+    assert sample(text, "cc_sla_events_total", kind="breach", metric="first_response") == 1
