@@ -32,6 +32,7 @@ from contactcenter.api import console as console_api
 from contactcenter.api import contacts as contacts_api
 from contactcenter.api import customers as customers_api
 from contactcenter.api import directory as directory_api
+from contactcenter.api import invites as invites_api
 from contactcenter.api import kb as kb_api
 from contactcenter.api import messaging as messaging_api
 from contactcenter.api import notifications as notifications_api
@@ -43,6 +44,7 @@ from contactcenter.api import sla as sla_api
 from contactcenter.api import surveys as surveys_api
 from contactcenter.api import tickets as tickets_api
 from contactcenter.api import wallboard as wallboard_api
+from contactcenter.api import webhooks as webhooks_api
 from contactcenter.api.framework import Api, error_middleware, json_response
 from contactcenter.cluster import EVENTS, SLA, ClusterHub, PgNotifier
 from contactcenter.context import CTX, Context, Limits
@@ -55,9 +57,11 @@ from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
 from contactcenter.notifications import NotificationPusher
+from contactcenter.ops.http import request_middleware, setup_ops
+from contactcenter.ops.metrics import Metrics
 from contactcenter.privacy.datakeys import keyring_from_settings
 from contactcenter.privacy.service import RetentionJob
-from contactcenter.ratelimit import RateLimiter
+from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.sla.push import SlaPusher
@@ -70,6 +74,7 @@ from contactcenter.web.help import setup_help
 from contactcenter.web.live import ConsolePusher
 from contactcenter.web.staff import setup_staff_pages
 from contactcenter.web.survey import setup_survey_pages
+from contactcenter.webhooks.service import Webhooks
 from kb.autoanswer import AutoAnswerer
 from routing.push import OfferPusher
 from routing.router import Router
@@ -81,7 +86,7 @@ UI_MODULES: tuple[Api, ...] = (wallboard_api.api, reports_api.api, surveys_api.a
 API_MODULES: tuple[Api, ...] = (session_api.api, tickets_api.api, contacts_api.api, directory_api.api,
                                 agents_api.api, routing_api.api, webform_api.api, voice_api.api,
                                 kb_api.api, messaging_api.api, sla_api.api, privacy_api.api, notifications_api.api,
-                                console_api.api, *UI_MODULES)
+                                console_api.api, *UI_MODULES, webhooks_api.api, invites_api.api)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -135,12 +140,18 @@ def build_context(settings: Settings) -> Context:
         webform_address=RateLimiter(wf.rate_per_address, wf.window_seconds),
         chat_ip=RateLimiter(chat.rate_per_ip, chat.window_seconds),
         chat_visitor=RateLimiter(chat.rate_per_visitor, chat.window_seconds),
+        login_backoff=Backoff(au.backoff_free_attempts, au.backoff_base_seconds, au.backoff_max_seconds),
+        agent_sends=RateLimiter(settings.limits.agent_sends_per_minute, 60),
+        invites=RateLimiter(settings.limits.invites_per_hour, 3600),
     )
     store = AttachmentStore(settings.data_path / "attachments", encrypt=True)
+    metrics = Metrics(db) if settings.metrics.enabled else None
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
-                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None, notifier=notifier)
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None, notifier=notifier,
+                  metrics=metrics,
+                  webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None)
     if ctx.sla is not None and notifier is not None:
         sla = ctx.sla
         sla.due_listeners.append(lambda due: notifier.notify(SLA, due.isoformat()))
@@ -160,6 +171,10 @@ def setup_subscribers(ctx: Context) -> None:
         SlaPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     NotificationPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
     ConsolePusher(ctx.db, ctx.hub).subscribe(ctx.relay)  # ticket changes and mentions to the open consoles
+    if ctx.metrics is not None:
+        ctx.metrics.subscribe(ctx.relay)
+    if ctx.webhooks is not None:
+        ctx.webhooks.subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
     ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
@@ -276,6 +291,17 @@ async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
     await job.stop()
 
 
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The webhook sender: posts due deliveries until shutdown (what is left is sent after the next start)."""
+    webhooks = app[CTX].webhooks
+    if webhooks is None:
+        yield
+        return
+    webhooks.sender.start()
+    yield
+    await webhooks.sender.stop()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -322,9 +348,10 @@ def setup_api(app: web.Application, modules: tuple[Api, ...]) -> None:
 
 def create_app(settings: Settings, *, context: Context | None = None, relay: bool = True) -> web.Application:
     """The aiohttp application: API, web form and portal, with the database, relay and workers as resources."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes,
-                          middlewares=[security_headers, error_middleware])
     ctx = context or build_context(settings)
+    app = web.Application(client_max_size=settings.server.max_body_bytes,
+                          middlewares=[request_middleware(ctx.metrics, settings.logging.access), security_headers,
+                                       error_middleware])
     app[CTX] = ctx
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(senders_ctx)  # closed after the relay stopped (cleanup runs in reverse)
@@ -335,9 +362,11 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)
         app.cleanup_ctx.append(retention_ctx)
+        app.cleanup_ctx.append(webhooks_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)
+    setup_ops(app, ctx.metrics)
     webform_routes.setup_webform(app)
     setup_help(app)
     setup_staff_pages(app)  # /console, /wallboard, /reports, /my (after the web form: it owns the templates)

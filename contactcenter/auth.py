@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contactcenter.actions.audit import Actor, record
@@ -85,9 +85,13 @@ class NewSession:
     csrf_token: str
 
 
-async def do_start_session(session: AsyncSession, user: User, hours: int) -> NewSession:
+async def do_start_session(session: AsyncSession, user: User, hours: int, *,
+                           replaces: str | None = None) -> NewSession:
+    """A new session id (never one the browser sent: ``replaces``, the cookie it had, is ended)."""
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = utcnow()
+    if replaces:
+        await session.execute(delete(Session).where(Session.token_hash == hash_secret(replaces)))
     session.add(Session(token_hash=hash_secret(cookie), user_id=user.id, csrf_token=csrf, created_at=now,
                         expires_at=now + timedelta(hours=hours)))
     await session.execute(delete(Session).where(Session.user_id == user.id, Session.expires_at < now))
@@ -99,10 +103,13 @@ async def do_end_session(session: AsyncSession, cookie: str) -> None:
     await session.execute(delete(Session).where(Session.token_hash == hash_secret(cookie)))
 
 
-async def do_create_token(session: AsyncSession, user: User, name: str, *, actor: Actor) -> tuple[ApiToken, str]:
-    """A new API token; the plain value is returned once and only its hash is kept."""
+async def do_create_token(session: AsyncSession, user: User, name: str, *, actor: Actor,
+                          days: int | None = None) -> tuple[ApiToken, str]:
+    """A new API token; the plain value is returned once and only its hash is kept. ``days``: its lifetime
+    (None or 0: until revoked)."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, token_hash=hash_secret(plain))
+    token = ApiToken(user_id=user.id, name=name, token_hash=hash_secret(plain),
+                     expires_at=utcnow() + timedelta(days=days) if days else None)
     session.add(token)
     await session.flush()
     record(session, actor, "token.created", "user", user.id, {"token_id": token.id, "name": name})
@@ -130,7 +137,8 @@ async def principal_from_token(session: AsyncSession, plain: str) -> Principal |
         return None
     row = (await session.execute(select(User, ApiToken.id, ApiToken.last_used_at).join(
         ApiToken, ApiToken.user_id == User.id).where(
-        ApiToken.token_hash == hash_secret(plain), ApiToken.revoked_at.is_(None), User.is_active))).first()
+        ApiToken.token_hash == hash_secret(plain), ApiToken.revoked_at.is_(None), User.is_active,
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow())))).first()
     if row is None:
         return None
     user, token_id, last_used = row

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from contactcenter.actions.audit import SYSTEM
+from contactcenter.ops.logs import setup_logging
 from contactcenter.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -322,13 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"contactcenter: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx (under python-telegram-bot) logs every request URL at INFO, and Bot API URLs hold the bot token;
-    # twilio's client logs each request (phone numbers, message bodies) at INFO.
-    for noisy in ("httpx", "httpcore", "telegram", "twilio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(settings.server.log_level, settings.logging.format)
     if args.command == "serve":
         return _serve(settings, args.demo)
     if args.command == "migrate":

@@ -12,13 +12,15 @@ from contactcenter.cluster import PgNotifier
 from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
 from contactcenter.intake import IntakeQueue
-from contactcenter.ratelimit import RateLimiter
+from contactcenter.ops.metrics import Metrics
+from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.supervision.push import WallboardPusher
 from contactcenter.web.viewers import Viewers
+from contactcenter.webhooks.service import Webhooks
 from kb.library import ArticleLibrary
 from routing.router import Router
 
@@ -34,6 +36,9 @@ class Limits:
     kb_feedback_ip: RateLimiter = field(default_factory=lambda: RateLimiter(30, 60))  # "did this help?" answers
     magic_link_email: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600))  # portal sign-in links
     magic_link_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
+    login_backoff: Backoff = field(default_factory=lambda: Backoff(3, 1.0, 300.0))  # per e-mail
+    agent_sends: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60))  # e-mail/SMS replies per agent
+    invites: RateLimiter = field(default_factory=lambda: RateLimiter(0, 3600))  # invitations per admin
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Context:
     notifier: PgNotifier | None = None  # LISTEN/NOTIFY between server processes (PostgreSQL only)
     wallboard: WallboardPusher | None = None  # wallboard.changed frames to supervisors (set by setup_subscribers)
     viewers: Viewers = field(default_factory=Viewers)  # who has which ticket open in the console (collisions)
+    metrics: Metrics | None = None  # None when [metrics] enabled = false
+    webhooks: Webhooks | None = None  # None when [webhooks] enabled = false
 
 
 CTX = web.AppKey("ctx", Context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
@@ -48,3 +49,44 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         hits = self._recent(key, now)
         return max(1, int(hits[0] + self.window - now) + 1) if hits else 0
+
+
+class Backoff:
+    """Exponential backoff per key: after ``free`` consecutive failures, each further failure doubles the
+    wait before the next attempt (``base`` seconds, then 2×, 4×... at most ``cap``). A success resets it."""
+
+    def __init__(self, free: int, base: float, cap: float, max_keys: int = 100_000) -> None:
+        self.free = free
+        self.base = base
+        self.cap = cap
+        self.max_keys = max_keys
+        self._state: dict[str, tuple[int, float]] = {}  # key -> (failures in a row, not before)
+
+    def wait(self, key: str, now: float | None = None) -> int:
+        """Seconds until ``key`` may try again (0: now)."""
+        state = self._state.get(key)
+        if state is None or self.base <= 0:
+            return 0
+        now = time.monotonic() if now is None else now
+        return max(0, math.ceil(state[1] - now))
+
+    def failure(self, key: str, now: float | None = None) -> None:
+        if self.base <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        if key not in self._state and len(self._state) >= self.max_keys:
+            self._prune(now)
+        failures = self._state.get(key, (0, 0.0))[0] + 1
+        delay = 0.0 if failures <= self.free else min(self.cap, self.base * 2 ** (failures - self.free - 1))
+        self._state[key] = (failures, now + delay)
+
+    def success(self, key: str) -> None:
+        self._state.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        """Forget keys whose wait is long over (a day past), then the oldest half if still full."""
+        for key in [k for k, (_, until) in self._state.items() if until < now - 86400]:
+            del self._state[key]
+        if len(self._state) >= self.max_keys:
+            for key in list(self._state)[: self.max_keys // 2]:
+                del self._state[key]

@@ -63,6 +63,11 @@ class AuthSettings:
     cookie_secure: bool = False
     login_attempts: int = 10
     login_window_seconds: int = 900
+    backoff_free_attempts: int = 3  # failed sign-ins in a row (per e-mail) before waits start
+    backoff_base_seconds: float = 1.0  # the first wait; it doubles with every further failure (0: no backoff)
+    backoff_max_seconds: float = 300.0
+    invite_hours: int = 72  # how long an invitation link can be used (once)
+    token_days: int = 0  # default lifetime of new API tokens in days (0: until revoked)
 
 
 @dataclass(frozen=True)
@@ -387,6 +392,56 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Rate limits on what sends mail or SMS on our behalf (0 turns a limit off)."""
+
+    agent_sends_per_minute: int = 30  # agent replies per agent per minute on the send_channels
+    send_channels: tuple[str, ...] = ("email", "sms")
+    invites_per_hour: int = 20  # invitations per admin per hour
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """How the server writes its log (docs/operations.md)."""
+
+    format: str = "text"  # text | json (one JSON object per line)
+    access: bool = False  # one line per HTTP request (method, route, status, duration, request id)
+
+    def __post_init__(self) -> None:
+        if self.format not in ("text", "json"):
+            raise SettingsError(f"logging.format must be 'text' or 'json', not {self.format!r}")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics at /metrics: readable with the bearer ``token`` when one is set, else only from
+    the ``allow`` networks (loopback by default)."""
+
+    enabled: bool = True
+    token: str = ""
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound webhooks to other systems (docs/operations.md#webhooks)."""
+
+    enabled: bool = True
+    timeout_seconds: float = 10.0
+    max_attempts: int = 8
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    poll_interval: float = 1.0
+    batch_size: int = 50
+    allow_private: tuple[str, ...] = ()  # networks that may be targets although private (e.g. "10.0.0.0/8")
+    max_response_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds <= 0 or self.max_attempts < 1 or self.retry_base_seconds < 0:
+            raise SettingsError("webhooks: timeout_seconds > 0, max_attempts >= 1, retry_base_seconds >= 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -407,6 +462,10 @@ class Settings:
     wallboard: WallboardSettings = field(default_factory=WallboardSettings)
     surveys: SurveySettings = field(default_factory=SurveySettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def data_path(self) -> Path:
@@ -497,7 +556,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
              "hours": HoursSettings, "chat": ChatSettings, "voice": VoiceSettings,
              "sms": SmsSettings, "telegram": TelegramSettings, "kb": KbSettings, "sla": SlaSettings,
              "privacy": PrivacySettings, "wallboard": WallboardSettings, "surveys": SurveySettings,
-             "portal": PortalSettings}
+             "portal": PortalSettings, "limits": LimitsSettings, "logging": LoggingSettings, "metrics": MetricsSettings,
+             "webhooks": WebhookSettings}
     return Settings(**{name: _section(kinds[name], name, values.get(name, {})) for name in sections})
 
 

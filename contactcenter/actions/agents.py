@@ -152,6 +152,8 @@ async def do_update_agent(session: AsyncSession, user_id: int, changes: Mapping[
     record(session, actor, "user.updated", "user", user.id, diff)
     if deactivated:
         record(session, actor, "user.deactivated", "user", user.id, await _end_access(session, user.id))
+    elif "role" in diff:  # new privileges start with a new session id: the browser signs in again
+        await session.execute(delete(Session).where(Session.user_id == user.id))
     await session.flush()
     emit(session, AgentChanged(user_id=user.id, fields=tuple(sorted(diff))))
     return user

@@ -222,6 +222,9 @@ async def error_middleware(request: web.Request,
                               _validation_details(exc))
     except ActionError as exc:
         return error_response(exc.status, exc.code, str(exc))
+    except OverflowError:  # a number no column can hold slipped past a model's bounds
+        log.warning("number out of range in %s %s", request.method, loggable_path(request))
+        return error_response(422, "invalid", "a number in the request is out of range")
     except Unavailable as exc:
         log.warning("storage unavailable for %s %s: %s", request.method, loggable_path(request), exc)
         return error_response(503, "unavailable", "storage is not available now; nothing was stored, retry later",

@@ -25,8 +25,11 @@ async def login(req: ApiRequest) -> web.StreamResponse:
     body: LoginIn = req.body
     limits, settings = req.ctx.limits, req.ctx.settings
     ip, email = req.request.remote or "?", body.email.strip().lower()
-    if limits.login_ip.blocked(ip) or limits.login_email.blocked(email):
-        retry = max(limits.login_ip.retry_after(ip), limits.login_email.retry_after(email))
+    waits = [limits.login_backoff.wait(email)]
+    waits += [limit.retry_after(key) for limit, key in ((limits.login_ip, ip), (limits.login_email, email))
+              if limit.blocked(key)]
+    if any(waits):
+        retry = max(waits)
         return error_response(429, "too_many_attempts", "too many failed sign-ins; try again later",
                               headers={"Retry-After": str(retry)})
     async with req.ctx.db.write() as session:
@@ -34,11 +37,14 @@ async def login(req: ApiRequest) -> web.StreamResponse:
         if user is None:
             limits.login_ip.hit(ip)
             limits.login_email.hit(email)
+            limits.login_backoff.failure(email)
             new = None
         else:
-            new = await auth.do_start_session(session, user, settings.auth.session_hours)
+            new = await auth.do_start_session(session, user, settings.auth.session_hours,
+                                              replaces=req.request.cookies.get(SESSION_COOKIE))
     if user is None or new is None:
         return error_response(401, "invalid_credentials", "wrong e-mail or password")
+    limits.login_backoff.success(email)
     response = json_response(LoginOut(user=user_out(user), csrf_token=new.csrf_token))
     response.set_cookie(SESSION_COOKIE, new.cookie, httponly=True, samesite="Lax", path="/",
                         secure=settings.auth.cookie_secure, max_age=settings.auth.session_hours * 3600)
@@ -78,7 +84,7 @@ async def change_password(req: ApiRequest) -> web.StreamResponse:
 
 def _token_out(token: ApiToken, plain: str | None = None) -> TokenOut:
     return TokenOut(id=token.id, name=token.name, created_at=token.created_at, last_used_at=token.last_used_at,
-                    revoked_at=token.revoked_at, token=plain)
+                    revoked_at=token.revoked_at, expires_at=token.expires_at, token=plain)
 
 
 @api.route("GET", "/me/tokens", summary="My API tokens", tag="auth", response=TokenOut, list_response=True)
@@ -96,7 +102,8 @@ async def create_token(req: ApiRequest) -> TokenOut:
     async with req.ctx.db.write() as session:
         user = await session.get(User, req.user.id)
         assert user is not None
-        token, plain = await auth.do_create_token(session, user, body.name, actor=req.actor)
+        days = body.expires_in_days if body.expires_in_days is not None else req.ctx.settings.auth.token_days
+        token, plain = await auth.do_create_token(session, user, body.name, actor=req.actor, days=days)
     return _token_out(token, plain)
 
 

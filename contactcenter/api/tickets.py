@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from contactcenter.actions import kb as kb_actions
 from contactcenter.actions import tickets as actions
 from contactcenter.actions.mentions import do_record_mentions
-from contactcenter.api.framework import MAX_ID, Api, ApiRequest
+from contactcenter.api.framework import MAX_ID, Api, ApiRequest, error_response
 from contactcenter.api.schemas.tickets import (
     AttachmentOut,
     ContactRef,
@@ -215,17 +215,36 @@ def _message_out(m: Message) -> MessageOut:
 
 
 @api.route("POST", "/tickets/{id}/replies", summary="Reply to the customer on the ticket's channel",
-           tag="tickets", body=ReplyIn, response=MessageOut, status=201, responses={409: "ticket closed or merged"})
-async def reply(req: ApiRequest) -> MessageOut:
+           tag="tickets", body=ReplyIn, response=MessageOut, status=201,
+           responses={409: "ticket closed or merged", 429: "too many e-mail or SMS replies (Retry-After)"})
+async def reply(req: ApiRequest) -> MessageOut | web.StreamResponse:
     body: ReplyIn = req.body
-    async with req.ctx.db.write() as session:
-        if body.article_id is not None and req.ctx.settings.kb.learn_phrasings:
-            # Before the reply, so that the question learned is the customer's and not changed by it.
-            await kb_actions.do_learn_from_answer(session, req.path_id(), body.article_id,
-                                                  max_chars=req.ctx.settings.kb.max_phrasing_chars, actor=req.actor)
-        message = await actions.do_reply(session, req.path_id(), body.text, body.html, actor=req.actor,
-                                         status=body.status)
+    limit, key = req.ctx.limits.agent_sends, str(req.user.id)
+    try:
+        async with req.ctx.db.write() as session:
+            if body.article_id is not None and req.ctx.settings.kb.learn_phrasings:
+                # Before the reply, so that the question learned is the customer's and not changed by it.
+                await kb_actions.do_learn_from_answer(session, req.path_id(), body.article_id,
+                                                      max_chars=req.ctx.settings.kb.max_phrasing_chars,
+                                                      actor=req.actor)
+            message = await actions.do_reply(session, req.path_id(), body.text, body.html, actor=req.actor,
+                                             status=body.status)
+            if message.channel in req.ctx.settings.limits.send_channels:
+                if limit.blocked(key):  # rolls the reply back: nothing is queued
+                    raise _Throttled(limit.retry_after(key))
+                limit.hit(key)
+    except _Throttled as exc:
+        return error_response(429, "too_many_requests", f"too many {message.channel} replies from you; "
+                              "try again later", headers={"Retry-After": str(exc.retry_after)})
     return _message_out(message)
+
+
+class _Throttled(Exception):
+    """An agent sent more mail or SMS replies than ``[limits] agent_sends_per_minute``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 @api.route("POST", "/tickets/{id}/notes", summary="Add an internal note (never shown to the customer)",

@@ -26,7 +26,8 @@ class OfferOut(BaseModel):
 
 class OfferQuery(Strict):
     status: OfferStatus | None = OfferStatus.PENDING
-    user_id: int | None = Field(None, ge=1, description="another agent's offers (supervisors); default: mine")
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                description="another agent's offers (supervisors); default: mine")
 
 
 class RejectIn(Strict):

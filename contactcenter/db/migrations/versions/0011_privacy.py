@@ -3,7 +3,7 @@
 Existing rows stay readable as they are (plaintext); ``contactcenter privacy encrypt-existing`` seals them.
 
 Revision ID: 0011_privacy
-Revises: 0010_console
+Revises: 0010_security
 Create Date: 2026-11-23
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0011_privacy'
-down_revision: str | None = '0010_console'
+down_revision: str | None = '0010_security'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
