@@ -50,7 +50,8 @@ from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 from contactcenter.web.help import setup_help
-from kb.autoanswer import AutoAnswerer
+from kb.autoanswer import AutoAnswerer, HoldSweeper
+from kb.library import ArticleLibrary
 from routing.push import OfferPusher
 from routing.router import Router
 
@@ -111,14 +112,19 @@ def build_context(settings: Settings) -> Context:
     ctx = Context(settings=settings, db=db, store=store, relay=relay, channels=channels, limits=limits,
                   secret=secret, intake=IntakeQueue(db, store, settings), hub=hub,
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
-                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None)
+                  sla=SlaService(db, settings.sla) if settings.sla.enabled else None,
+                  kb=ArticleLibrary(settings.kb.embeddings, settings.kb.semantic_weight))
     setup_subscribers(ctx)
     return ctx
 
 
 def setup_subscribers(ctx: Context) -> None:
-    # Batch subscribers run in this order within a relay batch: offers first (an agent is waiting to be
-    # offered the ticket), then the SLA clocks.
+    # Batch subscribers run in this order within a relay batch: automatic answers first (a ticket answered
+    # from the knowledge base waits on the customer, so the router must not offer it), then offers (an
+    # agent is waiting to be offered the ticket), then the SLA clocks.
+    kb = ctx.settings.kb
+    if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
+        AutoAnswerer(ctx.db, ctx.kb, kb, ctx.settings.base_url, ctx.secret).subscribe(ctx.relay)
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
@@ -132,10 +138,6 @@ def setup_subscribers(ctx: Context) -> None:
     if mail.acknowledge and isinstance(sender, EmailSender):
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
         ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
-    kb = ctx.settings.kb
-    if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
-        answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
-        ctx.relay.subscribe(TicketCreated.topic, "kb-auto-answer", answerer.on_ticket_created)
 
 
 def mail_intake(ctx: Context) -> MailIntake:
@@ -182,6 +184,19 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     sla.start()
     yield
     await sla.stop()
+
+
+async def kb_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The knowledge base's hold sweeper (answered tickets whose wait for the customer is over) and the
+    background embedding of articles, stopped at shutdown."""
+    ctx = app[CTX]
+    sweeper = HoldSweeper(ctx.db, ctx.settings.kb) if ctx.settings.kb.answer_hold_seconds > 0 else None
+    if sweeper is not None:
+        sweeper.start()
+    yield
+    if sweeper is not None:
+        await sweeper.stop()
+    await ctx.kb.close()
 
 
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -240,6 +255,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(relay_ctx)
         app.cleanup_ctx.append(router_ctx)
         app.cleanup_ctx.append(sla_ctx)
+        app.cleanup_ctx.append(kb_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

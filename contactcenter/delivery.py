@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 
 
 HISTORY = 20  # earlier messages of the ticket whose provider ids a reply refers to
+
+
+def _buttons(meta: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The (label, data) choices a reply offers, as its writer stored them in ``metadata.buttons``."""
+    found = (meta or {}).get("buttons") or []
+    return tuple((str(b[0]), str(b[1])) for b in found if isinstance(b, list | tuple) and len(b) == 2)
 
 
 class DeliveryWorker:
@@ -57,7 +64,7 @@ class DeliveryWorker:
             subject=ticket.subject, text=message.text, html=message.html, conversation_key=ticket.conversation_key,
             language=ticket.language, thread_ids=tuple(m.provider_id for m in reversed(earlier) if m.provider_id),
             quoted=QuotedMessage(last_in.text, last_in.name or "", last_in.created_at) if last_in else None,
-            attachments=attachments)
+            attachments=attachments, buttons=_buttons(message.meta))
         sender = self.registry.sender(message.channel)
         if sender is None:
             receipt = Receipt(DeliveryStatus.FAILED, error=f"no sender for channel {message.channel!r}")
