@@ -15,7 +15,8 @@ With a ``SemanticIndex`` (the optional embeddings extra, ``kb/embeddings.py``), 
 ``(1 - w) * lexical + w * semantic`` where ``semantic`` mixes the highest cosine similarity between the
 query and the article's title or phrasings with the similarity to their mean (``SemanticIndex.scores``).
 Only where the model can read both sides: a query in the model's script, an article in one of its
-languages (or without a language). Everywhere else the score stays lexical, so Persian is ranked exactly as without the extra.
+languages (or without a language). Everywhere else the score stays lexical, so Persian is ranked exactly
+as without the extra.
 """
 
 from __future__ import annotations
