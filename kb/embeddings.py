@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -82,7 +83,10 @@ class MiniLM:
         model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         if quantize:
             quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic
-            model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            with warnings.catch_warnings():  # deprecated in favour of torchao, still in the pinned torch 2.13
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self._model: Any = model
         self._lock = threading.Lock()  # one forward pass at a time: the rankers' builder and searches share it
 
