@@ -296,7 +296,9 @@ async def test_a_new_chat_is_answered_with_a_confident_article_and_can_be_deflec
     link = re.search(r"(/help/\d+/helped/\d+/[0-9a-f]+)", answer.text)
     assert link is not None
     page = await client.get(link.group(1))
-    assert page.status == 200 and 'method="post"' in await page.text()
+    page_text = await page.text()
+    assert page.status == 200 and 'method="post"' in page_text
+    assert page_text.count('name="helpful"') == 2 and page_text.count("<form") == 1
     async with client.app[CTX].db.read() as session:
         assert (await session.get(Ticket, ticket)).status != "solved"  # a GET (link preview) changes nothing
     for _ in range(2):
