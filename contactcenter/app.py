@@ -75,7 +75,8 @@ from contactcenter.web.live import ConsolePusher
 from contactcenter.web.staff import setup_staff_pages
 from contactcenter.web.survey import setup_survey_pages
 from contactcenter.webhooks.service import Webhooks
-from kb.autoanswer import AutoAnswerer
+from kb.autoanswer import AutoAnswerer, HoldSweeper
+from kb.library import ArticleLibrary
 from routing.push import OfferPusher
 from routing.router import Router
 
@@ -151,7 +152,8 @@ def build_context(settings: Settings) -> Context:
                   router=Router(db, settings.routing) if settings.routing.enabled else None,
                   sla=SlaService(db, settings.sla) if settings.sla.enabled else None, notifier=notifier,
                   metrics=metrics,
-                  webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None)
+                  webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None,
+                  kb=ArticleLibrary(settings.kb.embeddings, settings.kb.semantic_weight))
     if ctx.sla is not None and notifier is not None:
         sla = ctx.sla
         sla.due_listeners.append(lambda due: notifier.notify(SLA, due.isoformat()))
@@ -161,8 +163,12 @@ def build_context(settings: Settings) -> Context:
 
 
 def setup_subscribers(ctx: Context) -> None:
-    # Batch subscribers run in this order within a relay batch: offers first (an agent is waiting to be
-    # offered the ticket), then the SLA clocks.
+    # Batch subscribers run in this order within a relay batch: automatic answers first (a ticket answered
+    # from the knowledge base waits on the customer, so the router must not offer it), then offers (an
+    # agent is waiting to be offered the ticket), then the SLA clocks.
+    kb = ctx.settings.kb
+    if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
+        AutoAnswerer(ctx.db, ctx.kb, kb, ctx.settings.base_url, ctx.secret).subscribe(ctx.relay)
     if ctx.router is not None:
         ctx.router.subscribe(ctx.relay)
         OfferPusher(ctx.db, ctx.hub).subscribe(ctx.relay)
@@ -183,10 +189,6 @@ def setup_subscribers(ctx: Context) -> None:
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
         ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
     setup_ui_subscribers(ctx)
-    kb = ctx.settings.kb
-    if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
-        answerer = AutoAnswerer(ctx.db, ctx.kb, ctx.settings.kb, ctx.settings.base_url, ctx.secret)
-        ctx.relay.subscribe(TicketCreated.topic, "kb-auto-answer", answerer.on_ticket_created)
 
 
 # --- issue 8: wallboard push, surveys, customer sign-in -------------------------------------------------
@@ -302,6 +304,19 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     await webhooks.sender.stop()
 
 
+async def kb_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The knowledge base's hold sweeper (answered tickets whose wait for the customer is over) and the
+    background embedding of articles, stopped at shutdown."""
+    ctx = app[CTX]
+    sweeper = HoldSweeper(ctx.db, ctx.settings.kb) if ctx.settings.kb.answer_hold_seconds > 0 else None
+    if sweeper is not None:
+        sweeper.start()
+    yield
+    if sweeper is not None:
+        await sweeper.stop()
+    await ctx.kb.close()
+
+
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SMTP listener, started after the database and stopped before it (mail in hand is finished)."""
     ctx = app[CTX]
@@ -363,6 +378,7 @@ def create_app(settings: Settings, *, context: Context | None = None, relay: boo
         app.cleanup_ctx.append(sla_ctx)
         app.cleanup_ctx.append(retention_ctx)
         app.cleanup_ctx.append(webhooks_ctx)
+        app.cleanup_ctx.append(kb_ctx)
     if settings.email.enabled:
         app.cleanup_ctx.append(smtp_ctx)
     setup_api(app, API_MODULES)

@@ -240,6 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=float,
                           help="automatic-answer threshold (default: [kb] thresholds.webform)")
     evaluate.add_argument("--margin", type=float, help="automatic-answer margin (default: [kb])")
+    evaluate.add_argument("--embeddings", choices=("auto", "off"),
+                          help="semantic similarity from the embeddings extra (default: [kb] embeddings)")
     kb_import = kb.add_parser("import", help="import articles from a folder of Markdown files or a CSV")
     kb_import.add_argument("path")
     kb_import.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -305,8 +307,15 @@ def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[st
         return 1
     threshold = settings.kb.threshold("webform") if args.threshold is None else args.threshold
     margin = settings.kb.auto_answer_margin if args.margin is None else args.margin
-    report = evaluate(entries_from_files(articles), queries, threshold=threshold, margin=margin)
-    out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article)")
+    mode = settings.kb.embeddings if args.embeddings is None else args.embeddings
+    encoder = None
+    if mode != "off":
+        from kb.embeddings import load_encoder
+        encoder = load_encoder(mode)
+    report = evaluate(entries_from_files(articles), queries, threshold=threshold, margin=margin,
+                      encoder=encoder, semantic_weight=settings.kb.semantic_weight)
+    out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article), "
+        f"ranking: {report.ranking}")
     out(f"top-1 accuracy {report.top1:.4f}, top-3 accuracy {report.top3:.4f}")
     out(f"{report.ms_p50:.3f} ms/query (p50), {report.ms_mean:.3f} ms/query (mean)")
     out(f"automatic answers at threshold {threshold} and margin {margin}: {report.auto_answered} given, "

@@ -264,6 +264,18 @@ class KbSettings:
     learn_phrasings: bool = True
     max_phrasing_chars: int = 300
     auto_answer_channels: tuple[str, ...] = ("chat", "telegram")
+    embeddings: str = "auto"
+    semantic_weight: float = 0.8
+    answer_hold_seconds: float = 600.0
+    hold_check_interval: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.embeddings not in ("auto", "off"):
+            raise SettingsError(f'kb.embeddings must be "auto" or "off", not {self.embeddings!r}')
+        if not 0 <= self.semantic_weight <= 1:
+            raise SettingsError("kb.semantic_weight must be between 0 and 1")
+        if self.answer_hold_seconds < 0 or self.hold_check_interval <= 0:
+            raise SettingsError("kb.answer_hold_seconds must be >= 0 and kb.hold_check_interval > 0")
 
     def threshold(self, channel: str) -> float:
         """The automatic-answer threshold of ``channel``; above 1 (or unknown channel) means never."""

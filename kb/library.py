@@ -4,28 +4,74 @@ One ``ArticleLibrary`` lives in the server's context. Before each search it read
 the article table (row count, sum of versions, highest id: every write changes one of them) and
 rebuilds its rankers when it differs, so several server processes on one database stay current.
 Drafts are never searchable; internal articles only for staff.
+
+With the embeddings extra (``[kb] embeddings = "auto"``), the lexical rankers are ready at once and the
+semantic part follows from a background task: the model is loaded once per process, and titles and
+phrasings are embedded once per distinct text (kept between rebuilds, so an edit embeds only what it
+changed). Until it is ready, searches are lexical.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select
 
 from contactcenter.db.engine import Database
 from contactcenter.db.models import KbArticle
+from kb.embeddings import Encoder, load_encoder
 from kb.markdown import plain_text
-from kb.ranker import Entry, Hit, Ranker
+from kb.ranker import Entry, Hit, Ranker, SemanticIndex, semantic_texts
 
-__all__ = ["ArticleLibrary", "primary_language"]
+__all__ = ["ArticleLibrary", "VectorCache", "primary_language", "shared_encoder"]
+
+log = logging.getLogger(__name__)
 
 
 def primary_language(code: str | None) -> str | None:
     """``fa-IR`` -> ``fa``; empty or undetermined -> None (no language filter)."""
     lang = (code or "").split("-")[0].strip().lower()
     return lang if lang and lang not in {"und", "xx"} else None
+
+
+@functools.cache
+def shared_encoder(mode: str) -> Encoder | None:
+    """The process's one copy of the model (loading it takes seconds and ~100 MB); None without the extra."""
+    return load_encoder(mode)
+
+
+class VectorCache:
+    """Embeddings by text: each distinct title or phrasing is embedded once."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def vectors(self, texts: Sequence[str], *, keep_only: bool = False) -> npt.NDArray[np.float32]:
+        """One row per text; only texts not seen before are encoded. ``keep_only``: forget every other text."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+        if keep_only:
+            self._vectors = {t: self._vectors[t] for t in texts}
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+    def semantic(self, ranker: Ranker, weight: float, *, keep_only: bool = False) -> SemanticIndex:
+        """The semantic index of ``ranker``'s entries (``keep_only``: they are all the cache must keep)."""
+        texts = [t for entry in ranker.entries for t in semantic_texts(entry)]
+        return SemanticIndex.build(ranker.entries, self.encoder, self.vectors(texts, keep_only=keep_only), weight)
 
 
 def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
@@ -38,11 +84,16 @@ def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
 class ArticleLibrary:
     """Cached rankers: one over published articles, one over published and internal ones (staff)."""
 
-    def __init__(self) -> None:
+    def __init__(self, embeddings: str = "off", semantic_weight: float = 0.8) -> None:
+        self.embeddings = embeddings
+        self.semantic_weight = semantic_weight
         self._fingerprint: tuple[int, int, int] | None = None
         self._public = Ranker([])
         self._staff = Ranker([])
         self._lock = asyncio.Lock()
+        self._embed_lock = asyncio.Lock()
+        self._cache: VectorCache | None = None
+        self._embedding: asyncio.Task[None] | None = None
 
     async def _current(self, db: Database) -> tuple[Ranker, Ranker]:
         async with db.read() as session:
@@ -60,10 +111,53 @@ class ArticleLibrary:
                     # Rendering and indexing take a while for a large knowledge base: not on the event loop.
                     self._public, self._staff = await asyncio.to_thread(_build, [tuple(r) for r in rows])
                     self._fingerprint = fingerprint
+                    if self.embeddings != "off":
+                        self._embedding = asyncio.get_running_loop().create_task(
+                            self._add_semantic(fingerprint, self._public, self._staff), name="kb-embeddings")
         return self._public, self._staff
+
+    async def _add_semantic(self, fingerprint: tuple[int, int, int], public: Ranker, staff: Ranker) -> None:
+        """Embed what the new rankers hold (in a thread) and swap them in if nothing changed meanwhile."""
+        async with self._embed_lock:  # one embedding pass at a time, in the order of the rebuilds
+            if fingerprint != self._fingerprint:
+                return  # a newer rebuild has its own pass
+            try:
+                encoder = await asyncio.to_thread(shared_encoder, self.embeddings)
+                if encoder is None:
+                    return
+                if self._cache is None or self._cache.encoder is not encoder:
+                    self._cache = VectorCache(encoder)
+                cache, weight = self._cache, self.semantic_weight
+
+                def embed() -> tuple[Ranker, Ranker]:
+                    staff_index = cache.semantic(staff, weight, keep_only=True)  # includes every public entry
+                    return public.with_semantic(cache.semantic(public, weight)), staff.with_semantic(staff_index)
+
+                semantic_public, semantic_staff = await asyncio.to_thread(embed)
+            except Exception:
+                log.exception("knowledge base: embedding the articles failed; searches stay lexical")
+                return
+            if fingerprint == self._fingerprint:
+                self._public, self._staff = semantic_public, semantic_staff
+
+    async def ready(self, db: Database) -> None:
+        """Wait until the rankers (and their semantic part, when enabled) reflect the database."""
+        await self._current(db)
+        while self._embedding is not None and not self._embedding.done():
+            await asyncio.shield(self._embedding)
 
     async def search(self, db: Database, query: str, *, k: int = 3, language: str | None = None,
                      staff: bool = False) -> Sequence[Hit]:
         """The ``k`` best searchable articles for ``query`` (in ``language`` when given)."""
         public, staff_ranker = await self._current(db)
-        return (staff_ranker if staff else public).search(query, k, language=primary_language(language))
+        ranker = staff_ranker if staff else public
+        if ranker.semantic is not None:  # a forward pass of the model: off the event loop
+            return await asyncio.to_thread(ranker.search, query, k, language=primary_language(language))
+        return ranker.search(query, k, language=primary_language(language))
+
+    async def close(self) -> None:
+        """Stop a pending embedding pass (server shutdown)."""
+        if self._embedding is not None and not self._embedding.done():
+            self._embedding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._embedding

@@ -10,10 +10,18 @@ best score any article could reach for that query (the sum over the query's term
 highest single-term score in that index; a term found nowhere counts as a term found in one
 document, so a query that is mostly unknown words scores low). The result lies in [0, 1]: 1 means every query
 term matched as strongly as it can anywhere, so it can be compared to a fixed threshold.
+
+With a ``SemanticIndex`` (the optional embeddings extra, ``kb/embeddings.py``), an article's score is
+``(1 - w) * lexical + w * semantic`` where ``semantic`` mixes the highest cosine similarity between the
+query and the article's title or phrasings with the similarity to their mean (``SemanticIndex.scores``).
+Only where the model can read both sides: a query in the model's script, an article in one of its
+languages (or without a language). Everywhere else the score stays lexical, so Persian is ranked exactly
+as without the extra.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -25,8 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.analyze import terms
+from kb.embeddings import Encoder, writes_in_model_script
 
-__all__ = ["Entry", "Hit", "Ranker"]
+__all__ = ["Entry", "Hit", "Ranker", "SemanticIndex", "semantic_texts"]
 
 # bm25s sets its own logger to DEBUG when imported and logs every index build; let the application's
 # logging configuration decide instead.
@@ -91,8 +100,58 @@ class _Index:
         return best, ceiling
 
 
+def semantic_texts(entry: Entry) -> tuple[str, ...]:
+    """What the model embeds of an article: its title and each phrasing (as the phrasing index holds them)."""
+    return (entry.title, *entry.phrasings)
+
+
+@dataclass(frozen=True)
+class SemanticIndex:
+    """The embedded titles and phrasings of a ranker's entries (rows in ``semantic_texts`` order) and the
+    encoder for queries. ``weight`` is the semantic share of the score."""
+
+    encoder: Encoder
+    vectors: npt.NDArray[np.float32]
+    owner: npt.NDArray[np.intp]
+    centroids: npt.NDArray[np.float32]
+    eligible: npt.NDArray[np.bool_]
+    weight: float
+
+    @classmethod
+    def build(cls, entries: Sequence[Entry], encoder: Encoder, vectors: npt.NDArray[np.float32],
+              weight: float) -> SemanticIndex:
+        """``vectors``: one row per text of ``semantic_texts`` of every entry, in order."""
+        owner = np.asarray([i for i, e in enumerate(entries) for _ in semantic_texts(e)], dtype=np.intp)
+        if len(owner) != len(vectors):
+            raise ValueError(f"{len(vectors)} vectors for {len(owner)} texts")
+        eligible = np.asarray([e.language is None or e.language in encoder.languages for e in entries], dtype=bool)
+        centroids = np.zeros((len(entries), vectors.shape[1] if len(vectors) else 0), dtype=np.float32)
+        if len(vectors):
+            np.add.at(centroids, owner, vectors)
+            centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        return cls(encoder, vectors, owner, centroids, eligible, weight)
+
+    def scores(self, query: str, n_articles: int) -> npt.NDArray[np.float64]:
+        """Per article, 0.7 x the best cosine similarity of ``query`` with a title or phrasing + 0.3 x its
+        similarity with their mean direction (one odd phrasing weighs less), in [0, 1]."""
+        best = np.zeros(n_articles)
+        if len(self.owner):
+            vector = self.encoder.encode([query])[0]
+            np.maximum.at(best, self.owner, (self.vectors @ vector).astype(np.float64))
+            best = 0.7 * best + 0.3 * (self.centroids @ vector).astype(np.float64)
+        return np.clip(best, 0.0, 1.0)
+
+
 class Ranker:
     """An immutable BM25 ranker over a set of entries; build a new one when articles change."""
+
+    semantic: SemanticIndex | None = None
+
+    def with_semantic(self, semantic: SemanticIndex | None) -> Ranker:
+        """The same lexical ranker, its scores combined with ``semantic`` similarity."""
+        ranker = copy.copy(self)
+        ranker.semantic = semantic
+        return ranker
 
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.entries = tuple(entries)
@@ -128,6 +187,10 @@ class Ranker:
             combined += 0.5 * by_article / ceiling_a
         if ceiling_p > 0:
             combined += 0.5 * by_phrasing / ceiling_p
+        semantic = self.semantic
+        if semantic is not None and writes_in_model_script(query):
+            w = semantic.weight
+            combined = np.where(semantic.eligible, (1 - w) * combined + w * semantic.scores(query, n), combined)
         if language is not None:
             for i, entry in enumerate(self.entries):
                 if entry.language not in (None, language):

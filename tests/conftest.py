@@ -86,6 +86,7 @@ async def settings(tmp_path: Path, database_template: Path | None) -> Settings:
         "server": {"data_dir": str(tmp_path), "secret_key": "test-secret-key-not-for-production"},
         "relay": {"poll_interval": 0.05, "retry_base_delay": 0.05, "linger": 0.0},
         "email": {"port": 0},  # the SMTP listener on a free port (ctx.smtp.port)
+        "kb": {"embeddings": "off"},  # lexical and deterministic; tests/*/test_kb_embeddings*.py turn it on
     }
     if PG_URL:
         overrides["database"] = {"url": PG_URL, "pool_size": 5}

@@ -8,14 +8,26 @@ unique (article, search key) pair, not by a check before the write.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contactcenter.actions.audit import Actor, record
-from contactcenter.db.models import KbArticle, KbArticleVersion, KbDeflection, KbLearnedPhrasing, Message, Ticket
+from contactcenter.actions.audit import SYSTEM, Actor, record
+from contactcenter.actions.tickets import do_update_ticket, get_ticket, ticket_tags
+from contactcenter.db.models import (
+    KbArticle,
+    KbArticleVersion,
+    KbAutoAnswer,
+    KbDeflection,
+    KbLearnedPhrasing,
+    Message,
+    Ticket,
+)
+from contactcenter.db.types import utcnow
+from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import Conflict, Invalid, NotFound
 from kb.normalize import search_key
 
@@ -193,3 +205,63 @@ async def do_record_deflection(session: AsyncSession, article_id: int, channel: 
     session.add(row)
     await session.flush()
     return row
+
+
+# --- automatic answers: the customer's "did this help?" and the routing hold ------------------------
+
+HELPFUL, NOT_HELPFUL, TIMED_OUT = "helpful", "not-helpful", "timed-out"
+
+
+async def do_auto_answer_feedback(session: AsyncSession, ticket_id: int, article_id: int, helpful: bool, *,
+                                  actor: Actor) -> bool:
+    """The customer answered "did this help?" for the article the ticket was answered with automatically.
+
+    Helpful: the ticket is solved and tagged ``deflected``. Not helpful: a ticket still held (pending) is
+    opened, so the router offers it to an agent now. Either way one deflection row is recorded. The first
+    answer counts; later ones change nothing (False). Raises NotFound when the ticket was not answered
+    with that article.
+    """
+    answer = await session.scalar(select(KbAutoAnswer).where(KbAutoAnswer.ticket_id == ticket_id)
+                                  .with_for_update())
+    if answer is None or answer.article_id != article_id:
+        raise NotFound(f"ticket {ticket_id} was not answered automatically with article {article_id}")
+    if answer.outcome in (HELPFUL, NOT_HELPFUL):
+        return False
+    was_held = answer.outcome is None and answer.hold_until is not None
+    answer.outcome, answer.decided_at = (HELPFUL if helpful else NOT_HELPFUL), utcnow()
+    await do_record_deflection(session, article_id, answer.channel, helpful)
+    ticket = await get_ticket(session, ticket_id, for_update=True)
+    if ticket.merged_into_id is None:
+        if helpful and ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+            tags = (await ticket_tags(session, [ticket_id]))[ticket_id]
+            await do_update_ticket(session, ticket_id, {"status": TicketStatus.SOLVED.value,
+                                                        "tags": [*tags, "deflected"]}, actor=actor)
+        elif not helpful and was_held and ticket.status == TicketStatus.PENDING:
+            await do_update_ticket(session, ticket_id, {"status": TicketStatus.OPEN.value}, actor=actor)
+    record(session, actor, "kb.answer_feedback", "ticket", ticket_id,
+           {"article_id": article_id, "helpful": helpful}, ticket_id=ticket_id)
+    return True
+
+
+async def do_release_held_answers(session: AsyncSession, now: datetime,
+                                  limit: int = 100) -> tuple[int, list[int]]:
+    """End the wait of automatically answered tickets whose ``hold_until`` passed: a ticket still pending
+    with nothing after the answer is opened (the router offers it). Returns how many waits ended (at most
+    ``limit``) and the ids of the tickets opened."""
+    query = (select(KbAutoAnswer).where(KbAutoAnswer.outcome.is_(None), KbAutoAnswer.hold_until.is_not(None),
+                                        KbAutoAnswer.hold_until <= now)
+             .order_by(KbAutoAnswer.hold_until).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # several server processes share the work
+    opened: list[int] = []
+    due = (await session.scalars(query)).all()
+    for answer in due:
+        answer.outcome, answer.decided_at = TIMED_OUT, now
+        ticket = await get_ticket(session, answer.ticket_id, for_update=True)
+        last = await session.scalar(select(func.max(Message.id)).where(Message.ticket_id == ticket.id))
+        if ticket.status == TicketStatus.PENDING and ticket.merged_into_id is None and last == answer.message_id:
+            await do_update_ticket(session, ticket.id, {"status": TicketStatus.OPEN.value}, actor=SYSTEM)
+            opened.append(ticket.id)
+        record(session, SYSTEM, "kb.answer_timed_out", "ticket", ticket.id, {"routed": ticket.id in opened},
+               ticket_id=ticket.id)
+    return len(due), opened

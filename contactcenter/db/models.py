@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -503,6 +504,32 @@ class KbDeflection(Base):
     article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(20))
     helpful: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _created()
+
+
+class KbAutoAnswer(Base):
+    """A new ticket answered automatically with an article, and what came of it (kb/autoanswer.py).
+
+    ``UNIQUE(ticket_id)``: a ticket is answered once. While ``outcome`` is null and ``hold_until`` is set,
+    the ticket waits on the customer (status pending) instead of being routed; the KB hold sweeper routes it
+    when ``hold_until`` passes (``timed-out``). ``helpful`` / ``not-helpful``: the customer's answer.
+    """
+
+    __tablename__ = "kb_auto_answers"
+    __table_args__ = (
+        Index("ix_kb_auto_answers_hold_until", "hold_until",
+              sqlite_where=text("outcome IS NULL AND hold_until IS NOT NULL"),
+              postgresql_where=text("outcome IS NULL AND hold_until IS NOT NULL")),
+    )
+    id: Mapped[int] = _id()
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float] = mapped_column(Float)
+    hold_until: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(12))
+    decided_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = _created()
 
 

@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from channels.webform.pages import render
 from contactcenter.actions.audit import Actor
-from contactcenter.actions.kb import do_record_deflection
-from contactcenter.actions.tickets import do_update_ticket, ticket_tags
+from contactcenter.actions.kb import do_auto_answer_feedback
 from contactcenter.context import CTX
 from contactcenter.db.models import KbArticle, Ticket
-from contactcenter.domain.enums import TicketStatus
+from contactcenter.errors import NotFound
 from kb.autoanswer import helped_signature
 from kb.markdown import render as render_markdown
 
@@ -85,23 +84,25 @@ async def helped_page(request: web.Request) -> web.Response:
 
 
 async def helped_confirm(request: web.Request) -> web.Response:
-    """The customer confirms the article helped: the ticket is solved (tag ``deflected``), once."""
+    """The customer answers: "yes" solves the ticket (tag ``deflected``), "no" sends it to an agent now; once."""
     target = await _helped_target(request)
     if target is None:
         return _not_found(request)
     ticket_id, article_id = target
+    helpful = (await request.post()).get("helpful", "yes") != "no"
     ctx = request.app[CTX]
-    async with ctx.db.write() as session:
-        ticket = await session.get(Ticket, ticket_id, with_for_update=True)
-        if ticket is None:
-            return _not_found(request)
-        if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
-            tags = (await ticket_tags(session, [ticket_id]))[ticket_id]
-            await do_update_ticket(session, ticket_id, {"status": TicketStatus.SOLVED.value,
-                                                        "tags": [*tags, "deflected"]},
-                                   actor=Actor.contact(ticket.contact_id))
-            if await session.get(KbArticle, article_id) is not None:
-                await do_record_deflection(session, article_id, ticket.channel, True)
+    try:
+        async with ctx.db.write() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            if ticket is None:
+                return _not_found(request)
+            await do_auto_answer_feedback(session, ticket_id, article_id, helpful,
+                                          actor=Actor.contact(ticket.contact_id))
+    except NotFound:
+        return _not_found(request)
+    if not helpful:
+        return render(request, "webform_message.html", title="Thank you",
+                      text="One of our team will answer you soon.", link="/help", link_text="All help articles")
     return render(request, "webform_message.html", title="Thank you",
                   text="We are glad it helped. Your request is marked as solved; write again any time.",
                   link="/help", link_text="All help articles")

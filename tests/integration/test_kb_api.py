@@ -6,21 +6,26 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from conftest import Staff
-from sqlalchemy import select
+from conftest import Staff, create_staff
+from sqlalchemy import select, update
 
 from channels.base import InboundMessage, ThreadHints
+from contactcenter.actions.agents import do_create_agent, do_set_presence
+from contactcenter.actions.audit import SYSTEM
+from contactcenter.app import create_app
 from contactcenter.context import CTX
-from contactcenter.db.models import AuditEvent, Message, Ticket
+from contactcenter.db.models import AuditEvent, KbAutoAnswer, KbDeflection, Message, Offer, Ticket
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import IdentityKind
+from contactcenter.domain.enums import IdentityKind, Presence, Role
 from contactcenter.domain.identities import Address
 from contactcenter.events import TicketCreated
 from contactcenter.intake import intake
-from kb.autoanswer import AutoAnswerer
+from contactcenter.settings import Settings
+from kb.autoanswer import AutoAnswerer, HoldSweeper
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -291,7 +296,9 @@ async def test_a_new_chat_is_answered_with_a_confident_article_and_can_be_deflec
     link = re.search(r"(/help/\d+/helped/\d+/[0-9a-f]+)", answer.text)
     assert link is not None
     page = await client.get(link.group(1))
-    assert page.status == 200 and 'method="post"' in await page.text()
+    page_text = await page.text()
+    assert page.status == 200 and 'method="post"' in page_text
+    assert page_text.count('name="helpful"') == 2 and page_text.count("<form") == 1
     async with client.app[CTX].db.read() as session:
         assert (await session.get(Ticket, ticket)).status != "solved"  # a GET (link preview) changes nothing
     for _ in range(2):
@@ -309,3 +316,75 @@ async def test_a_new_chat_is_answered_with_a_confident_article_and_can_be_deflec
 async def _audit(client: Client, action: str) -> list[str]:
     async with client.app[CTX].db.read() as session:
         return list((await session.scalars(select(AuditEvent.action).where(AuditEvent.action == action))).all())
+
+
+async def _ticket_row(client: Client, ticket_id: int) -> Ticket:
+    async with client.app[CTX].db.read() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket
+
+
+async def _offers(client: Client, ticket_id: int) -> int:
+    async with client.app[CTX].db.read() as session:
+        return len((await session.scalars(select(Offer).where(Offer.ticket_id == ticket_id))).all())
+
+
+async def _available_agent(client: Client) -> None:
+    async with client.app[CTX].db.write() as session:
+        user = await do_create_agent(session, email="hold@example.com", name="Hold", role=Role.AGENT, password=None,
+                                     languages=["en", "fa"], capacity={"chat": 5, "email": 5}, actor=SYSTEM)
+        await do_set_presence(session, user.id, Presence.AVAILABLE, actor=SYSTEM)
+
+
+async def test_an_answered_ticket_waits_for_the_customer_before_routing(client: Client, admin: Staff) -> None:
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    await _available_agent(client)
+    routed = await _chat_ticket(client, "hello, is anybody there?", "v-routed")  # no answer: routed at once
+    held = await _chat_ticket(client, "I am still waiting on my card", "v-held")
+    answer = await eventually(lambda: _kb_answer(client, held))
+    assert await eventually(lambda: _offers(client, routed)) == 1
+    await client.app[CTX].relay.drain()
+    assert (await _ticket_row(client, held)).status == "pending" and await _offers(client, held) == 0
+    # "No": the ticket is opened and offered to the agent; a second answer changes nothing.
+    link = re.search(r"(/help/\d+/helped/\d+/[0-9a-f]+)", answer.text)
+    assert link is not None
+    for _ in range(2):
+        assert (await client.post(link.group(1), data={"helpful": "no"})).status == 200
+    assert await eventually(lambda: _offers(client, held)) == 1
+    assert (await _ticket_row(client, held)).status == "open"
+    async with client.app[CTX].db.read() as session:
+        [deflection] = (await session.scalars(select(KbDeflection))).all()
+    assert (deflection.channel, deflection.helpful) == ("chat", False)
+
+
+async def test_the_wait_ends_by_itself_and_a_new_message_ends_it_too(client: Client, admin: Staff) -> None:
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    ctx = client.app[CTX]
+    first = await _chat_ticket(client, "I am still waiting on my card", "v-wait1")
+    second = await _chat_ticket(client, "card not delivered yet", "v-wait2")
+    for ticket_id in (first, second):
+        await eventually(lambda ticket_id=ticket_id: _kb_answer(client, ticket_id))
+    sweeper = HoldSweeper(ctx.db, ctx.settings.kb)
+    assert await sweeper.sweep() == []  # not due yet
+    # The customer of the second ticket writes again: intake opens it, the wait no longer matters.
+    await intake(ctx.db, ctx.store, ctx.settings, InboundMessage(
+        channel="chat", external_id="chat-v-wait2-again", sender=Address(IdentityKind.CHAT, "v-wait2"),
+        received_at=utcnow(), text="it did not help", hints=ThreadHints(conversation_key="conv-v-wait2")))
+    assert (await _ticket_row(client, second)).status == "open"
+    async with ctx.db.write() as session:
+        await session.execute(update(KbAutoAnswer).values(hold_until=utcnow() - timedelta(seconds=1)))
+    assert await sweeper.sweep() == [first]
+    assert (await _ticket_row(client, first)).status == "open"
+    assert await sweeper.sweep() == []
+    assert len(await _audit(client, "kb.answer_timed_out")) == 2
+
+
+async def test_without_a_hold_the_answered_ticket_is_routed_at_once(
+        aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings) -> None:
+    client = await aiohttp_client(create_app(settings.with_overrides({"kb": {"answer_hold_seconds": 0}})))
+    admin = await create_staff(client.app[CTX], Role.ADMIN)
+    await call(client, "POST", "/kb/articles", admin, 201, json=EN_CARD)
+    ticket = await _chat_ticket(client, "I am still waiting on my card", "v-nohold")
+    await eventually(lambda: _kb_answer(client, ticket))
+    assert (await _ticket_row(client, ticket)).status == "open"

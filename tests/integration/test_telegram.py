@@ -16,13 +16,15 @@ from sqlalchemy import func, select
 
 from channels.base import OutboundMessage
 from channels.telegram.sender import TelegramSender
+from contactcenter.actions.tickets import ticket_tags
 from contactcenter.app import create_app
 from contactcenter.context import CTX
-from contactcenter.db.models import ChannelEvent, Contact, ContactIdentity, Message, OutboxEvent
+from contactcenter.db.models import ChannelEvent, Contact, ContactIdentity, KbDeflection, Message, OutboxEvent, Ticket
 from contactcenter.domain.enums import IdentityKind, Role
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
+from kb.autoanswer import button_data, parse_button_data
 from tests.conftest import create_staff
 
 Client = TestClient[Any, Any]
@@ -329,3 +331,78 @@ async def test_set_webhook_registers_our_route_with_a_generated_secret(
     assert params["url"] == "https://cc.example.test/webhooks/telegram" and params["secret_token"] == secret
     assert await _telegram_set_webhook(configured, None, new_secret=False) == 0  # keeps the secret
     assert webhook_secret(configured) == secret
+
+
+def press(update_id: int, data: str, chat: int = 42) -> dict[str, Any]:
+    return {"update_id": update_id, "callback_query": {
+        "id": f"cb-{update_id}", "chat_instance": "ci", "data": data,
+        "from": {"id": chat, "is_bot": False, "first_name": "Ann"},
+        "message": {"message_id": 900 + update_id, "date": 1700000000, "chat": {"id": chat, "type": "private"}}}}
+
+
+async def _until(probe: Callable[[], Awaitable[Any]]) -> Any:
+    for _ in range(200):
+        if value := await probe():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("the relay did not get there")
+
+
+async def test_a_knowledge_base_answer_asks_with_signed_buttons(tg: Client,
+                                                                bot_api: tuple[BotApiRecorder, str]) -> None:
+    ctx = tg.app[CTX]
+    admin = await create_staff(ctx, Role.ADMIN)
+    article = await tg.post("/api/v1/kb/articles", headers=admin.headers, json={
+        "title": "When will my card arrive?", "language": "en", "status": "published",
+        "body": "Cards arrive within 5 working days.", "phrasings": ["I am still waiting on my card"]})
+    article_id = int((await article.json())["id"])
+    await post(tg, private(1, {"text": "I am still waiting on my card"}))
+    [inbound] = await stored(tg)
+    ticket_id = inbound.ticket_id
+    async def sent_messages() -> list[dict[str, Any]]:
+        await ctx.relay.drain()
+        return bot_api[0].sent()
+
+    sent = await _until(sent_messages)
+    markup = sent[0]["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    [[yes], [no]] = markup["inline_keyboard"]
+    assert yes["text"] == "Yes, it helped" and no["text"] == "No, I need an agent"
+    assert yes["callback_data"] == button_data(ctx.secret, ticket_id, article_id, True)
+    assert len(yes["callback_data"].encode()) <= 64 and "/helped/" not in sent[0]["text"]
+
+    async def ticket() -> Ticket:
+        async with ctx.db.read() as session:
+            found = await session.get(Ticket, ticket_id)
+            assert found is not None
+            return found
+
+    assert (await ticket()).status == "pending"
+    # Forged data (wrong signature, another ticket's, someone else's chat) changes nothing.
+    forged = yes["callback_data"][:-4] + "0000"
+    other = button_data(ctx.secret, ticket_id + 1, article_id, True)
+    for n, (data, chat) in enumerate(((forged, 42), (other, 42), (yes["callback_data"], 77)), start=10):
+        response = await post(tg, press(n, data, chat))
+        assert response.status == 200 and (await response.json())["method"] == "answerCallbackQuery"
+    await ctx.relay.drain()
+    assert (await ticket()).status == "pending"
+    # The customer's own "yes" solves the ticket as deflected; pressing again (or "no") changes nothing.
+    for n, data in ((20, yes["callback_data"]), (21, yes["callback_data"]), (22, no["callback_data"])):
+        assert (await post(tg, press(n, data))).status == 200
+    await ctx.relay.drain()
+    solved = await ticket()
+    assert solved.status == "solved"
+    async with ctx.db.read() as session:
+        tags = (await ticket_tags(session, [ticket_id]))[ticket_id]
+        deflections = (await session.scalars(select(KbDeflection))).all()
+    assert "deflected" in tags
+    assert [(d.channel, d.helpful) for d in deflections] == [("telegram", True)]
+
+
+def test_button_data_is_signed() -> None:
+    secret = b"k" * 32
+    data = button_data(secret, 12, 3, False)
+    assert parse_button_data(secret, data) == (12, 3, False)
+    assert parse_button_data(b"other", data) is None
+    assert parse_button_data(secret, data.replace(":12:", ":13:")) is None
+    assert parse_button_data(secret, "csat:5") is None

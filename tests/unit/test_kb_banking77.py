@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from kb.confidence import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from kb.evaluate import entries_from_files, evaluate
 from kb.files import ArticleFile, category_title
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "kb"
+CORPORA = Path(os.environ.get("CC_KB_CORPORA")
+               or Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "kb")
 pytestmark = pytest.mark.skipif(not (CORPORA / "banking77" / "train.csv").exists(),
                                 reason="../shared/corpora/kb is not here")
 

