@@ -127,13 +127,19 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
                                           sync_session_class=AppSession)
         self._on_events: list[Callable[[], None]] = []
+        self._on_commit: list[Callable[[], None]] = []
         for engine in {self.engine.sync_engine, self.read_engine.sync_engine, self._sync_engine} - {None}:
             assert engine is not None
             attach_keyring(engine.dialect, keyring)
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every committed unit of work (e.g. to wake this process's outbox relay)."""
+        self._on_commit.append(callback)
+
     def on_events_committed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every committed unit of work that appended outbox rows (``note_events``),
-        e.g. to wake the outbox relay. Units without events (most of the relay's and the router's) wake nobody."""
+        e.g. to NOTIFY the other processes' relays. Units without events (most of the relay's and the router's)
+        notify nobody."""
         self._on_events.append(callback)
 
     @asynccontextmanager
@@ -162,6 +168,8 @@ class Database:
         return result
 
     def _committed(self, session: Session | AsyncSession) -> None:
+        for callback in self._on_commit:
+            callback()
         if session.info.pop(WROTE_EVENTS, False):
             for callback in self._on_events:
                 callback()

@@ -34,7 +34,13 @@ PUBLIC_ROUTES = {
     "/chat/agent/ws": "staff session or token + Origin",
     "/webhooks/twilio/voice/{step}": "X-Twilio-Signature", "/webhooks/twilio/sms": "X-Twilio-Signature",
     "/webhooks/twilio/sms/status": "X-Twilio-Signature", "/webhooks/telegram": "Telegram secret header",
+    "/console": "public shell; its data comes from the staff API", "/wallboard": "public shell; supervisor API",
+    "/reports": "public shell; supervisor API", "/my": "public shell; customer cookie API",
+    "/my/tickets/{id}": "public shell; customer cookie API", "/my/signin": "single-use magic link",
+    "/survey/{token}": "the survey token",
 }
+# Customer-cookie operations (cc_customer from a magic link): staff credentials are not theirs.
+CUSTOMER_SESSION = {"/portal/me/tickets", "/portal/me/tickets/{id}"}
 SAMPLES = {"token": "x" * 43, "id": MISSING_ID, "ticket": MISSING_ID, "sig": "0" * 20}
 
 
@@ -66,6 +72,11 @@ async def test_every_operation_checks_the_declared_role(client: Client) -> None:
         what = f"{op.method} {op.path}"
         anonymous = await call(client, op, {})
         check_headers(anonymous, what)
+        if op.path in CUSTOMER_SESSION:
+            assert anonymous.status == 401, what
+            for member in staff.values():
+                assert (await call(client, op, member.headers)).status == 401, what
+            continue
         if op.role is None:
             assert anonymous.status not in (401, 403), what
         else:
