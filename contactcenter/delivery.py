@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import ChannelRegistry, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
 from contactcenter.actions.audit import SYSTEM, record
@@ -105,12 +106,8 @@ class DeliveryWorker:
                 return True
             message = await session.get(Message, message_id)
             if message is not None and message.delivery_status == DeliveryStatus.SENDING:
-                message.delivery_status = DeliveryStatus.FAILED
-                message.delivery_error = ("interrupted while sending (the server stopped): it may or may not have "
-                                          "reached the customer; check before sending it again")
-                record(session, SYSTEM, "message.delivery", "message", message.id,
-                       {"status": DeliveryStatus.FAILED.value, "error": message.delivery_error},
-                       ticket_id=message.ticket_id)
+                _mark_failed(session, message, "interrupted while sending (the server stopped): it may or may not "
+                                               "have reached the customer; check before sending it again")
                 log.warning("reply %s was interrupted while sending; marked failed", message.id)
         return False
 
@@ -121,8 +118,12 @@ class DeliveryWorker:
             message = await session.get(Message, event.message_id)
             if message is None or message.delivery_status not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
                 return
-            message.delivery_status = DeliveryStatus.FAILED
-            message.delivery_error = f"gave up after repeated errors: {error}"[:2000]
-            record(session, SYSTEM, "message.delivery", "message", message.id,
-                   {"status": DeliveryStatus.FAILED.value, "error": message.delivery_error},
-                   ticket_id=message.ticket_id)
+            _mark_failed(session, message, f"gave up after repeated errors: {error}"[:2000])
+
+
+def _mark_failed(session: AsyncSession, message: Message, error: str) -> None:
+    """The reply was not (or not surely) sent: failed with the reason, audited, for an agent to see."""
+    message.delivery_status = DeliveryStatus.FAILED
+    message.delivery_error = error
+    record(session, SYSTEM, "message.delivery", "message", message.id,
+           {"status": DeliveryStatus.FAILED.value, "error": error}, ticket_id=message.ticket_id)
