@@ -116,7 +116,7 @@ def build_context(settings: Settings) -> Context:
     db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo,
                   keyring=keyring_from_settings(settings))
     relay = Relay(db, settings.relay)
-    db.on_commit(relay.wake)
+    db.on_events_committed(relay.wake)
     notifier = None if db.is_sqlite else PgNotifier(settings.database_url)
     hub: Hub = LocalHub()
     if notifier is not None:  # several processes may share the database: wake and push across them

@@ -287,7 +287,9 @@ class _Batch:
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
                          "updated_at": self.now, "last_message_at": self.now,
-                         "waiting_since": self.now, "routing_queue": needs.queue,
+                         # Queued by the router once it has read the creation (after the subscribers
+                         # before it, e.g. automatic answers, had their say): routing/store.py queue_new.
+                         "waiting_since": None, "routing_queue": needs.queue,
                          "next_ring_at": self.first_ring(needs.queue)})
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id

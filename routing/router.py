@@ -42,6 +42,7 @@ from routing.store import TICKETS, USERS
 log = logging.getLogger(__name__)
 REFRESH_EVERY = 30  # timer rounds between full reloads of the board (other processes' changes)
 MAX_OFFERS_PER_ROUND = 20
+STRAGGLER_AGE = timedelta(minutes=5)  # a new ticket older than this whose creation no router read
 
 
 class Router:
@@ -75,6 +76,7 @@ class Router:
         """Route what the events changed, all in one transaction."""
         def work(session: Session, now: datetime) -> None:
             created = [e.ticket_id for e in events if isinstance(e, TicketCreated)]
+            store.queue_new(session, created)
             prefetched = store.ticket_facts(session, created)  # a new ticket's facts in one query per batch
             histories = store.offer_histories(session, created)
             for event in events:
@@ -152,6 +154,8 @@ class Router:
             self._route_agent(session, user_id, now)
 
     def _tick(self, session: Session, now: datetime) -> None:
+        if self._rounds == 0 and (queued := store.queue_stragglers(session, now - STRAGGLER_AGE)):
+            log.info("queued %d waiting tickets created while routing was off", queued)
         self._rounds += 1
         if self._rounds % REFRESH_EVERY == 0:
             self.board.replace_all(store.agent_views(session, self.settings))

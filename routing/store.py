@@ -227,7 +227,8 @@ def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
     for priority in Priority:
         for in_queue in [Ticket.routing_queue == bindparam(f"q{i}") for i in range(queues)] + \
                 [Ticket.routing_queue.is_(None)]:
-            query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value, not_offered)
+            query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value,
+                                           Ticket.waiting_since.is_not(None), not_offered)
                      .order_by(Ticket.waiting_since).limit(bindparam("limit")))
             if by_channel:
                 query = query.where(Ticket.channel.in_(bindparam("channels", expanding=True)))
@@ -236,6 +237,23 @@ def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
 
 
 # --- writes --------------------------------------------------------------------------------------
+
+def queue_new(session: Session, ticket_ids: Sequence[int]) -> None:
+    """Put new tickets in the queue (intake leaves ``waiting_since`` empty): until the router has read a
+    ticket's creation, with the subscribers before it done (an automatic answer may hold it), no agent
+    who becomes free can be given it."""
+    if ticket_ids:
+        session.execute(update(TICKETS).where(TICKETS.c.id.in_(ticket_ids), TICKETS.c.waiting_since.is_(None))
+                        .values(waiting_since=TICKETS.c.created_at))
+
+
+def queue_stragglers(session: Session, created_before: datetime) -> int:
+    """Queue the waiting tickets whose creation the router never read (made while routing was off)."""
+    result = session.execute(update(TICKETS).where(text(WAITING_SQL), TICKETS.c.waiting_since.is_(None),
+                                                   TICKETS.c.created_at < created_before)
+                             .values(waiting_since=TICKETS.c.created_at))
+    return int(getattr(result, "rowcount", 0) or 0)
+
 
 def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, ring: int, now: datetime,
                 settings: RoutingSettings) -> int:

@@ -21,6 +21,7 @@ from contactcenter.db.models import AuditEvent, Offer, OutboxEvent, SlaPolicy, T
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, OfferStatus, Presence, Priority, Role, TicketStatus
 from contactcenter.domain.identities import Address
+from contactcenter.events import AgentChanged, TicketCreated
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
 
@@ -134,6 +135,41 @@ async def test_an_agent_becoming_free_and_a_new_ticket_in_one_batch_give_one_off
         assert [(o.user_id, o.status) for o in await offers(ctx, ticket_id)] == [(agent_id, OfferStatus.ACCEPTED)]
     finally:
         await ctx.db.dispose()
+
+
+async def test_a_free_agent_is_not_given_a_ticket_whose_creation_the_router_has_not_read(routed: Context) -> None:
+    # Subscribers before the router (an automatic answer) may still hold a new ticket: until the router reads
+    # its creation, an agent who becomes free must not take it from the database.
+    agent_id = await make_agent(routed, "eager", {"billing": 1}, available=False)
+    sender = Address(IdentityKind.EMAIL, "early@customers.example")
+    msg = InboundMessage(channel="webform", external_id="early", sender=sender, received_at=utcnow(),
+                         text="My card was charged", subject="Charged", topic="billing", language="en")
+    ticket_id = (await intake(routed.db, routed.store, routed.settings, msg)).ticket_id
+    async with routed.db.write() as session:
+        await do_set_presence(session, agent_id, Presence.AVAILABLE, actor=SYSTEM)
+    assert routed.router is not None
+    await routed.router.on_events([AgentChanged(user_id=agent_id, fields=("presence",))])
+    assert not await offers(routed, ticket_id) and (await ticket(routed, ticket_id)).waiting_since is None
+    await routed.router.on_events([TicketCreated(ticket_id=ticket_id, channel="webform")])
+    assert [o.user_id for o in await offers(routed, ticket_id)] == [agent_id]
+    assert (await ticket(routed, ticket_id)).waiting_since is not None
+
+
+async def test_tickets_made_while_routing_was_off_are_queued_by_the_first_timer_round(routed: Context) -> None:
+    agent_id = await make_agent(routed, "later", {"billing": 1}, available=False)
+    sender = Address(IdentityKind.EMAIL, "old@customers.example")
+    msg = InboundMessage(channel="webform", external_id="old", sender=sender, received_at=utcnow(),
+                         text="My card was charged", subject="Charged", topic="billing", language="en")
+    ticket_id = (await intake(routed.db, routed.store, routed.settings, msg)).ticket_id
+    async with routed.db.write() as session:  # as if its creation was never relayed to a router
+        await session.execute(update(Ticket).where(Ticket.id == ticket_id)
+                              .values(created_at=utcnow() - timedelta(hours=1)))
+        await do_set_presence(session, agent_id, Presence.AVAILABLE, actor=SYSTEM)
+    assert routed.router is not None
+    await routed.router.tick()
+    assert (await ticket(routed, ticket_id)).waiting_since is not None
+    await routed.router.on_events([AgentChanged(user_id=agent_id, fields=("presence",))])
+    assert [o.user_id for o in await offers(routed, ticket_id)] == [agent_id]
 
 
 async def test_capacity_is_never_exceeded_and_freed_capacity_takes_the_most_urgent(routed: Context) -> None:
