@@ -1,4 +1,8 @@
-"""Erasing a contact on request: their tickets, messages, files, search terms and identities go, then their key."""
+"""Erasing a contact on request: their tickets, messages, files, search terms and identities go, then their key.
+
+What happens to each table is listed in docs/privacy.md ("Erasure, table by table");
+tests/integration/test_privacy_coverage.py checks it for every table that can hold a contact's data.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,32 @@ from contactcenter.db.models import (
     ContactIdentity,
     ContactKey,
     ContactMerge,
+    CustomerSession,
+    MagicLink,
     Message,
     RawInbound,
+    Survey,
     Ticket,
 )
 from contactcenter.db.types import utcnow
 from contactcenter.errors import Conflict, NotFound
 from contactcenter.privacy.auditlock import audit_unlocked
-from contactcenter.privacy.purge import blank_messages, chunks, purge_tickets, reindex, scrub_audit
+from contactcenter.privacy.purge import (
+    blank_messages,
+    chunks,
+    purge_tickets,
+    reindex,
+    scrub_audit,
+    scrub_audit_mentioning,
+    scrub_audit_of,
+)
+from contactcenter.privacy.traces import (
+    Addresses,
+    approved_phrasings,
+    channel_event_ids,
+    raw_inbound_ids,
+    remove_phrasings,
+)
 
 CONFIRMATION = "ERASE"
 
@@ -39,6 +61,8 @@ class Erasure:
     messages: int = 0
     calls: int = 0
     raw_payloads: int = 0
+    channel_events: int = 0
+    articles: int = 0  # KB articles that lost an approved question of the contact
     files: list[str] = field(default_factory=list)
 
 
@@ -58,13 +82,25 @@ def _secure_delete(session: Session, on: bool) -> None:
         session.connection().exec_driver_sql(f"PRAGMA secure_delete = {'ON' if on else 'OFF'}")
 
 
+def contact_calls(session: Session, ids: list[int], ticket_ids: list[int], phones: set[str]) -> list[int]:
+    """The contact's calls: theirs, on their tickets, or from or to one of their numbers."""
+    found = set(session.scalars(select(Call.id).where(Call.contact_id.in_(ids))).all())
+    for part in chunks(ticket_ids):
+        found.update(session.scalars(select(Call.id).where(Call.ticket_id.in_(part))).all())
+    if phones:
+        found.update(session.scalars(select(Call.id).where(or_(Call.from_number.in_(phones),
+                                                                Call.to_number.in_(phones)))).all())
+    return sorted(found)
+
+
 def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Erasure:
     """Erase a contact (with the contacts merged into it) in the caller's transaction.
 
-    Their tickets are deleted with every message on them; their messages on other people's tickets stay as
-    empty tombstones; identities, calls, merge records and kept raw payloads from their addresses are
-    deleted; audit rows about them keep who-did-what but lose the recorded values; the contact row stays
-    as an anonymous tombstone (``erased_at``) and their data key is destroyed last.
+    Their tickets are deleted with every row on them; their messages on other people's tickets stay as
+    empty tombstones; identities, calls, sign-in links and sessions, surveys, merge records, channel events
+    and kept raw payloads about them are deleted; their approved questions leave the KB articles; audit rows
+    about them (or naming one of their addresses) keep who-did-what but lose the recorded values; the
+    contact row stays as an anonymous tombstone (``erased_at``) and their data key is destroyed last.
     """
     contact = session.get(Contact, contact_id)
     if contact is None:
@@ -77,31 +113,50 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
     result = Erasure(contact_id, ids)
     _secure_delete(session, True)
     try:
-        addresses = set(session.scalars(select(ContactIdentity.value).where(
-            ContactIdentity.contact_id.in_(ids))).all())
+        who = Addresses.of(session, ids)
         ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.contact_id.in_(ids))).all())
-        provider_ids = [p for p in session.scalars(select(Message.provider_id).where(
-            or_(Message.contact_id.in_(ids), Message.ticket_id.in_(ticket_ids)),
-            Message.provider_id.is_not(None))).all() if p]
+        provider_ids: set[str] = set()
+        for condition in [Message.contact_id.in_(ids), *(Message.ticket_id.in_(p) for p in chunks(ticket_ids))]:
+            provider_ids.update(p for p in session.scalars(select(Message.provider_id).where(
+                condition, Message.provider_id.is_not(None))).all() if p)
+        call_ids = contact_calls(session, ids, ticket_ids, who.phones)
+        phrasings = approved_phrasings(session, ticket_ids)
         with audit_unlocked(session, "erasure"):
             result.tickets = len(ticket_ids)
             result.messages, result.files = purge_tickets(session, ticket_ids, delete_rows=True)
             elsewhere = session.execute(select(Message.id, Message.ticket_id).where(
                 Message.contact_id.in_(ids))).all()
-            result.files += blank_messages(session, [m.id for m in elsewhere])
+            result.files += blank_messages(session, [m.id for m in elsewhere], forget_ids=True)
             result.messages += len(elsewhere)
             reindex(session, {m.ticket_id for m in elsewhere})
             scrub_audit(session, or_(
                 (AuditEvent.object_type == "contact") & AuditEvent.object_id.in_(ids),
                 (AuditEvent.actor_kind == "contact") & AuditEvent.actor_id.in_(ids)))
-        call_sids = list(session.scalars(select(Call.call_sid).where(Call.contact_id.in_(ids))).all())
-        for part in chunks(call_sids):
-            session.execute(delete(CallEvent).where(CallEvent.call_sid.in_(part)))
-            session.execute(delete(Call).where(Call.call_sid.in_(part)))
-        result.calls = len(call_sids)
-        for part in chunks(provider_ids):
-            session.execute(delete(ChannelEvent).where(ChannelEvent.ref.in_(part)))
-        result.raw_payloads = _drop_raw_payloads(session, addresses)
+            scrub_audit_of(session, "call", call_ids)
+            events = channel_event_ids(session, provider_ids, who)
+            scrub_audit_of(session, "channel_event", events)
+            raws = raw_inbound_ids(session, who)
+            scrub_audit_of(session, "raw_inbound", raws)
+            result.articles = remove_phrasings(session, phrasings)
+            scrub_audit_mentioning(session, who.distinctive)  # opt-outs, refused mail, delivery errors...
+        sids: list[str] = []
+        for part in chunks(call_ids):
+            sids += session.scalars(select(Call.call_sid).where(Call.id.in_(part))).all()
+        for some in chunks(sids):
+            session.execute(delete(CallEvent).where(CallEvent.call_sid.in_(some)))
+        for part in chunks(call_ids):
+            session.execute(delete(Call).where(Call.id.in_(part)))
+        result.calls = len(call_ids)
+        for part in chunks(events):
+            session.execute(delete(ChannelEvent).where(ChannelEvent.id.in_(part)))
+        result.channel_events = len(events)
+        for part in chunks(raws):
+            session.execute(delete(RawInbound).where(RawInbound.id.in_(part)))
+        result.raw_payloads = len(raws)
+        session.execute(delete(Survey).where(Survey.contact_id.in_(ids)))
+        session.execute(delete(CustomerSession).where(CustomerSession.contact_id.in_(ids)))
+        session.execute(delete(MagicLink).where(or_(MagicLink.contact_id.in_(ids),
+                                                    MagicLink.email.in_(sorted(who.emails)))))
         session.execute(delete(ContactMerge).where(or_(ContactMerge.source_id.in_(ids),
                                                        ContactMerge.target_id.in_(ids))))
         session.execute(delete(ContactIdentity).where(ContactIdentity.contact_id.in_(ids)))
@@ -114,18 +169,7 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
         _secure_delete(session, False)
     record(session, actor, "contact.erased", "contact", contact_id,
            {"contacts": len(ids), "tickets": result.tickets, "messages": result.messages, "calls": result.calls,
-            "files": len(result.files), "raw_payloads": result.raw_payloads})
+            "files": len(result.files), "raw_payloads": result.raw_payloads,
+            "channel_events": result.channel_events, "articles": result.articles})
     session.expire_all()
     return result
-
-
-def _drop_raw_payloads(session: Session, addresses: set[str]) -> int:
-    """Kept inbound payloads (unparsable or refused mail) whose envelope sender is one of the addresses."""
-    if not addresses:
-        return 0
-    wanted = {a.lower() for a in addresses}
-    doomed = [row.id for row in session.execute(select(RawInbound.id, RawInbound.envelope)).all()
-              if str((row.envelope or {}).get("mail_from") or "").lower() in wanted]
-    for part in chunks(doomed):
-        session.execute(delete(RawInbound).where(RawInbound.id.in_(part)))
-    return len(doomed)
