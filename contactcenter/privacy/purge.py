@@ -21,6 +21,7 @@ from contactcenter.db.models import (
     AuditEvent,
     Call,
     CallEvent,
+    ChannelEvent,
     KbAutoAnswer,
     KbLearnedPhrasing,
     Mention,
@@ -137,12 +138,29 @@ def forget_calls(session: Session, call_ids: Sequence[int]) -> None:
     scrub_audit_of(session, "call", call_ids)
 
 
+def drop_channel_events(session: Session, message_ids: Sequence[int]) -> int:
+    """Delete what channels reported about these messages (delivery reports, button presses: ``ref`` is the
+    message's provider id) and scrub the audit rows about those events."""
+    refs: list[str] = []
+    for part in chunks(message_ids):
+        refs += [r for r in session.scalars(select(Message.provider_id).where(
+            Message.id.in_(part), Message.provider_id.is_not(None))).all() if r]
+    event_ids: list[int] = []
+    for some in chunks(refs):
+        event_ids += session.scalars(select(ChannelEvent.id).where(ChannelEvent.ref.in_(some))).all()
+    scrub_audit_of(session, "channel_event", event_ids)
+    for part in chunks(event_ids):
+        session.execute(delete(ChannelEvent).where(ChannelEvent.id.in_(part)))
+    return len(event_ids)
+
+
 def purge_tickets(session: Session, ticket_ids: Sequence[int], *, delete_rows: bool) -> tuple[int, list[str]]:
     """Delete the tickets with everything on them, or anonymize them (rows kept for the figures, content
     removed). Returns the number of messages concerned and the files to delete after commit.
 
     Needs ``audit_unlocked``. Calls linked to the tickets stay in the call log (unlinked when the tickets
-    are deleted) without their recording link and callback payloads.
+    are deleted) without their recording link and callback payloads; channel events about the tickets'
+    messages are deleted in both modes.
     """
     if not ticket_ids:
         return 0, []
@@ -153,6 +171,7 @@ def purge_tickets(session: Session, ticket_ids: Sequence[int], *, delete_rows: b
         call_ids += session.scalars(select(Call.id).where(Call.ticket_id.in_(part))).all()
     drop_search(session, ticket_ids)
     forget_calls(session, call_ids)
+    drop_channel_events(session, message_ids)
     for part in chunks(ticket_ids):
         session.execute(delete(KbLearnedPhrasing).where(KbLearnedPhrasing.ticket_id.in_(part)))
         scrub_audit(session, AuditEvent.ticket_id.in_(part))

@@ -425,6 +425,10 @@ async def test_retention_covers_every_ticket_scoped_table(ctx: Context, mode: st
         return made
 
     made = await ctx.db.run_write(build)
+    async with ctx.db.write() as session:  # a delivery report on one of the messages
+        provider_id = await session.scalar(select(Message.provider_id).where(Message.id == made["messages"]))
+        report = await do_record_channel_event(session, NewChannelEvent("sms", "status", f"s{mark}", ref=provider_id,
+                                                                        value="delivered", payload={"n": mark}))
     policy = PrivacySettings(retention_days=30, retention_mode=mode, retention_batch_size=100)
     run = await service.run_retention(ctx.db, ctx.store, policy)
     assert run.tickets == len(TICKET_SCOPED)
@@ -442,6 +446,7 @@ async def test_retention_covers_every_ticket_scoped_table(ctx: Context, mode: st
                 assert len(left) == 1, name
                 for column in decision:
                     assert mark not in str(left[0]._mapping[column]), f"{name}.{column} kept its content"
+        assert await session.get(ChannelEvent, report) is None
         contact = await session.get(Contact, got.contact_id)
         assert contact is not None and contact.erased_at is None  # retention never touches the contact
 
