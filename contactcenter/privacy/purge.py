@@ -114,13 +114,14 @@ def blank_messages(session: Session, message_ids: Sequence[int], *, forget_ids: 
     """Keep the messages as tombstones (who, when, which channel) without any content.
 
     ``forget_ids`` also drops the provider's ids of the message (``external_id`` / ``provider_id``: a Telegram
-    or chat id names the sender); erasure does, retention keeps them so a redelivery stays a no-op.
+    or chat id names the sender) and why it was threaded there; erasure does, retention keeps them so a
+    redelivery stays a no-op.
     """
     files = drop_attachments(session, message_ids)
     values: dict[str, Any] = {"text": "", "html": None, "raw": None, "subject": "", "meta": {}, "key_id": None,
                               "delivery_error": None}
     if forget_ids:
-        values |= {"external_id": None, "provider_id": None}
+        values |= {"external_id": None, "provider_id": None, "thread_reason": ""}
     for part in chunks(message_ids):
         session.execute(_quiet(update(Message).where(Message.id.in_(part)).values(**values)))
     return files
