@@ -10,6 +10,7 @@ erase the contact (or export it, or run retention on the ticket) and check what 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -20,10 +21,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import PG_URL
+from conftest import PG_URL, Staff
 from sqlalchemy import JSON, Boolean, Date, Float, Integer, LargeBinary, String, Table, Text, insert, select, update
 from sqlalchemy.orm import Session
-from test_privacy import arrive, marker, traces
+from test_privacy import Client, arrive, call, marker, traces
 
 from contactcenter.actions.audit import SYSTEM
 from contactcenter.actions.calls import open_call, record_status, update_call
@@ -31,7 +32,8 @@ from contactcenter.actions.channel_events import NewChannelEvent, do_opt_out, do
 from contactcenter.actions.contacts import do_add_identity
 from contactcenter.actions.inbound import RawStatus, do_keep_raw
 from contactcenter.actions.kb import do_create_article, do_learn_phrasing, do_review_phrasing
-from contactcenter.context import Context
+from contactcenter.actions.surveys import do_answer_survey
+from contactcenter.context import CTX, Context
 from contactcenter.db.models import (
     AuditEvent,
     Base,
@@ -45,6 +47,7 @@ from contactcenter.db.models import (
     Message,
     OptOut,
     RawInbound,
+    Survey,
 )
 from contactcenter.db.sealed import SealedBinary, SealedText
 from contactcenter.db.types import utcnow
@@ -474,3 +477,34 @@ async def test_erasure_forgets_the_ids_of_tombstoned_messages(ctx: Context) -> N
         tombstone = await session.get(Message, mine.message_id)
         assert tombstone is not None and tombstone.external_id is None and tombstone.provider_id is None
         assert tombstone.text == "" and tombstone.subject == ""
+
+
+async def test_erasure_after_notes_mentions_and_an_answered_survey(client: Client, admin: Staff, agent: Staff,
+                                                                  supervisor: Staff) -> None:
+    """The real path: rows written by the running server (mentions, a survey with the customer's comment,
+    SLA rows, offers) do not stop the erasure and leave nothing behind."""
+    ctx = client.app[CTX]
+    mark = marker()
+    got = await arrive(ctx, mark)
+    await call(client, agent, "POST", f"/tickets/{got.ticket_id}/notes", {"text": f"@supervisor see {mark}"}, 201)
+    await call(client, agent, "PATCH", f"/tickets/{got.ticket_id}", {"status": "solved"})
+    survey = None
+    for _ in range(200):
+        async with ctx.db.read() as session:
+            survey = await session.scalar(select(Survey).where(Survey.ticket_id == got.ticket_id))
+        if survey is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert survey is not None
+    async with ctx.db.write() as session:
+        stored = await session.get(Survey, survey.id)
+        assert stored is not None
+        stored.sent_at = utcnow()
+        await do_answer_survey(session, stored, 2, f"too slow {mark}", now=utcnow(), change_days=7)
+    mentions = await call(client, supervisor, "GET", "/me/mentions")
+    assert mentions
+    done = await call(client, admin, "POST", f"/contacts/{got.contact_id}/erase", {"confirm": got.contact_id})
+    assert done["tickets"] == 1
+    assert await call(client, supervisor, "GET", "/me/mentions") == []
+    await ctx.db.dispose()
+    assert await traces(ctx, mark) == []
