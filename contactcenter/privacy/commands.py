@@ -61,7 +61,8 @@ async def run(settings: Settings, args: argparse.Namespace, out: Callable[[str],
             done = await service.erase_contact(db, store, args.contact_id, actor=SYSTEM)
             out(json.dumps({"contact_id": done.contact_id, "contacts": len(done.contact_ids),
                             "tickets": done.tickets, "messages": done.messages, "calls": done.calls,
-                            "files": len(set(done.files)), "raw_payloads": done.raw_payloads}))
+                            "files": len(set(done.files)), "raw_payloads": done.raw_payloads,
+                            "channel_events": done.channel_events, "articles": done.articles}))
         elif args.privacy == "retention":
             if settings.privacy.retention_days <= 0:
                 print("contactcenter: [privacy] retention_days is 0 (keep for ever)", file=sys.stderr)

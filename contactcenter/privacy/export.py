@@ -145,7 +145,9 @@ async def collect(session: AsyncSession, contact_id: int, *, internal: bool = Fa
         *(await session.scalars(select(AuditEvent).where(or_(
             (AuditEvent.object_type == "contact") & AuditEvent.object_id.in_(ids),
             (AuditEvent.actor_kind == "contact") & AuditEvent.actor_id.in_(ids))))),
-        *await _all(session, AuditEvent, AuditEvent.ticket_id, ticket_ids)]}.values(), key=lambda e: e.id)
+        *await _all(session, AuditEvent, AuditEvent.ticket_id, ticket_ids),
+        *[e for e in await _all(session, AuditEvent, AuditEvent.object_id, [c.id for c in calls])
+          if e.object_type == "call"]]}.values(), key=lambda e: e.id)
     phrasings = await _all(session, KbLearnedPhrasing, KbLearnedPhrasing.ticket_id, ticket_ids)
     surveys = sorted({s.id: s for s in [
         *(await session.scalars(select(Survey).where(Survey.contact_id.in_(ids)))),

@@ -406,6 +406,7 @@ async def test_export_holds_every_table(ctx: Context) -> None:
     assert {e["kind"] for e in document["channel_events"]} == {"callback", "unparsed"}
     raw_name = document["raw_inbound"][0]["raw"]
     assert seeded.mark.encode() in zipped.read(raw_name)
+    assert any(a["action"] == "call.updated" and seeded.mark in json.dumps(a["changes"]) for a in document["audit"])
     call = next(c for c in document["calls"] if c["recording_url"])
     assert seeded.mark in call["recording_url"] and call["events"][0]["payload"]["From"] == seeded.phone
     plain = json.loads(zipfile.ZipFile(io.BytesIO(await service.export_contact(
