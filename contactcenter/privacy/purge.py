@@ -174,7 +174,10 @@ def purge_tickets(session: Session, ticket_ids: Sequence[int], *, delete_rows: b
     forget_calls(session, call_ids)
     drop_channel_events(session, message_ids)
     for part in chunks(ticket_ids):
-        session.execute(delete(KbLearnedPhrasing).where(KbLearnedPhrasing.ticket_id.in_(part)))
+        # An approved question is article content by then; anonymized tickets keep its row, so that erasing the
+        # customer later still finds it (and takes it out of the article).
+        learned = delete(KbLearnedPhrasing).where(KbLearnedPhrasing.ticket_id.in_(part))
+        session.execute(learned if delete_rows else learned.where(KbLearnedPhrasing.status != "approved"))
         scrub_audit(session, AuditEvent.ticket_id.in_(part))
     if not delete_rows:
         files = blank_messages(session, message_ids)

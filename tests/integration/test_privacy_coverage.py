@@ -48,6 +48,7 @@ from contactcenter.db.models import (
     OptOut,
     RawInbound,
     Survey,
+    Ticket,
 )
 from contactcenter.db.sealed import SealedBinary, SealedText
 from contactcenter.db.types import utcnow
@@ -507,5 +508,32 @@ async def test_erasure_after_notes_mentions_and_an_answered_survey(client: Clien
     done = await call(client, admin, "POST", f"/contacts/{got.contact_id}/erase", {"confirm": got.contact_id})
     assert done["tickets"] == 1
     assert await call(client, supervisor, "GET", "/me/mentions") == []
+    await ctx.db.dispose()
+    assert await traces(ctx, mark) == []
+
+
+async def test_an_approved_question_outlives_anonymization_until_its_customer_is_erased(ctx: Context) -> None:
+    mark = marker()
+    got = await arrive(ctx, mark)
+    async with ctx.db.write() as session:
+        article = await do_create_article(session, title="Passwords", body="Reset it here.", language="en",
+                                          status="published", actor=SYSTEM)
+        learned = await do_learn_phrasing(session, article.id, f"forgot {mark} password", ticket_id=got.ticket_id,
+                                          max_chars=300, actor=SYSTEM)
+        assert learned is not None
+        await do_review_phrasing(session, learned.id, approve=True, actor=SYSTEM)
+        await session.execute(update(Ticket).where(Ticket.id == got.ticket_id).values(
+            status="closed", closed_at=utcnow() - timedelta(days=90)))
+        article_id = article.id
+    policy = PrivacySettings(retention_days=30, retention_mode="anonymize")
+    assert (await service.run_retention(ctx.db, ctx.store, policy)).tickets == 1
+    async with ctx.db.read() as session:
+        kept = await session.get(KbArticle, article_id)
+        assert kept is not None and kept.phrasings == [f"forgot {mark} password"]
+    done = await service.erase_contact(ctx.db, ctx.store, got.contact_id, actor=SYSTEM)
+    assert done.articles == 1
+    async with ctx.db.read() as session:
+        kept = await session.get(KbArticle, article_id)
+        assert kept is not None and kept.phrasings == [] and kept.title == "Passwords"
     await ctx.db.dispose()
     assert await traces(ctx, mark) == []
