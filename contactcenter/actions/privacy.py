@@ -34,6 +34,7 @@ from contactcenter.privacy.auditlock import audit_unlocked
 from contactcenter.privacy.purge import (
     blank_messages,
     chunks,
+    forget_errors_mentioning,
     purge_tickets,
     reindex,
     scrub_audit,
@@ -139,6 +140,7 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
             scrub_audit_of(session, "raw_inbound", raws)
             result.articles = remove_phrasings(session, phrasings)
             scrub_audit_mentioning(session, who.distinctive)  # opt-outs, refused mail, delivery errors...
+            forget_errors_mentioning(session, who.distinctive)
         sids: list[str] = []
         for part in chunks(call_ids):
             sids += session.scalars(select(Call.call_sid).where(Call.id.in_(part))).all()

@@ -28,11 +28,13 @@ from contactcenter.db.models import (
     Message,
     Notification,
     Offer,
+    OutboxEvent,
     SlaTicket,
     SlaTimer,
     Survey,
     Ticket,
     TicketTag,
+    WebhookDelivery,
 )
 
 CHUNK = 500  # ids per IN list
@@ -108,6 +110,17 @@ def scrub_audit_mentioning(session: Session, values: Iterable[str]) -> int:
     changes = cast(AuditEvent.changes, Text)
     return sum(scrub_audit(session, changes.ilike(_like(value), escape="\\")) for value in sorted(set(values))
                if len(value) >= 5)
+
+
+def forget_errors_mentioning(session: Session, values: Iterable[str]) -> None:
+    """Error texts kept with relayed events and webhook deliveries may quote an address (a refused recipient):
+    cleared where they contain one of these values."""
+    for value in sorted(set(values)):
+        if len(value) < 5:
+            continue
+        for model in (OutboxEvent, WebhookDelivery):
+            session.execute(_quiet(update(model).where(model.last_error.ilike(_like(value), escape="\\"))
+                                   .values(last_error=None)))
 
 
 def blank_messages(session: Session, message_ids: Sequence[int], *, forget_ids: bool = False) -> list[str]:

@@ -96,8 +96,10 @@ KEPT = {
     "audit_events": "append-only: rows about them (object, actor, their tickets, calls, events, kept mail, "
                     "articles, or naming one of their addresses) keep who-did-what; their changes are scrubbed",
     "opt_outs": "an opt-out (SMS STOP) is what keeps us from messaging the number again; exported, audit scrubbed",
-    "outbox": "events carry ids only (test_events_carry_no_free_text); they point at deleted rows afterwards",
-    "webhook_deliveries": "payloads are the same id-only events, already sent to the receivers",
+    "outbox": "events carry ids only (test_events_carry_no_free_text); they point at deleted rows afterwards; "
+              "an error text naming one of their addresses is cleared",
+    "webhook_deliveries": "payloads are the same id-only events, already sent to the receivers; error texts "
+                          "naming one of their addresses are cleared",
 }
 # Tables without customer data.
 UNRELATED = {
@@ -307,6 +309,9 @@ async def seed(ctx: Context) -> Seeded:
             elif name == "contact_keys":  # one key per contact: the customer's has one already
                 values = {"contact_id": made["contacts"]}
             made[name] = rows.add(name, **values)
+        for name in ("outbox", "webhook_deliveries"):  # kept, but an error text quoting their address is not
+            rows.add(name, topic="reply.queued", payload={"ticket_id": ticket_id}, pending_subscribers=None,
+                     last_error=f"delivery: 550 <{email}> unknown")
         return ticket_id, made
 
     ticket_id, made = await ctx.db.run_write(calls_and_rows)
