@@ -35,6 +35,7 @@ from contactcenter.privacy.purge import (
     blank_messages,
     chunks,
     forget_errors_mentioning,
+    provider_refs,
     purge_tickets,
     reindex,
     scrub_audit,
@@ -116,10 +117,10 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
     try:
         who = Addresses.of(session, ids)
         ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.contact_id.in_(ids))).all())
-        provider_ids: set[str] = set()
+        provider_ids: dict[str, set[str]] = {}
         for condition in [Message.contact_id.in_(ids), *(Message.ticket_id.in_(p) for p in chunks(ticket_ids))]:
-            provider_ids.update(p for p in session.scalars(select(Message.provider_id).where(
-                condition, Message.provider_id.is_not(None))).all() if p)
+            for channel, refs in provider_refs(session, condition).items():
+                provider_ids.setdefault(channel, set()).update(refs)
         call_ids = contact_calls(session, ids, ticket_ids, who.phones)
         phrasings = approved_phrasings(session, ticket_ids)
         with audit_unlocked(session, "erasure"):

@@ -92,7 +92,8 @@ async def _all(session: AsyncSession, model: Any, column: Any, ids: list[Any]) -
     return sorted(rows, key=lambda r: getattr(r, "id", 0) if key is not None else 0)
 
 
-def _unnamed(session: Session, ids: list[int], provider_ids: set[str]) -> tuple[list[Any], list[Any], list[Any]]:
+def _unnamed(session: Session, ids: list[int],
+             provider_ids: dict[str, set[str]]) -> tuple[list[Any], list[Any], list[Any]]:
     """Rows that name the contact without pointing at it: channel events, kept raw payloads, opt-outs."""
     who = Addresses.of(session, ids)
     event_ids = channel_event_ids(session, provider_ids, who)
@@ -125,7 +126,10 @@ async def collect(session: AsyncSession, contact_id: int, *, internal: bool = Fa
                 if m.contact_id not in ids]  # theirs are read below, on any ticket
     messages = sorted([*messages, *(await session.scalars(select(Message).where(Message.contact_id.in_(ids))))],
                       key=lambda m: m.id)
-    provider_ids = {m.provider_id for m in messages if m.provider_id}
+    provider_ids: dict[str, set[str]] = {}
+    for m in messages:
+        if m.provider_id:
+            provider_ids.setdefault(m.channel, set()).add(m.provider_id)
     if not internal:
         messages = [m for m in messages if not m.internal]
     message_ids = [m.id for m in messages]

@@ -152,16 +152,34 @@ def forget_calls(session: Session, call_ids: Sequence[int]) -> None:
     scrub_audit_of(session, "call", call_ids)
 
 
+def provider_refs(session: Session, condition: Any) -> dict[str, set[str]]:
+    """The provider ids of the messages matching ``condition``, by channel (what channel events refer to)."""
+    found: dict[str, set[str]] = {}
+    for channel, provider_id in session.execute(select(Message.channel, Message.provider_id).where(
+            condition, Message.provider_id.is_not(None))).all():
+        if provider_id:
+            found.setdefault(channel, set()).add(provider_id)
+    return found
+
+
+def channel_events_about(session: Session, refs: dict[str, set[str]]) -> list[int]:
+    """Channel events about these provider ids (through the ``(channel, ref)`` index)."""
+    event_ids: list[int] = []
+    for channel, ids in sorted(refs.items()):
+        for part in chunks(sorted(ids)):
+            event_ids += session.scalars(select(ChannelEvent.id).where(ChannelEvent.channel == channel,
+                                                                       ChannelEvent.ref.in_(part))).all()
+    return event_ids
+
+
 def drop_channel_events(session: Session, message_ids: Sequence[int]) -> int:
     """Delete what channels reported about these messages (delivery reports, button presses: ``ref`` is the
     message's provider id) and scrub the audit rows about those events."""
-    refs: list[str] = []
+    refs: dict[str, set[str]] = {}
     for part in chunks(message_ids):
-        refs += [r for r in session.scalars(select(Message.provider_id).where(
-            Message.id.in_(part), Message.provider_id.is_not(None))).all() if r]
-    event_ids: list[int] = []
-    for some in chunks(refs):
-        event_ids += session.scalars(select(ChannelEvent.id).where(ChannelEvent.ref.in_(some))).all()
+        for channel, ids in provider_refs(session, Message.id.in_(part)).items():
+            refs.setdefault(channel, set()).update(ids)
+    event_ids = channel_events_about(session, refs)
     scrub_audit_of(session, "channel_event", event_ids)
     for part in chunks(event_ids):
         session.execute(delete(ChannelEvent).where(ChannelEvent.id.in_(part)))

@@ -23,7 +23,7 @@ from contactcenter.db.models import (
 )
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind
-from contactcenter.privacy.purge import SCRUBBED, chunks
+from contactcenter.privacy.purge import SCRUBBED, channel_events_about, chunks
 from kb.normalize import search_key
 
 SCAN_BATCH = 200  # kept payloads read per query while scanning
@@ -85,12 +85,11 @@ def _scan(session: Session, columns: Any, model: Any, where: Any) -> Iterator[An
         last = rows[-1].id
 
 
-def channel_event_ids(session: Session, provider_ids: Collection[str], who: Addresses) -> list[int]:
-    """Channel events about the contact: reports on their messages (``ref``), their Telegram button presses
-    (``payload.from`` or a ref in their chat) and kept payloads that name one of their identities."""
-    ids: set[int] = set()
-    for part in chunks(sorted(provider_ids)):
-        ids.update(session.scalars(select(ChannelEvent.id).where(ChannelEvent.ref.in_(part))).all())
+def channel_event_ids(session: Session, provider_ids: dict[str, set[str]], who: Addresses) -> list[int]:
+    """Channel events about the contact: reports on their messages (``ref``: a provider id, by channel), their
+    Telegram button presses (``payload.from`` or a ref in their chat) and kept payloads that name one of their
+    identities."""
+    ids = set(channel_events_about(session, provider_ids))
     for telegram_id in sorted(who.telegram):
         ids.update(session.scalars(select(ChannelEvent.id).where(
             ChannelEvent.channel == "telegram", ChannelEvent.ref.like(f"{telegram_id}:%"))).all())

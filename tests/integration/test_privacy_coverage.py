@@ -478,9 +478,10 @@ async def test_retention_covers_every_ticket_scoped_table(ctx: Context, mode: st
 
     made = await ctx.db.run_write(build)
     async with ctx.db.write() as session:  # a delivery report on one of the messages
-        provider_id = await session.scalar(select(Message.provider_id).where(Message.id == made["messages"]))
-        report = await do_record_channel_event(session, NewChannelEvent("sms", "status", f"s{mark}", ref=provider_id,
-                                                                        value="delivered", payload={"n": mark}))
+        channel, provider_id = (await session.execute(select(Message.channel, Message.provider_id).where(
+            Message.id == made["messages"]))).one()
+        report = await do_record_channel_event(session, NewChannelEvent(
+            channel, "status", f"s{mark}", ref=provider_id, value="delivered", payload={"n": mark}))
     policy = PrivacySettings(retention_days=30, retention_mode=mode, retention_batch_size=100)
     run = await service.run_retention(ctx.db, ctx.store, policy)
     assert run.tickets == len(TICKET_SCOPED)
