@@ -150,8 +150,15 @@ class Servers:
         return done.stdout.strip()
 
     def start(self, n: int) -> None:
-        self.processes[n] = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=self.env_of(n),
-                                             cwd=ROOT, stdout=subprocess.DEVNULL)
+        with (self.folder / f"server{n}.log").open("ab") as log:  # stderr of every start of server n
+            self.processes[n] = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"],
+                                                 env=self.env_of(n), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+
+    def log_counts(self) -> dict[str, int]:
+        """What the servers logged: answers 500 ("unhandled error") and tracebacks (background retries)."""
+        text = "".join((self.folder / f"server{n}.log").read_text("utf-8", "replace")
+                       for n in range(len(self.urls)) if (self.folder / f"server{n}.log").exists())
+        return {"unhandled_errors_500": text.count("unhandled error"), "tracebacks": text.count("Traceback")}
 
     def kill(self, n: int) -> None:
         process = self.processes[n]
@@ -570,6 +577,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await database.dispose()
             result["exit_codes"] = servers.stop_all()
+            result["server_logs"] = servers.log_counts()
         return result
     finally:
         for process in (servers.processes if "servers" in locals() else []):
@@ -603,7 +611,10 @@ def report(result: dict[str, Any]) -> bool:
         print(f"PostgreSQL stopped {o['seconds']} s: {o['http_503']} HTTP 503, {o['smtp_451']} SMTP 451, "
               f"{o['http_500']} HTTP 500, {o['other']} other answers; stored again after "
               f"{', '.join(f'{s} s' for s in o['recovered_after_seconds'])} (per server) once it was back")
-    print(f"server exit codes at the end (SIGTERM): {result['exit_codes']}")
+    ok = ok and result["server_logs"]["unhandled_errors_500"] == 0
+    print(f"server exit codes at the end (SIGTERM): {result['exit_codes']}; server logs: "
+          f"{result['server_logs']['unhandled_errors_500']} unhandled errors (500), "
+          f"{result['server_logs']['tracebacks']} tracebacks (background work retried while the database was away)")
     print("OK: nothing acknowledged was lost" if ok else "FAILED")
     return ok
 
