@@ -8,13 +8,15 @@ restarted (and, on PostgreSQL, while the database itself is stopped); then nothi
 
 Load (each worker sends one message after another, retrying a refused or cut-off one with the same dedupe
 key as a provider would, up to 3 times): web form JSON and portal follow-ups, e-mail over SMTP to the
-servers' listeners, Telegram webhook updates (secret header), Twilio SMS webhooks (real signatures), and
+servers' listeners, Telegram webhook updates (secret header), Twilio SMS webhooks (real signatures), chat
+visitors over the WebSocket (a message counts when its ``ack`` arrives; retried with the same client id), and
 agent replies on the e-mail, Telegram and SMS tickets. Replies leave through local recording servers on
 127.0.0.1 (a Bot API, a Twilio REST API, an SMTP sink) that count every send.
 
 Checks: every message answered 2xx / SMTP 250 is stored exactly once; every queued reply was sent at most once,
 and each is either sent or marked failed ("interrupted"). With --postgres also an outage: while PostgreSQL
-is stopped every inbound request must be answered 503 (HTTP, with Retry-After) or 451 (SMTP), never 500,
+is stopped every inbound request must be answered 503 (HTTP, with Retry-After), 451 (SMTP) or an
+``unavailable`` chat frame, never 500,
 and the servers recover by themselves when it is back. Prints the figures and ends with one JSON line.
 The shared PostgreSQL server on 127.0.0.1:5432 is never used.
 """
@@ -130,6 +132,7 @@ class Servers:
                     "CC_EMAIL__ENABLED": "true", "CC_EMAIL__SMTP_HOST": "127.0.0.1",
                     "CC_EMAIL__SMTP_PORT": str(recorders.smtp.port), "CC_EMAIL__ACKNOWLEDGE": "false",
                     "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0",
+                    "CC_CHAT__RATE_PER_IP": "0", "CC_CHAT__RATE_PER_VISITOR": "0",
                     "CC_LIMITS__AGENT_SENDS_PER_MINUTE": "0", "CC_KB__EMBEDDINGS": "off",
                     "CC_SMS__AUTH_TOKEN": TWILIO_TOKEN, "CC_SMS__ACCOUNT_SID": SID,
                     "CC_SMS__FROM_NUMBER": "+15005550006", "CC_SMS__API_BASE_URL": recorders.urls["twilio"],
@@ -341,6 +344,40 @@ class Load:
             else:
                 self.tally.gave_up += 1
 
+    async def chat(self, http: aiohttp.ClientSession, worker: int) -> None:
+        """A chat visitor over the WebSocket: one message at a time, acknowledged (``ack``) only once stored.
+        A cut-off socket or an ``unavailable`` error is retried with the same client id (same visitor token)."""
+        token: str | None = None
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            marker, client_id = self.marker("in", "chat", worker, n), uuid.uuid4().hex
+            for attempt in range(TRIES):
+                if attempt:
+                    self.tally.retries += 1
+                    await asyncio.sleep(0.3)
+                url = self.servers.urls[self.target(attempt, worker)].replace("http", "ws") + "/chat/ws"
+                try:
+                    async with http.ws_connect(url) as ws:
+                        await ws.send_json({"type": "hello", "last_seen": 0, "token": token,
+                                            "prechat": {"name": f"Visitor {worker}"}})
+                        welcome = await _frame(ws, ("welcome", "error"))
+                        if welcome["type"] == "error":
+                            self.tally.answers[f"{self.phase} chat {welcome.get('code')}"] += 1
+                            continue
+                        token = welcome["token"]
+                        await ws.send_json({"type": "message", "client_id": client_id, "text": f"chat {marker}"})
+                        answer = await _frame(ws, ("ack", "error"), client_id)
+                except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError):
+                    self.tally.answers[f"{self.phase} chat connection-error"] += 1
+                    continue
+                self.tally.answers[f"{self.phase} chat {answer['type']} {answer.get('code', '')}".rstrip()] += 1
+                if answer["type"] == "ack":
+                    self.tally.accepted[marker] = "chat"
+                    break
+            else:
+                self.tally.gave_up += 1
+
     async def discover(self, http: aiohttp.ClientSession) -> None:
         """The agents' view: which Telegram and SMS tickets exist (their numbers are not in webhook answers)."""
         while not self.stop.is_set():
@@ -381,8 +418,18 @@ class Load:
         for worker in range(concurrency):
             made += [asyncio.create_task(self.webform(http, worker)), asyncio.create_task(self.portal(http, worker)),
                      asyncio.create_task(self.sms(http, worker)), asyncio.create_task(self.telegram(http, worker)),
-                     asyncio.create_task(self.email(worker)), asyncio.create_task(self.replies(http, worker))]
+                     asyncio.create_task(self.email(worker)), asyncio.create_task(self.chat(http, worker)),
+                     asyncio.create_task(self.replies(http, worker))]
         return made
+
+
+async def _frame(ws: aiohttp.ClientWebSocketResponse, kinds: tuple[str, ...],
+                 client_id: str | None = None) -> dict[str, Any]:
+    """The next frame of one of ``kinds`` (for ``client_id`` when given); others (pushes) are skipped."""
+    while True:
+        frame: dict[str, Any] = await ws.receive_json(timeout=15)
+        if frame.get("type") in kinds and (client_id is None or frame.get("client_id") in (client_id, None)):
+            return frame
 
 
 # --- the outage (PostgreSQL only) ------------------------------------------------------------------------
@@ -422,7 +469,8 @@ async def outage(servers: Servers, cluster: PrivateCluster, http: aiohttp.Client
             "http_503": sum(v for k, v in answers.items() if k.endswith(" 503")),
             "smtp_451": answers.get("outage email 451", 0),
             "http_500": sum(v for k, v in answers.items() if k.endswith(" 500")),
-            "other": sum(v for k, v in answers.items() if not k.endswith((" 503", " 451"))),
+            "chat_unavailable": answers.get("outage chat unavailable", 0),
+            "other": sum(v for k, v in answers.items() if not k.endswith((" 503", " 451", " unavailable"))),
             "recovered_after_seconds": recovered,
             "recovery_answers": {k: v for k, v in probe.tally.answers.items() if k.startswith("recovery ")}}
 
@@ -468,6 +516,13 @@ async def _probe_once(probe: Load, http: aiohttp.ClientSession, worker: int, por
             probe.tally.answers[f"outage {channel} connection-error"] += 1
     code, _ = await _smtp_once(probe.servers.ports[worker][1], "probe@chaos.example")
     probe.tally.answers[f"outage email {code or 'connection-error'}"] += 1
+    try:
+        async with http.ws_connect(url.replace("http", "ws") + "/chat/ws") as ws:
+            await ws.send_json({"type": "hello", "last_seen": 0, "prechat": {"name": "Probe"}})
+            frame = await _frame(ws, ("welcome", "error"))
+            probe.tally.answers[f"outage chat {frame.get('code') or frame['type']}"] += 1
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        probe.tally.answers["outage chat connection-error"] += 1
 
 
 # --- the check -------------------------------------------------------------------------------------------
@@ -609,6 +664,7 @@ def report(result: dict[str, Any]) -> bool:
         o = result["outage"]
         ok = ok and o["http_500"] == 0 and o["other"] == 0
         print(f"PostgreSQL stopped {o['seconds']} s: {o['http_503']} HTTP 503, {o['smtp_451']} SMTP 451, "
+              f"{o['chat_unavailable']} chat 'unavailable' frames, "
               f"{o['http_500']} HTTP 500, {o['other']} other answers; stored again after "
               f"{', '.join(f'{s} s' for s in o['recovered_after_seconds'])} (per server) once it was back")
     ok = ok and result["server_logs"]["unhandled_errors_500"] == 0
