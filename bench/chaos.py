@@ -498,7 +498,7 @@ async def _probe_once(probe: Load, http: aiohttp.ClientSession, worker: int, por
     update = {"update_id": 9_000_000 + probe.update_id, "message": {
         "message_id": probe.update_id, "date": int(time.time()), "text": "probe",
         "from": {"id": 999, "is_bot": False, "first_name": "P"}, "chat": {"id": 999, "type": "private"}}}
-    requests = {
+    requests: dict[str, tuple[str, dict[str, Any]]] = {
         "webform": ("/api/v1/webform", {"json": {"email": "probe@chaos.example", "message": "probe"}}),
         "portal": (f"/api/v1/portal/{portal}/messages", {"json": {"text": "probe"}}),
         "sms": ("/webhooks/twilio/sms", {"data": urlencode(params), "headers": {
@@ -672,7 +672,7 @@ def report(result: dict[str, Any]) -> bool:
           f"{result['server_logs']['unhandled_errors_500']} unhandled errors (500), "
           f"{result['server_logs']['tracebacks']} tracebacks (background work retried while the database was away)")
     print("OK: nothing acknowledged was lost" if ok else "FAILED")
-    return ok
+    return bool(ok)
 
 
 def main() -> None:

@@ -119,7 +119,7 @@ async def replies(http: aiohttp.ClientSession, url: str, load: Load, token: str)
             return
 
 
-async def stored(ctx: Context) -> tuple[list[str], dict[str, int], int]:
+async def stored(ctx: Context) -> tuple[list[str], dict[int, str], int]:
     """Inbound texts, replies' delivery statuses, and outbox events that were due but not handled."""
     async with ctx.db.read() as session:
         texts = list(await session.scalars(select(Message.text).where(Message.direction == Direction.INBOUND)))
