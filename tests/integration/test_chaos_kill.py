@@ -114,5 +114,6 @@ async def test_kill_9_mid_send_loses_no_message_and_never_sends_twice(
             Message.direction == Direction.INBOUND, Message.channel == "telegram")) or 0)
     await ctx.db.dispose()
     assert inbound == 5
-    assert reply is not None and reply.delivery_status == DeliveryStatus.FAILED and "interrupted" in (reply.delivery_error or "")
+    assert reply is not None and reply.delivery_status == DeliveryStatus.FAILED
+    assert "interrupted" in (reply.delivery_error or "")
     assert len(bot.sent()) == 1  # sent once, never again
