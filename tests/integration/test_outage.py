@@ -53,16 +53,21 @@ def outage_settings(tmp_path: Path, url: str) -> Settings:
         "kb": {"embeddings": "off"},
         "sms": {"auth_token": TWILIO_TOKEN, "account_sid": "AC" + "0" * 32, "from_number": "+15005550006"},
         "telegram": {"webhook_secret": TG_SECRET, "bot_token": "123456:TEST-token"},
+        "voice": {"auth_token": TWILIO_TOKEN},
     })
 
 
-async def post_sms(client: Client, sid: str) -> int:
-    params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+989121234567", "To": "+15005550006",
-              "Body": f"outage test {sid}", "NumMedia": "0"}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + SMS_PATH, params)
-    response = await client.post(SMS_PATH, data=urlencode(params), headers={
+async def post_twilio(client: Client, path: str, params: dict[str, str]) -> int:
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + path, params)
+    response = await client.post(path, data=urlencode(params), headers={
         "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
     return response.status
+
+
+async def post_sms(client: Client, sid: str) -> int:
+    return await post_twilio(client, SMS_PATH, {"MessageSid": sid, "AccountSid": "AC" + "0" * 32,
+                                                "From": "+989121234567", "To": "+15005550006",
+                                                "Body": f"outage test {sid}", "NumMedia": "0"})
 
 
 async def post_telegram(client: Client, update_id: int) -> int:
@@ -102,6 +107,11 @@ async def test_database_down_answers_retry_later_on_every_channel_and_recovers(
     answers["sms"] = await post_sms(client, "SMoutage1")
     answers["telegram"] = await post_telegram(client, 7001)
     answers["agent api"] = (await client.get("/api/v1/tickets", headers=agent.headers)).status
+    answers["portal page"] = (await client.get(f"/t/{portal}")).status
+    answers["voice"] = await post_twilio(client, "/webhooks/twilio/voice/incoming", {
+        "CallSid": "CAoutage1", "From": "+989121234567", "To": "+15005550006", "CallStatus": "ringing"})
+    answers["sms status"] = await post_twilio(client, "/webhooks/twilio/sms/status", {
+        "MessageSid": "SMunknown", "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32})
     answers["readyz"] = (await client.get("/readyz")).status
     refused_mail = mail("Reza <reza@example.ir>", "Hi", "down?", Message_ID="<outage-1@example.ir>")
     code, text = await send(ctx.smtp.port, refused_mail)
