@@ -88,6 +88,8 @@ async def seed(db: Database, *, agents: int, skills: int, waiting: int, seed_val
                              "priority": rng.choice(PRIORITIES), "type": "question", "channel": "webform",
                              "language": language, "contact_id": 1,
                              "queue": queue, "routing_queue": queue, "ring": 0, "waiting_since": since,
+                             # half of them under an SLA clock (the free agent reads them by due time too)
+                             "sla_due_at": since + timedelta(minutes=rng.randrange(30, 480)) if i % 2 else None,
                              "requirements": {"skills": {queue: rng.randint(1, 3)}, "language": language,
                                               "channel": "webform"},
                              "created_at": since, "updated_at": since, "last_message_at": since})

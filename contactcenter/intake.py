@@ -513,7 +513,8 @@ class IntakeQueue:
     async def _write(self, batch: list[tuple[Arrival, asyncio.Future[IntakeResult]]]) -> None:
         arrivals = [a for a, _ in batch]
         try:
-            results = await self.db.run_write(lambda session: receive_batch(session, arrivals, self.settings))
+            results = await self.db.run_write(lambda session: receive_batch(session, arrivals, self.settings),
+                                              urgent=True)
         except DatabaseUnavailable as exc:
             for _, future in batch:
                 if not future.done():

@@ -228,8 +228,7 @@ class Router:
                 return
             channels = None if "email" in free else [c for c, b in self.settings.channel_classes.items() if b in free]
             waiting = store.waiting_candidates(session, sorted(agent.skills), channels, self.settings.candidates)
-            dues = store.sla_due_times(session, [t.id for t in waiting])
-            waiting.sort(key=lambda t: queue_key(t.as_waiting(dues.get(t.id)), now, self.settings.aging_minutes))
+            waiting.sort(key=lambda t: queue_key(t.as_waiting(), now, self.settings.aging_minutes))
             picked = None
             for facts in waiting:
                 facts = replace(facts, ring=self._ring_reached(facts, now))

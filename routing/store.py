@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.db.ids import insert_rows
-from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, SlaTimer, Ticket, User
+from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
 from contactcenter.domain.enums import OfferStatus, Presence, Priority, TicketType
 from contactcenter.domain.lifecycle import ROUTABLE
 from contactcenter.events import AgentChanged, OfferDecided, OfferMade, RoutingEscalated, TicketChanged, emit
@@ -132,18 +132,19 @@ class TicketFacts:
     waiting_since: datetime | None
     ring: int
     next_ring_at: datetime | None
+    sla_due_at: datetime | None  # the earliest breach of its running SLA clocks (kept by the SLA engine)
 
     @property
     def waiting(self) -> bool:
         return self.assignee_id is None and self.status in _ROUTABLE and self.merged_into_id is None
 
-    def as_waiting(self, sla_due: datetime | None = None) -> WaitingTicket:
-        return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at, sla_due)
+    def as_waiting(self) -> WaitingTicket:
+        return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at, self.sla_due_at)
 
 
 _FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.type, Ticket.channel, Ticket.language, Ticket.queue,
           Ticket.requirements, Ticket.assignee_id, Ticket.merged_into_id, Ticket.created_at, Ticket.waiting_since,
-          Ticket.ring, Ticket.next_ring_at)
+          Ticket.ring, Ticket.next_ring_at, Ticket.sla_due_at)
 
 
 _TICKETS = select(*_FACTS).where(Ticket.id.in_(_IDS))
@@ -200,24 +201,16 @@ def offer_histories(session: Session, ticket_ids: Sequence[int]) -> dict[int, Of
             for ticket_id, found in rows.items()}
 
 
-def sla_due_times(session: Session, ticket_ids: Sequence[int]) -> dict[int, datetime]:
-    """Each ticket's earliest pending SLA breach (issue 6's timers), for the order of waiting tickets."""
-    if not ticket_ids:
-        return {}
-    rows = session.execute(select(SlaTimer.ticket_id, func.min(SlaTimer.due_at))
-                           .where(SlaTimer.ticket_id.in_(ticket_ids), SlaTimer.state == "pending",
-                                  SlaTimer.point == "breach").group_by(SlaTimer.ticket_id)).all()
-    return {ticket_id: due for ticket_id, due in rows if due is not None}
-
-
 def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequence[str] | None,
                        per_queue: int) -> list[TicketFacts]:
-    """The longest-waiting tickets of every priority in each of these queues and in no queue, not offered
-    to anyone: one index range per queue and priority (an IN list made SQLite scan all waiting tickets)."""
+    """The longest-waiting tickets and those whose SLA breach comes first, of every priority in each of these
+    queues and in no queue, not offered to anyone: two index ranges per queue and priority (an IN list made
+    SQLite scan all waiting tickets). The most urgent ticket by ``policy.queue_key`` is among them."""
     params: dict[str, Any] = {f"q{i}": queue for i, queue in enumerate(queues)}
     params.update({"limit": per_queue, "channels": list(channels or ())})
     statement = _candidates_statement(len(queues), channels is not None)
-    return [TicketFacts(*r) for r in session.execute(statement, params).all()]
+    found = {r.id: TicketFacts(*r) for r in session.execute(statement, params).all()}
+    return list(found.values())
 
 
 @functools.lru_cache(maxsize=64)
@@ -227,12 +220,13 @@ def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
     for priority in Priority:
         for in_queue in [Ticket.routing_queue == bindparam(f"q{i}") for i in range(queues)] + \
                 [Ticket.routing_queue.is_(None)]:
-            query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value,
-                                           Ticket.waiting_since.is_not(None), not_offered)
-                     .order_by(Ticket.waiting_since).limit(bindparam("limit")))
-            if by_channel:
-                query = query.where(Ticket.channel.in_(bindparam("channels", expanding=True)))
-            parts.append(query.subquery().select())
+            for order in (Ticket.waiting_since, Ticket.sla_due_at):
+                query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value,
+                                               Ticket.waiting_since.is_not(None), order.is_not(None), not_offered)
+                         .order_by(order).limit(bindparam("limit")))
+                if by_channel:
+                    query = query.where(Ticket.channel.in_(bindparam("channels", expanding=True)))
+                parts.append(query.subquery().select())
     return union_all(*parts)
 
 

@@ -24,6 +24,7 @@ from contactcenter.auth import do_create_token, do_create_user
 from contactcenter.context import CTX, Context
 from contactcenter.db.engine import Database
 from contactcenter.db.migrate import upgrade
+from contactcenter.db.models import Message
 from contactcenter.domain.enums import Role
 from contactcenter.settings import Settings, load_settings
 
@@ -126,6 +127,20 @@ class Staff:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+async def handled_reply(context: Context, message_id: int) -> Message:
+    """The reply once the delivery worker has handled it, neither queued nor being sent (drains the relay,
+    which may also be running in the background)."""
+    for _ in range(400):
+        await context.relay.drain()
+        async with context.db.read() as session:
+            message = await session.get(Message, message_id)
+        assert message is not None
+        if message.delivery_status not in ("queued", "sending"):
+            return message
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"reply {message_id} was not handled")
 
 
 async def create_staff(context: Context, role: Role, email: str | None = None,

@@ -44,7 +44,7 @@ def caller(number: str, region: str) -> Address | None:
 
 def menu_choice(digits: str, topics: tuple[str, ...]) -> str | None:
     """The topic of a pressed digit (1 = the first topic), or None for anything else."""
-    if len(digits) == 1 and digits.isdigit() and 1 <= int(digits) <= len(topics):
+    if len(digits) == 1 and digits.isdecimal() and 1 <= int(digits) <= len(topics):
         return topics[int(digits) - 1]
     return None
 
@@ -73,10 +73,10 @@ def status_update(params: Mapping[str, str]) -> StatusUpdate:
     if status not in STATUS_RANK:
         raise ParamError("CallStatus is missing or unknown")
     seq = params.get("SequenceNumber", "")
-    if seq and (not seq.isdigit() or len(seq) > 9):
+    if seq and (not seq.isdecimal() or len(seq) > 9):
         raise ParamError("SequenceNumber must be a number")
     raw_duration = params.get("CallDuration", "") or params.get("Duration", "")
-    duration = int(raw_duration) if raw_duration.isdigit() and len(raw_duration) < 9 else None
+    duration = int(raw_duration) if raw_duration.isdecimal() and len(raw_duration) < 9 else None
     direction = "inbound" if params.get("Direction", "inbound") == "inbound" else "outbound"
     rank = int(seq) if seq else STATUS_RANK[status] * 1000
     return StatusUpdate(call_sid, seq or f"status:{status}", rank, status, duration, direction,
@@ -124,7 +124,7 @@ def voicemail_message(call_sid: str, params: Mapping[str, str], address: Address
     """The voicemail of a Record action, or None when nothing was recorded."""
     url, recording = params.get("RecordingUrl", ""), params.get("RecordingSid", "")
     duration = params.get("RecordingDuration", "0")
-    if not url.startswith("https://") or not SID.match(recording) or not duration.isdigit() or int(duration) <= 0:
+    if not url.startswith("https://") or not SID.match(recording) or not duration.isdecimal() or int(duration) <= 0:
         return None
     number = address.value
     return InboundMessage(

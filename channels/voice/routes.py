@@ -135,7 +135,7 @@ async def menu(request: web.Request, ctx: Context, params: Params) -> web.Respon
     topics = _menu_topics(ctx)
     topic_id = menu_choice(params.get("Digits", ""), tuple(t.id for t in topics))
     attempt_raw = request.query.get("attempt", "1")
-    attempt = int(attempt_raw) if attempt_raw.isdigit() and len(attempt_raw) < 3 else 1
+    attempt = int(attempt_raw) if attempt_raw.isdecimal() and len(attempt_raw) < 3 else 1
     if topic_id is None and attempt < ctx.settings.voice.menu_attempts and topics:
         again = webhook_url(ctx, f"menu?attempt={attempt + 1}")
         return _xml(twiml.menu(ctx.settings.voice, topics, again, welcome=False))
@@ -224,7 +224,7 @@ async def status(request: web.Request, ctx: Context, params: Params) -> web.Resp
 @verified
 async def connect(request: web.Request, ctx: Context, params: Params) -> web.Response:
     agent = request.query.get("agent", "")
-    if not agent.isdigit() or len(agent) > 10:
+    if not agent.isdecimal() or len(agent) > 10:
         raise ParamError("agent must be a user id")
     await _write(ctx, lambda s: calls.update_call(s, sid(params), stage="connect"))
     return _xml(twiml.connect_agent(ctx.settings.voice, f"{ctx.settings.voice.agent_client_prefix}{agent}"))

@@ -228,7 +228,7 @@ async def portal_attachment(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     raw_id = request.match_info["id"]
     attachment: Attachment | None = None
-    if raw_id.isdigit() and len(raw_id) < 18:
+    if raw_id.isdecimal() and len(raw_id) < 18:
         async with ctx.db.read() as session:
             ticket = await _ticket_for_token(session, request.match_info["token"])
             if ticket is not None:

@@ -81,7 +81,7 @@ class ApiRequest:
     def path_id(self, name: str = "id") -> int:
         """An id from the URL; anything no row can have (not a number, beyond 32 bits) is a 404."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
+        if not raw.isdecimal() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
             raise NotFound(f"{name} {raw[:20]!r} not found")
         return int(raw)
 

@@ -86,7 +86,8 @@ async def explain(req: ApiRequest) -> RoutingOut:
         offers = (await session.scalars(select(Offer).where(Offer.ticket_id == ticket.id).order_by(Offer.id))).all()
         facts = TicketFacts(ticket.id, ticket.status, ticket.priority, ticket.type, ticket.channel, ticket.language,
                             ticket.queue, ticket.requirements, ticket.assignee_id, ticket.merged_into_id,
-                            ticket.created_at, ticket.waiting_since, ticket.ring, ticket.next_ring_at)
+                            ticket.created_at, ticket.waiting_since, ticket.ring, ticket.next_ring_at,
+                            ticket.sla_due_at)
         need = need_at(facts, settings, ticket.ring)
         return RoutingOut(ticket_id=ticket.id, requirements=ticket.requirements,
                           need_now={"skills": dict(need.skills), "language": need.language,

@@ -43,7 +43,7 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
+        if value.isdecimal() and len(value) <= 10 and int(value) <= MAX_ID:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass
@@ -97,7 +97,7 @@ def _filters(req: ApiRequest, q: TicketQuery) -> list[ColumnElement[bool]]:
             filters.append(Ticket.assignee_id == req.user.id)
         elif q.assignee == "none":
             filters.append(Ticket.assignee_id.is_(None))
-        elif q.assignee.isdigit() and len(q.assignee) < 18:
+        elif q.assignee.isdecimal() and len(q.assignee) < 18:
             filters.append(Ticket.assignee_id == int(q.assignee))
         else:
             raise Invalid("assignee must be 'me', 'none' or a user id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,54 @@ async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
             yield session
 
 
+class WriterLock:
+    """The SQLite writer's turn: urgent holders go first, but never more than ``URGENT_RUN`` in a row while
+    background work waits, so that the relay, router and SLA clocks keep up under a steady stream of requests.
+    Otherwise first come, first served."""
+
+    URGENT_RUN = 3
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._background: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._run = 0  # urgent turns given in a row while background work waited
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if self._held or self._urgent or self._background:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._background).append(turn)
+            try:
+                await turn
+            except BaseException:
+                if turn.done() and not turn.cancelled():
+                    self._release()  # the turn was handed over just as we were cancelled: pass it on
+                else:
+                    with contextlib.suppress(ValueError):
+                        (self._urgent if urgent else self._background).remove(turn)
+                raise
+        self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._held = False
+        while self._urgent or self._background:
+            if self._urgent and (not self._background or self._run < self.URGENT_RUN):
+                turn = self._urgent.popleft()
+                self._run = self._run + 1 if self._background else 0
+            else:
+                turn = self._background.popleft()
+                self._run = 0
+            if not turn.done():
+                self._held = True
+                turn.set_result(None)
+                return
+
+
 class Database:
     """The session factory. ``write()`` is a unit of work that commits; ``read()`` never writes.
 
@@ -106,7 +155,7 @@ class Database:
         self.url = url
         self.keyring = keyring  # encrypts message bodies and attachments (None: stored in the clear)
         self.is_sqlite = url.startswith("sqlite")
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriterLock()
         self._sync_engine: Engine | None = None
         self._sync_writer: sessionmaker[Session] | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
@@ -145,13 +194,16 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        async with self._write_lock if self.is_sqlite else contextlib.nullcontext(), \
+        async with self._write_lock.hold() if self.is_sqlite else contextlib.nullcontext(), \
                 _transaction(self._writer) as session:
             yield session
         self._committed(session)
 
-    async def run_write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work(session)`` in a transaction that commits when it returns; return its result."""
+    async def run_write(self, work: Callable[[Session], T], *, urgent: bool = False) -> T:
+        """Run ``work(session)`` in a transaction that commits when it returns; return its result.
+
+        ``urgent`` work (what a client waits for, such as an intake batch) goes before background work
+        waiting for SQLite's writer (see ``WriterLock``)."""
         if self._sync_writer is None:
             async with self.write() as session:
                 return await session.run_sync(work)
@@ -161,7 +213,7 @@ class Database:
             with factory() as session, session.begin():
                 return work(session), session
 
-        async with self._write_lock:
+        async with self._write_lock.hold(urgent=urgent):
             with _outages_as_unavailable():
                 result, used = await asyncio.get_running_loop().run_in_executor(self._writer_thread, unit)
         self._committed(used)

@@ -228,6 +228,10 @@ class Ticket(Base):
         # The router's view of who waits for an agent (see routing/store.py WAITING).
         Index("ix_tickets_waiting", "routing_queue", "priority", "waiting_since",
               sqlite_where=text(WAITING_SQL), postgresql_where=text(WAITING_SQL)),
+        # ... and the same tickets by their SLA breach, so that the most urgent by SLA are read too.
+        Index("ix_tickets_waiting_sla", "routing_queue", "priority", "sla_due_at",
+              sqlite_where=text(f"{WAITING_SQL} AND sla_due_at IS NOT NULL"),
+              postgresql_where=text(f"{WAITING_SQL} AND sla_due_at IS NOT NULL")),
         Index("ix_tickets_next_ring_at", "next_ring_at",
               sqlite_where=text("next_ring_at IS NOT NULL"), postgresql_where=text("next_ring_at IS NOT NULL")),
         Index("ix_tickets_created_at", "created_at"),  # reports read a date range
@@ -260,6 +264,7 @@ class Ticket(Base):
     ring: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_ring_at: Mapped[datetime | None] = mapped_column()
     routing_queue: Mapped[str | None] = mapped_column(String(80))
+    sla_due_at: Mapped[datetime | None] = mapped_column()  # the earliest breach of its running SLA clocks
 
 
 class Offer(Base):

@@ -72,7 +72,7 @@ def parse_master_keys(value: str) -> dict[int, bytes]:
         ident, sep, encoded = entry.partition(":")
         if not sep:
             ident, encoded = "1", entry
-        if not ident.strip().isdigit():
+        if not ident.strip().isdecimal():
             raise KeyringError(f"master key id {ident!r} is not a number")
         key = _unb64(encoded.strip())
         if len(key) != 32:
@@ -156,7 +156,7 @@ class Keyring:
 
     def master_id(self, wrapped: str) -> int:
         head, sep, _ = wrapped.partition(".")
-        if not sep or not head.startswith("k") or not head[1:].isdigit():
+        if not sep or not head.startswith("k") or not head[1:].isdecimal():
             raise KeyringError("malformed wrapped data key")
         return int(head[1:])
 

@@ -58,7 +58,7 @@ def parse_days(value: str | list[str]) -> list[int]:
 def parse_clock(value: str) -> int:
     """Minutes after midnight of "HH:MM" ("24:00" is the end of the day)."""
     hours, sep, minutes = value.strip().partition(":")
-    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2:
+    if not sep or not hours.isdecimal() or not minutes.isdecimal() or len(minutes) != 2:
         raise CalendarError(f"not a time of day: {value!r} (use HH:MM)")
     total = int(hours) * 60 + int(minutes)
     if int(minutes) >= 60 or total > DAY_MINUTES:

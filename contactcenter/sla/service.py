@@ -68,6 +68,7 @@ class TicketSla:
 
     choice: Choice | None
     clocks: tuple[Clock, ...]
+    listed_due: datetime | None = None  # the breach time the ticket row lists (tickets.sla_due_at)
 
 
 class SlaService:
@@ -159,6 +160,8 @@ class SlaService:
         results = self._evaluate(session, ticket_ids, policies, now)
         earliest = store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in results.items()},
                               now)
+        store.list_breach_due(session, {ticket_id: due for ticket_id, sla in results.items()
+                                        if (due := store.breach_due(sla.clocks)) != sla.listed_due})
         return results, earliest
 
     def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
@@ -167,10 +170,10 @@ class SlaService:
         for ticket_id, inputs in store.ticket_inputs(session, ticket_ids).items():
             choice = choose(policies, inputs.facts, now.date())
             if choice is None:
-                out[ticket_id] = TicketSla(None, ())
+                out[ticket_id] = TicketSla(None, (), inputs.sla_due_at)
                 continue
             clocks = compute_clocks(inputs.history, choice.policy.targets, choice.calendar, now)
-            out[ticket_id] = TicketSla(choice, tuple(clocks))
+            out[ticket_id] = TicketSla(choice, tuple(clocks), inputs.sla_due_at)
         return out
 
     def ticket_sla(self, session: Session, ticket_id: int, now: datetime) -> TicketSla | None:

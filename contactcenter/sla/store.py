@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
@@ -53,6 +53,7 @@ class TicketInputs:
     history: tuple[Happening, ...]
     status: TicketStatus
     merged: bool
+    sla_due_at: datetime | None  # as the ticket row lists it now (for the routing order)
 
 
 def policy_rows(session: Session) -> Sequence[SlaPolicy]:
@@ -66,7 +67,8 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
         return {}
     tickets = session.execute(
         select(Ticket.id, Ticket.priority, Ticket.type, Ticket.channel, Ticket.organization_id, Ticket.status,
-               Ticket.created_at, Ticket.updated_at, Ticket.merged_into_id).where(Ticket.id.in_(ids))).all()
+               Ticket.created_at, Ticket.updated_at, Ticket.merged_into_id, Ticket.sla_due_at)
+        .where(Ticket.id.in_(ids))).all()
     org_ids = {t.organization_id for t in tickets if t.organization_id is not None}
     tiers: dict[int, str] = {}
     contracts: dict[int, list[Contract]] = {}
@@ -108,7 +110,8 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
         tier = tiers.get(t.organization_id, "") if t.organization_id is not None else ""
         org_contracts = tuple(contracts.get(t.organization_id, ())) if t.organization_id is not None else ()
         facts = Facts(t.priority, t.type, t.channel, tier, frozenset(tags.get(t.id, ())), org_contracts)
-        out[t.id] = TicketInputs(t.id, facts, tuple(happenings), TicketStatus(t.status), t.merged_into_id is not None)
+        out[t.id] = TicketInputs(t.id, facts, tuple(happenings), TicketStatus(t.status), t.merged_into_id is not None,
+                                 t.sla_due_at)
     return out
 
 
@@ -203,6 +206,21 @@ def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> d
             out[f"{clock.metric.value}_business_seconds"] = int(clock.elapsed.total_seconds())
             out[f"{clock.metric.value}_calendar_seconds"] = int(clock.calendar_elapsed.total_seconds())
     return out
+
+
+TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+
+
+def breach_due(clocks: Sequence[Clock]) -> datetime | None:
+    """The earliest breach among the running clocks (already passed or to come): what routing orders by."""
+    return min((c.due_at for c in clocks if c.state == ClockState.RUNNING and c.due_at is not None), default=None)
+
+
+def list_breach_due(session: Session, changes: Mapping[int, datetime | None]) -> None:
+    """Copy changed breach times to the tickets (``tickets.sla_due_at``, read by the router's index)."""
+    if changes:
+        session.execute(update(TICKETS).where(TICKETS.c.id == bindparam("ticket")).values(sla_due_at=bindparam("due")),
+                        [{"ticket": ticket_id, "due": due} for ticket_id, due in changes.items()])
 
 
 def next_due(session: Session) -> datetime | None:

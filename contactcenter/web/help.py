@@ -44,7 +44,7 @@ async def help_article(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     article = None
     related: list[KbArticle] = []
-    if raw.isdigit() and len(raw) <= 9:
+    if raw.isdecimal() and len(raw) <= 9:
         async with ctx.db.read() as session:
             article = await session.get(KbArticle, int(raw))
             if article is not None and article.related:
@@ -63,7 +63,7 @@ async def help_article(request: web.Request) -> web.Response:
 async def _helped_target(request: web.Request) -> tuple[int, int] | None:
     """(ticket id, article id) of a "did this help?" link whose signature is right, else None."""
     article_raw, ticket_raw = request.match_info["id"], request.match_info["ticket"]
-    if not (article_raw.isdigit() and ticket_raw.isdigit() and len(article_raw) <= 9 and len(ticket_raw) <= 9):
+    if not (article_raw.isdecimal() and ticket_raw.isdecimal() and len(article_raw) <= 9 and len(ticket_raw) <= 9):
         return None
     article_id, ticket_id = int(article_raw), int(ticket_raw)
     expected = helped_signature(request.app[CTX].secret, ticket_id, article_id)

@@ -3,7 +3,6 @@ replies, typing both ways, reconnect with exactly the missed messages, no duplic
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from contactcenter.context import CTX
 from contactcenter.db.engine import Database
 from contactcenter.db.models import ContactIdentity, Message
 from contactcenter.settings import Settings
-from tests.conftest import Staff
+from tests.conftest import Staff, handled_reply
 
 Client = TestClient[Any, Any]
 WS = aiohttp.ClientWebSocketResponse
@@ -68,18 +67,6 @@ async def available(client: Client, staff: Staff) -> None:
     assert response.status == 200
 
 
-async def settled(client: Client, message_id: int) -> str:
-    ctx = client.app[CTX]
-    for _ in range(400):
-        await ctx.relay.drain()
-        async with ctx.db.read() as session:
-            status = await session.scalar(select(Message.delivery_status).where(Message.id == message_id))
-        if status not in ("queued", "sending"):
-            return str(status)
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"reply {message_id} was not handled")
-
-
 async def agent_reply(client: Client, staff: Staff, ticket: int, text: str) -> int:
     response = await client.post(f"/api/v1/tickets/{ticket}/replies", json={"text": text}, headers=staff.headers)
     assert response.status == 201, await response.text()
@@ -115,14 +102,14 @@ async def test_a_whole_chat_with_reconnect(client: Client, agent: Staff) -> None
     assert pushed["id"] == reply_id and pushed["author"] == "agent" and pushed["text"] == "Hello Sara, let me check."
     assert pushed["author_name"] == "Agent"
     assert (await receive_type(agent_ws, "message"))["id"] == reply_id
-    assert await settled(client, reply_id) == "delivered"
+    assert (await handled_reply(client.app[CTX], reply_id)).delivery_status == "delivered"
     await nothing_more(ws)
 
     # The visitor goes away; the agent answers twice meanwhile (stored, not delivered live).
     await ws.close()
     assert await receive(agent_ws) == {"type": "visitor", "ticket": ticket, "online": False}
     missed = [await agent_reply(client, agent, ticket, f"while you were away {n}") for n in (1, 2)]
-    assert [await settled(client, m) for m in missed] == ["sent", "sent"]
+    assert [(await handled_reply(client.app[CTX], m)).delivery_status for m in missed] == ["sent", "sent"]
 
     # Reconnect: exactly the two missed messages, in order, nothing else.
     ws, welcome = await connect(client, token=token, last_seen=reply_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+from conftest import handled_reply
 from sqlalchemy import select
 
 from contactcenter.context import CTX
@@ -63,21 +64,7 @@ async def agent_reply(client: Client, agent: Any, number: int, text: str, **extr
                                  headers=agent.headers)
     assert response.status == 201, await response.text()
     message_id = (await response.json())["id"]
-    await delivered(client, message_id)
-
-
-async def delivered(client: Client, message_id: int) -> None:
-    """Wait until the relay's delivery worker has handled the reply (the running relay may hold the event)."""
-    ctx = client.app[CTX]
-    for _ in range(200):
-        await ctx.relay.drain()
-        async with ctx.db.read() as session:
-            status = await session.scalar(select(Message.delivery_status).where(Message.id == message_id))
-        if status not in ("queued", "sending"):
-            assert status == "delivered"
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"reply {message_id} was not delivered")
+    assert (await handled_reply(client.app[CTX], message_id)).delivery_status == "delivered"
 
 
 async def ticket(client: Client, agent: Any, number: int) -> dict[str, Any]:

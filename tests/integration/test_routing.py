@@ -294,3 +294,30 @@ async def test_a_free_agent_takes_the_ticket_whose_sla_breach_comes_first(routed
     await routed.relay.drain()
     (first,), (second,) = await offers(routed, younger), await offers(routed, older)
     assert first.id < second.id  # same priority; the older ticket waited longer but its breach comes later
+
+
+async def test_a_free_agent_finds_the_first_sla_breach_beyond_the_longest_waiting(settings: Settings) -> None:
+    # Only `candidates` tickets per queue and priority are read by waiting time; the one whose SLA breach
+    # comes first is read by its own index range even when many tickets waited longer.
+    ctx = build_context(settings.with_overrides({"routing": {"candidates": 3}}))
+    try:
+        async with ctx.db.write() as session:
+            await do_create_skill(session, name="billing", actor=SYSTEM)
+            session.add_all([SlaPolicy(name="VIP", position=1, conditions={"tags": ["vip"]}, calendar={},
+                                       targets={"first_response_minutes": 5}),
+                             SlaPolicy(name="Default", position=2, conditions={}, calendar={},
+                                       targets={"first_response_minutes": 60})])
+        agent = await make_agent(ctx, "Omid", {"billing": 3}, available=False)
+        waited = [await new_ticket(ctx, f"long-{i}") for i in range(5)]
+        urgent = await new_ticket(ctx, "vip-late")
+        async with ctx.db.write() as session:
+            await do_update_ticket(session, urgent, {"tags": ["vip"]}, actor=SYSTEM)
+        await ctx.relay.drain()
+        assert (await ticket(ctx, urgent)).sla_due_at is not None
+        async with ctx.db.write() as session:
+            await do_set_presence(session, agent, Presence.AVAILABLE, actor=SYSTEM)
+        await ctx.relay.drain()
+        offered = sorted([(o.id, o.ticket_id) for t in [*waited, urgent] for o in await offers(ctx, t)])
+        assert offered[0][1] == urgent
+    finally:
+        await ctx.db.dispose()

@@ -3,7 +3,6 @@ twilio client to a local recording server, and delivery reports (duplicated, out
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -24,7 +23,7 @@ from contactcenter.delivery import DeliveryWorker
 from contactcenter.domain.enums import Role
 from contactcenter.events import ReplyQueued
 from contactcenter.settings import Settings
-from tests.conftest import Staff, create_staff
+from tests.conftest import Staff, create_staff, handled_reply
 
 Client = TestClient[Any, Any]
 TOKEN = "twilio-auth-token-for-tests"
@@ -157,25 +156,12 @@ async def reply(client: Client, staff: Staff, ticket_id: int, text: str = "We un
     return int((await response.json())["id"])
 
 
-async def settled(client: Client, message_id: int) -> Message:
-    ctx = client.app[CTX]
-    for _ in range(400):
-        await ctx.relay.drain()
-        async with ctx.db.read() as session:
-            message = await session.get(Message, message_id)
-        assert message is not None
-        if message.delivery_status not in ("queued", "sending"):
-            return message
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"reply {message_id} was not handled")
-
-
 async def test_a_reply_goes_out_through_the_twilio_client_with_a_status_callback(
         sms: Client, twilio: tuple[TwilioRecorder, str]) -> None:
     agent = await create_staff(sms.app[CTX], Role.AGENT)
     await post_sms(sms, inbound("SM1"))
     [first] = await messages(sms)
-    sent = await settled(sms, await reply(sms, agent, first.ticket_id))
+    sent = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id))
     recorder = twilio[0]
     assert len(recorder.calls) == 1
     call = recorder.calls[0]
@@ -206,7 +192,7 @@ async def test_a_report_that_arrives_before_the_receipt_is_applied(sms: Client,
     [first] = await messages(sms)
     early = f"SM{1:032d}"  # the sid the recorder will give the reply
     await post_sms(sms, {"MessageSid": early, "MessageStatus": "delivered"}, "/webhooks/twilio/sms/status")
-    sent = await settled(sms, await reply(sms, agent, first.ticket_id))
+    sent = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id))
     assert sent.provider_id == early and sent.delivery_status == "delivered"
 
 
@@ -215,7 +201,7 @@ async def test_twilio_refusing_a_reply_marks_it_failed(sms: Client, twilio: tupl
     await post_sms(sms, inbound("SM1"))
     [first] = await messages(sms)
     twilio[0].status = 400
-    failed = await settled(sms, await reply(sms, agent, first.ticket_id))
+    failed = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id))
     assert failed.delivery_status == "failed" and failed.delivery_error is not None
     assert "21211" in failed.delivery_error
 
@@ -228,12 +214,12 @@ async def test_stop_opts_out_and_start_opts_back_in(sms: Client, twilio: tuple[T
     assert await count(sms, OptOut, OptOut.address == CUSTOMER) == 1
     [first, stop] = await messages(sms)
     assert stop.meta["keyword"] == "stop"
-    refused = await settled(sms, await reply(sms, agent, first.ticket_id))
+    refused = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id))
     assert refused.delivery_status == "failed" and "opted out" in (refused.delivery_error or "")
     assert twilio[0].calls == []
     await post_sms(sms, inbound("SM3", body=" Start "))
     assert await count(sms, OptOut) == 0
-    allowed = await settled(sms, await reply(sms, agent, first.ticket_id, "Welcome back"))
+    allowed = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id, "Welcome back"))
     assert allowed.delivery_status == "sent" and len(twilio[0].calls) == 1
 
 
@@ -276,7 +262,8 @@ async def test_a_reply_cut_off_while_sending_is_marked_failed_not_sent_again(
     agent = await create_staff(ctx, Role.AGENT)
     await post_sms(sms, inbound("SM1"))
     [first] = await messages(sms)
-    sent = await settled(sms, await reply(sms, agent, first.ticket_id))  # the background relay is done with it
+    # the background relay is done with it
+    sent = await handled_reply(sms.app[CTX], await reply(sms, agent, first.ticket_id))
     async with ctx.db.write() as session:
         message = await session.get(Message, sent.id)
         assert message is not None and message.delivery_status == "sent"

@@ -25,7 +25,7 @@ from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
 from kb.autoanswer import button_data, parse_button_data
-from tests.conftest import create_staff
+from tests.conftest import create_staff, handled_reply
 
 Client = TestClient[Any, Any]
 SECRET = "webhook-secret-for-tests_0123456789"
@@ -252,33 +252,20 @@ async def test_bad_json_with_the_right_secret_is_kept_raw(tg: Client) -> None:
     assert (await counts(tg)).get("unparsed") == 1
 
 
-async def settled(client: Client, message_id: int) -> Message:
-    ctx = client.app[CTX]
-    for _ in range(400):
-        await ctx.relay.drain()
-        async with ctx.db.read() as session:
-            message = await session.get(Message, message_id)
-        assert message is not None
-        if message.delivery_status not in ("queued", "sending"):
-            return message
-        await asyncio.sleep(0.025)
-    raise AssertionError("reply not handled")
-
-
 async def test_a_reply_goes_out_through_the_bot(tg: Client, bot_api: tuple[BotApiRecorder, str]) -> None:
     agent = await create_staff(tg.app[CTX], Role.AGENT)
     await post(tg, private(1, {"text": "where is my parcel?"}))
     [inbound] = await stored(tg)
     response = await tg.post(f"/api/v1/tickets/{inbound.ticket_id}/replies", json={"text": "On its way."},
                              headers=agent.headers)
-    reply = await settled(tg, int((await response.json())["id"]))
+    reply = await handled_reply(tg.app[CTX], int((await response.json())["id"]))
     assert reply.delivery_status == "sent" and reply.provider_id is not None
     [sent] = bot_api[0].sent()
     assert str(sent["chat_id"]) == "42" and sent["text"] == "On its way."
     bot_api[0].refuse = True
     response = await tg.post(f"/api/v1/tickets/{inbound.ticket_id}/replies", json={"text": "Hello?"},
                              headers=agent.headers)
-    refused = await settled(tg, int((await response.json())["id"]))
+    refused = await handled_reply(tg.app[CTX], int((await response.json())["id"]))
     assert refused.delivery_status == "failed" and "blocked" in (refused.delivery_error or "")
 
 

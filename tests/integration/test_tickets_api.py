@@ -7,12 +7,12 @@ import dataclasses
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from conftest import Staff
+from conftest import Staff, handled_reply
 from sqlalchemy import select
 
 from channels.base import InboundMessage, ThreadHints
 from contactcenter.context import CTX, Context
-from contactcenter.db.models import Message, OutboxEvent
+from contactcenter.db.models import OutboxEvent
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind
 from contactcenter.domain.identities import Address
@@ -27,18 +27,6 @@ async def new_ticket(ctx: Context, external_id: str, *, email: str = "c@example.
     return await intake(ctx.db, ctx.store, ctx.settings, InboundMessage(
         channel="webform", external_id=external_id, sender=Address(IdentityKind.EMAIL, email), received_at=utcnow(),
         subject=subject, text=text, topic=topic, hints=ThreadHints(portal_token=token)))
-
-
-async def when_handled(ctx: Context, message_id: int) -> Message:
-    """The reply once the delivery worker has handled it (the relay runs in the background)."""
-    for _ in range(250):
-        async with ctx.db.read() as session:
-            stored = await session.get(Message, message_id)
-        assert stored is not None
-        if stored.delivery_status not in ("queued", "sending"):
-            return stored
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"reply {message_id} is still queued")
 
 
 async def call(client: Client, staff: Staff | None, method: str, path: str, body: Any = None,
@@ -112,7 +100,7 @@ async def test_reply_is_delivered_through_the_outbox_and_notes_stay_internal(cli
                         "html": "<p onclick='x()'>We <b>refunded</b> you.<script>1</script>"}, 201)
     assert note["internal"] and note["delivery_status"] == "internal"
     assert reply["delivery_status"] == "queued"
-    stored = await when_handled(ctx, reply["id"])
+    stored = await handled_reply(ctx, reply["id"])
     assert stored.delivery_status == "delivered" and stored.provider_id == f"portal:{reply['id']}"
     assert stored.html == "<p>We <b>refunded</b> you.</p>"
     detail = await call(client, agent, "GET", f"/tickets/{ticket.ticket_id}")
@@ -216,7 +204,7 @@ async def test_a_reply_the_provider_never_takes_is_marked_failed(client: Client,
     ctx.relay.settings = dataclasses.replace(ctx.relay.settings, max_attempts=2, retry_base_delay=0.0)
     ticket = await new_ticket(ctx, "dead")
     reply = await call(client, agent, "POST", f"/tickets/{ticket.ticket_id}/replies", {"text": "hello"}, 201)
-    stored = await when_handled(ctx, reply["id"])
+    stored = await handled_reply(ctx, reply["id"])
     assert stored.delivery_status == "failed"
     assert stored.delivery_error is not None and "refused" in stored.delivery_error
 

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from channels.chat.parse import FrameError, read_frame, read_identity, read_visitor
@@ -86,6 +86,8 @@ def test_telegram_updates_never_raise(data: Any) -> None:
 
 @FAST
 @given(forms, text)
+@example({"Duration": "²", "SequenceNumber": "²"}, "²")  # a digit to isdigit(), not to int(): found by hypothesis
+@example({}, "۲")  # a Persian digit is a decimal digit: pressing 2 on a Persian keypad app
 def test_voice_parameters_parse_or_raise_param_error(params: dict[str, str], digits: str) -> None:
     for step in (lambda: sid(params), lambda: status_update(params)):
         with contextlib.suppress(ParamError):
