@@ -102,8 +102,15 @@ class Receipt:
     error: str | None = None
 
 
+class MaybeSent(Exception):
+    """The request reached the provider but its answer did not come back (a read timeout, a connection
+    dropped after sending, a long text cut off after its first part): the customer may have the message.
+    The delivery worker marks the reply failed for an agent to check instead of sending it again."""
+
+
 class Sender(Protocol):
-    """Sends outbound messages for one channel."""
+    """Sends outbound messages for one channel. Raise ``MaybeSent`` when the message may have gone out;
+    any other exception means it surely did not, and the send is retried."""
 
     async def send(self, message: OutboundMessage) -> Receipt: ...
 

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.base import ChannelRegistry, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
+from channels.base import ChannelRegistry, MaybeSent, OutboundAttachment, OutboundMessage, QuotedMessage, Receipt
 from contactcenter.actions.audit import SYSTEM, record
 from contactcenter.actions.channel_events import reported_status
 from contactcenter.db.engine import Database
@@ -74,7 +74,10 @@ class DeliveryWorker:
         else:
             try:
                 receipt = await sender.send(outbound)
-            except BaseException:  # nothing left: queued again, so that the relay's retry sends it
+            except MaybeSent as exc:  # sending again could give the customer two copies
+                receipt = Receipt(DeliveryStatus.FAILED, error=f"no answer from the provider after sending ({exc}): "
+                                  "it may have reached the customer; check before sending it again")
+            except BaseException:  # surely not sent: queued again, so that the relay's retry sends it
                 async with self.db.write() as session:
                     await session.execute(update(Message).where(
                         Message.id == message.id, Message.delivery_status == DeliveryStatus.SENDING)

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import MaybeSent, OutboundMessage, Receipt
 from channels.email.message_ids import make_message_id, reply_address
 from contactcenter.domain.enums import DeliveryStatus, IdentityKind
 from contactcenter.settings import EmailSettings
@@ -143,6 +143,8 @@ class EmailSender:
             if exc.code >= 500:
                 return f"{exc.code} {exc.message}"[:2000]
             raise DeliveryDeferred(f"{exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPReadTimeoutError as exc:  # the relay may have taken the mail and not said so
+            raise MaybeSent(f"the mail relay did not answer in time: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryDeferred(f"{type(exc).__name__}: {exc}") from exc
         return None

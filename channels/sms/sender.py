@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import MaybeSent, OutboundMessage, Receipt
 from channels.sms.parse import CHANNEL
 from channels.sms.routes import STATUS_PATH
 from contactcenter.actions.channel_events import is_opted_out
@@ -34,7 +36,7 @@ class SmsSender:
         if self._client is None:
             sms = self.settings.sms
             self._client = Client(sms.account_sid, sms.auth_token,
-                                  http_client=AsyncTwilioHttpClient(timeout=sms.send_timeout))
+                                  http_client=AsyncTwilioHttpClient())
             if sms.api_base_url:
                 self._client.api.base_url = sms.api_base_url.rstrip("/")
         return self._client
@@ -61,7 +63,13 @@ class SmsSender:
         if sms.status_callbacks:
             params["status_callback"] = self.settings.base_url + STATUS_PATH
         try:
-            sent = await self.client().messages.create_async(**params)
+            # twilio's async HTTP client passes no timeout to aiohttp (its own setting is unused): ours bounds it.
+            async with asyncio.timeout(sms.send_timeout):
+                sent = await self.client().messages.create_async(**params)
+        except aiohttp.ClientConnectorError:
+            raise  # no connection, nothing sent: retried
+        except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:  # Twilio may have taken it
+            raise MaybeSent(f"Twilio did not answer: {type(exc).__name__}") from exc
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:
                 raise

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, InvalidToken
+from telegram.error import BadRequest, Forbidden, InvalidToken, TimedOut
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import MaybeSent, OutboundMessage, Receipt
 from contactcenter.domain.enums import DeliveryStatus, IdentityKind
 from contactcenter.settings import Settings
 
@@ -55,17 +56,28 @@ class TelegramSender:
             return Receipt(DeliveryStatus.FAILED, error="the contact has no Telegram chat")
         if not self.settings.telegram.bot_token:
             return Receipt(DeliveryStatus.FAILED, error="Telegram is not configured (telegram.bot_token)")
+        parts = chunks(message.text)
+        first, number = None, -1  # the first part sent; the part being sent (-1: none yet)
         try:
             bot = await self.bot()
-            parts = chunks(message.text)
-            first = None
             for number, part in enumerate(parts):
                 sent = await bot.send_message(chat_id=chat, text=part,
                                               reply_markup=keyboard(message.buttons) if number == len(parts) - 1
                                               else None)
                 first = first or sent
         except (Forbidden, BadRequest, InvalidToken) as exc:
+            if first is not None:
+                raise MaybeSent(f"Telegram refused part {number + 1} of {len(parts)}: {exc.message}") from exc
             return Receipt(DeliveryStatus.FAILED, error=f"Telegram refused the message: {exc.message}"[:500])
+        except TimedOut as exc:  # a connect or pool timeout sent nothing; a read timeout may have
+            if first is not None or (number >= 0 and not isinstance(exc.__cause__, httpx.ConnectTimeout
+                                                                     | httpx.PoolTimeout)):
+                raise MaybeSent(f"Telegram did not answer part {number + 1} of {len(parts)} in time") from exc
+            raise
+        except Exception as exc:
+            if first is not None:  # sending the reply again would repeat its first parts
+                raise MaybeSent(f"part {number + 1} of {len(parts)} failed: {type(exc).__name__}") from exc
+            raise
         assert first is not None
         return Receipt(DeliveryStatus.SENT, provider_id=f"{chat}:{first.message_id}")
 

@@ -3,6 +3,7 @@ twilio client to a local recording server, and delivery reports (duplicated, out
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -38,12 +39,14 @@ class TwilioRecorder:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.status = 201
+        self.delay = 0.0  # seconds before answering (a slow provider)
         self.app = web.Application()
         self.app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self.create)
 
     async def create(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.calls.append({"path": request.path, "form": form, "auth": request.headers.get("Authorization", "")})
+        await asyncio.sleep(self.delay)
         if self.status != 201:
             return web.json_response({"code": 21211, "message": "Invalid 'To' Phone Number", "status": self.status},
                                      status=self.status)
@@ -183,6 +186,25 @@ async def test_a_reply_goes_out_through_the_twilio_client_with_a_status_callback
                                          .order_by(ChannelEvent.id))).all()
     assert after is not None and after.delivery_status == "delivered"
     assert reports == [f"{sent.provider_id}:delivered", f"{sent.provider_id}:sent", f"{sent.provider_id}:failed"]
+
+
+async def test_a_send_that_times_out_after_reaching_twilio_is_marked_failed_not_sent_again(
+        aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings,
+        twilio: tuple[TwilioRecorder, str]) -> None:
+    # Twilio may have taken the message before the answer was lost: sending it again could give the
+    # customer two copies, so the reply is marked failed for the agent to check.
+    overrides = {"server": {"public_url": PUBLIC},
+                 "sms": {"auth_token": TOKEN, "account_sid": SID, "from_number": "+15005550006",
+                         "api_base_url": twilio[1], "send_timeout": 0.3}}
+    slow = await aiohttp_client(create_app(settings.with_overrides(overrides)))
+    agent = await create_staff(slow.app[CTX], Role.AGENT)
+    await post_sms(slow, inbound("SM-slow"))
+    [first] = await messages(slow)
+    twilio[0].delay = 1.0
+    failed = await handled_reply(slow.app[CTX], await reply(slow, agent, first.ticket_id))
+    assert failed.delivery_status == "failed" and "may have reached the customer" in (failed.delivery_error or "")
+    await slow.app[CTX].relay.drain()
+    assert len(twilio[0].calls) == 1
 
 
 async def test_a_report_that_arrives_before_the_receipt_is_applied(sms: Client,
