@@ -59,7 +59,7 @@ from contactcenter.intake import IntakeQueue
 from contactcenter.notifications import NotificationPusher
 from contactcenter.ops.http import request_middleware, setup_ops
 from contactcenter.ops.metrics import Metrics
-from contactcenter.privacy.datakeys import keyring_from_settings
+from contactcenter.privacy.datakeys import check_master_key, keyring_from_settings
 from contactcenter.privacy.service import RetentionJob
 from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay
@@ -232,6 +232,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CTX]
     ctx.settings.data_path.mkdir(parents=True, exist_ok=True)
     await upgrade(ctx.db.engine)
+    await check_master_key(ctx.db)
     yield
     await ctx.intake.wait_idle()
     await ctx.db.dispose()

@@ -145,8 +145,12 @@ def _serve(settings: Settings, demo: bool) -> int:
     app = create_app(settings)
     print(f"contactcenter listening on http://{settings.server.host}:{settings.server.port} "
           f"(database: {'SQLite in ' + str(settings.data_path) if not settings.database.url else 'PostgreSQL'})")
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    try:
+        web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
+                    access_log=None, shutdown_timeout=10)
+    except SettingsError as exc:  # found at start (e.g. a master key that does not fit the database)
+        print(f"contactcenter: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -25,6 +25,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SHARED_MASTER_KEY = "1:qmabL7s8dIYaRn5wkrWOQ1k3eEqxI7sX0raOP7ku0Hc="  # a test key, public: for the test processes only
+
+
 @contextmanager
 def serve_processes(settings: Settings, data: Path, count: int, env: dict[str, str]) -> Iterator[list[str]]:
     """Start ``count`` server processes on the test's PostgreSQL database (skip on SQLite); yield their URLs."""
@@ -36,6 +39,7 @@ def serve_processes(settings: Settings, data: Path, count: int, env: dict[str, s
         process_env = {**os.environ, "CC_DATABASE__URL": settings.database_url, "CC_SERVER__PORT": str(port),
                        "CC_SERVER__DATA_DIR": str(data / f"server{n}"), "CC_SERVER__LOG_LEVEL": "WARNING",
                        "CC_SERVER__SECRET_KEY": "several-processes-test", "CC_EMAIL__ENABLED": "false",
+                       "CC_PRIVACY__MASTER_KEY": SHARED_MASTER_KEY,  # every process opens the others' data keys
                        "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0", **env}
         processes.append(subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=process_env,
                                           cwd=ROOT))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,8 +15,11 @@ from contactcenter.db.ids import insert_rows
 from contactcenter.db.models import ContactKey
 from contactcenter.db.sealed import keyring_of
 from contactcenter.db.types import utcnow
-from contactcenter.privacy.keyring import Keyring, key_file_keys, parse_master_keys
-from contactcenter.settings import Settings
+from contactcenter.privacy.keyring import Keyring, KeyringError, key_file_keys, parse_master_keys
+from contactcenter.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from contactcenter.db.engine import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,24 @@ def keyring_from_settings(settings: Settings) -> Keyring:
         return Keyring(parse_master_keys(configured), settings.privacy.key_cache_size)
     return Keyring(key_file_keys(settings.data_path), settings.privacy.key_cache_size,
                    reload=lambda: key_file_keys(settings.data_path, create=False))
+
+
+async def check_master_key(db: Database) -> None:
+    """Refuse to start with a master key that does not open this database's data keys (several processes
+    with a key file each, a lost or mistyped ``privacy.master_key``): every read of a message would fail."""
+    if db.keyring is None:
+        return
+    async with db.read() as session:
+        newest = await session.scalar(select(ContactKey.wrapped).order_by(ContactKey.id.desc()).limit(1))
+    if newest is None:
+        return
+    try:
+        db.keyring.unwrap(newest)
+    except KeyringError as exc:
+        raise SettingsError(
+            f"the master key does not open this database's data keys ({exc}). Every server process on one "
+            "database needs the same master keys: set privacy.master_key (CC_PRIVACY__MASTER_KEY) to the same "
+            "value everywhere, or share the data folder's key file") from exc
 
 
 def session_keyring(session: Session | AsyncSession) -> Keyring | None:

@@ -29,8 +29,9 @@ from contactcenter.domain.identities import Address
 from contactcenter.intake import IntakeResult, intake
 from contactcenter.privacy import service
 from contactcenter.privacy.auditlock import audit_unlocked
+from contactcenter.privacy.datakeys import check_master_key
 from contactcenter.privacy.keyring import Keyring, KeyringError, new_master_key, parse_master_keys
-from contactcenter.settings import PrivacySettings
+from contactcenter.settings import PrivacySettings, SettingsError
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -161,6 +162,18 @@ async def test_key_file_is_created_private_and_rotation_rewraps_every_key(ctx: C
     assert all(w.startswith("k2.") for w in wrapped) and body == f"My text {mark} here"
     async with ctx.db.read() as session:  # a server started before the new key finds it in the key file
         assert await session.scalar(select(Message.text).where(Message.id == got.message_id)) == body
+
+
+async def test_a_master_key_that_does_not_open_the_data_keys_stops_the_start(ctx: Context) -> None:
+    # Two processes with a key file each would each write data keys the other cannot open (500s on reads).
+    await arrive(ctx, "key-check")
+    await check_master_key(ctx.db)  # the key that wrote them
+    stranger = Database(ctx.settings.database_url, keyring=Keyring(parse_master_keys(f"1:{new_master_key()}")))
+    try:
+        with pytest.raises(SettingsError, match="same master keys"):
+            await check_master_key(stranger)
+    finally:
+        await stranger.dispose()
 
 
 async def test_rows_written_before_encryption_are_sealed_by_the_upgrade_command(ctx: Context) -> None:
