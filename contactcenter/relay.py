@@ -22,6 +22,7 @@ from contactcenter.db.models import OutboxEvent
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import OutboxStatus
 from contactcenter.events import Event, decode
+from contactcenter.ops.logs import log_failure
 from contactcenter.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class Relay:
                 try:
                     await sub.batch_handler([events[row.id] for row in mine])
                 except Exception as exc:  # a subscriber's failure must not stop the relay
-                    log.exception("subscriber %s failed on a batch of %d outbox events", sub.name, len(mine))
+                    log_failure(log, "subscriber %s failed on a batch of %d outbox events", sub.name, len(mine))
                     for row in mine:
                         failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
         for row in rows:
@@ -149,7 +150,7 @@ class Relay:
                     try:
                         await sub.handler(events[row.id])
                     except Exception as exc:
-                        log.exception("subscriber %s failed on outbox event %s", sub.name, row.id)
+                        log_failure(log, "subscriber %s failed on outbox event %s", sub.name, row.id)
                         failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
         return failures
 
@@ -221,7 +222,7 @@ class Relay:
             try:
                 handled = await self.run_once()
             except Exception:
-                log.exception("outbox relay batch failed; retrying")
+                log_failure(log, "outbox relay batch failed; retrying")
                 handled = 0
             if handled or self._stopping:
                 last = handled or last

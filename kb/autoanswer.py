@@ -34,6 +34,7 @@ from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import ActionError
 from contactcenter.events import ChannelEventRecorded, Event, TicketCreated
+from contactcenter.ops.logs import log_failure
 from contactcenter.relay import Relay
 from contactcenter.settings import KbSettings
 from kb.confidence import confident_answer
@@ -202,4 +203,4 @@ class HoldSweeper:
             try:
                 await self.sweep()
             except Exception:
-                log.exception("knowledge-base hold sweep failed; retrying")
+                log_failure(log, "knowledge-base hold sweep failed; retrying")

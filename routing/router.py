@@ -23,6 +23,7 @@ from contactcenter.db.models import Offer, Ticket, User
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import OfferStatus, Presence
 from contactcenter.events import AgentChanged, Event, OfferDecided, TicketChanged, TicketCreated
+from contactcenter.ops.logs import log_failure
 from contactcenter.relay import Relay
 from contactcenter.settings import RoutingSettings
 from routing import store
@@ -102,7 +103,7 @@ class Router:
             try:
                 await self.tick()
             except Exception:
-                log.exception("routing timer round failed; retrying")
+                log_failure(log, "routing timer round failed; retrying")
 
     async def _run(self, work: Callable[[Session, datetime], None]) -> None:
         def unit(session: Session) -> None:

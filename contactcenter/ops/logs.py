@@ -10,8 +10,11 @@ import contextvars
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from contactcenter.errors import Unavailable
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -20,6 +23,16 @@ _SECRETS = re.compile(
     r"|(?P<bearer>(?i:bearer)\s+)[^\s,;\"']+"
     r"|(?P<kv>(?i:password|passwd|secret|token|cookie|cc_session|authorization|csrf_token)[\"']?\s*[=:]\s*[\"']?)"
     r"(?:(?i:bearer|basic)\s+)?[^\s,;\"'&}]+")
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """In an ``except`` block of background work: an outage (database, storage) is one warning line, since
+    it repeats on every retry until the service is back; anything else is logged with its traceback."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, Unavailable):
+        logger.warning(message + " (unavailable: %s)", *args, exc)
+    else:
+        logger.exception(message, *args)
 
 
 def redact(text: str) -> str:

@@ -19,6 +19,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import Attachment, ContactKey, Message, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import TicketStatus
+from contactcenter.ops.logs import log_failure
 from contactcenter.privacy.auditlock import audit_unlocked
 from contactcenter.privacy.export import export_zip
 from contactcenter.privacy.purge import purge_tickets
@@ -157,7 +158,7 @@ class RetentionJob:
             try:
                 await run_retention(self.db, self.store, self.settings)
             except Exception:
-                log.exception("retention run failed; trying again at the next interval")
+                log_failure(log, "retention run failed; trying again at the next interval")
 
 
 async def rotate_master_key(db: Database, batch: int = 500) -> int:

@@ -48,6 +48,7 @@ from contactcenter.events import (
     TicketsMerged,
     emit,
 )
+from contactcenter.ops.logs import log_failure
 from contactcenter.relay import Relay
 from contactcenter.settings import SlaSettings
 from contactcenter.sla import store
@@ -342,7 +343,7 @@ class SlaService:
                     if delay == 0 and not fired:  # due but held by another process: do not spin
                         delay = IDLE_RETRY
             except Exception:
-                log.exception("SLA sweeper round failed; retrying")
+                log_failure(log, "SLA sweeper round failed; retrying")
                 delay = min(delay, 1.0)
             if self._stopping:
                 return

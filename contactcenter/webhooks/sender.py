@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from contactcenter.db.engine import Database
 from contactcenter.db.models import WebhookDelivery, WebhookEndpoint
 from contactcenter.db.types import utcnow
+from contactcenter.ops.logs import log_failure
 from contactcenter.ops.metrics import Metrics
 from contactcenter.settings import WebhookSettings
 from contactcenter.webhooks.guard import GuardedResolver, UnsafeTarget, check_url, networks
@@ -171,7 +172,7 @@ class WebhookSender:
             try:
                 sent = await self.run_once()
             except Exception:
-                log.exception("webhook batch failed; retrying")
+                log_failure(log, "webhook batch failed; retrying")
                 sent = 0
             if sent or self._stopping:
                 continue
