@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from contactcenter.privacy.keyring import key_file_keys
 from contactcenter.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-SHARED_MASTER_KEY = "1:qmabL7s8dIYaRn5wkrWOQ1k3eEqxI7sX0raOP7ku0Hc="  # a test key, public: for the test processes only
+def master_keys(settings: Settings) -> str:
+    """The master keys the test's own context uses, as configuration: every process must open its data keys."""
+    if settings.privacy.master_key:
+        return settings.privacy.master_key
+    keys = key_file_keys(settings.data_path)
+    return ",".join(f"{ident}:{base64.b64encode(key).decode()}" for ident, key in sorted(keys.items()))
 
 
 @contextmanager
@@ -39,7 +46,7 @@ def serve_processes(settings: Settings, data: Path, count: int, env: dict[str, s
         process_env = {**os.environ, "CC_DATABASE__URL": settings.database_url, "CC_SERVER__PORT": str(port),
                        "CC_SERVER__DATA_DIR": str(data / f"server{n}"), "CC_SERVER__LOG_LEVEL": "WARNING",
                        "CC_SERVER__SECRET_KEY": "several-processes-test", "CC_EMAIL__ENABLED": "false",
-                       "CC_PRIVACY__MASTER_KEY": SHARED_MASTER_KEY,  # every process opens the others' data keys
+                       "CC_PRIVACY__MASTER_KEY": master_keys(settings),  # the test's and every process's
                        "CC_WEBFORM__RATE_PER_IP": "0", "CC_WEBFORM__RATE_PER_ADDRESS": "0", **env}
         processes.append(subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"], env=process_env,
                                           cwd=ROOT))
