@@ -74,6 +74,7 @@ from contactcenter.web.help import setup_help
 from contactcenter.web.live import ConsolePusher
 from contactcenter.web.staff import setup_staff_pages
 from contactcenter.web.survey import setup_survey_pages
+from contactcenter.web.viewers import ViewersSync
 from contactcenter.webhooks.service import Webhooks
 from kb.autoanswer import AutoAnswerer, HoldSweeper
 from kb.library import ArticleLibrary
@@ -245,10 +246,13 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     await ctx.notifier.start()
+    sync = ViewersSync(ctx.viewers, ctx.hub)  # who views which ticket, across processes
     if isinstance(ctx.hub, ClusterHub):
         await ctx.hub.start()
+        sync.start()
     yield
     if isinstance(ctx.hub, ClusterHub):
+        await sync.stop()
         await ctx.hub.stop()
     await ctx.notifier.stop()
 

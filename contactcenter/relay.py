@@ -173,7 +173,7 @@ class Relay:
             return self._claim(session, now)
 
         try:
-            rows = await self.db.run_write(record_and_claim)
+            rows = await self.db.run_write(record_and_claim, urgent=True)  # an offer waits on it
         except BaseException:
             self._unrecorded = previous  # recorded next time: the events are delivered again at worst
             raise

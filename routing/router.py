@@ -115,7 +115,7 @@ class Router:
             work(session, utcnow())
 
         try:
-            await self.db.run_write(unit)
+            await self.db.run_write(unit, urgent=True)  # offers are waited for, like intake
         except BaseException:
             self._loaded = False  # the board may hold what was rolled back: reload it next time
             raise

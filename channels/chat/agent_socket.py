@@ -98,7 +98,7 @@ class AgentChat:
         self.viewing.add(ticket_id)
         self.ctx.viewers.view(ticket_id, self.conn, self.user_id, self.name)
         self.ctx.hub.subscribe(desk_ticket_topic(ticket_id), self.conn)
-        await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
+        await self.ctx.viewers.changed(self.ctx.hub, ticket_id)
 
     async def on_leave(self, ticket_id: int, _: dict[str, Any]) -> None:
         if ticket_id in self.viewing:
@@ -108,7 +108,7 @@ class AgentChat:
     async def _forget(self, ticket_id: int) -> None:
         self.ctx.hub.unsubscribe(desk_ticket_topic(ticket_id), self.conn)
         if self.ctx.viewers.leave(ticket_id, self.conn):
-            await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
+            await self.ctx.viewers.changed(self.ctx.hub, ticket_id)
 
     async def on_watch(self, ticket_id: int, _: dict[str, Any]) -> None:
         if not 1 <= ticket_id < 2**31:
@@ -136,7 +136,7 @@ class AgentChat:
             await self.conn.error("not_watching", "watch or view the ticket first", ticket=ticket_id)
             return
         if viewed and self.ctx.viewers.set_typing(ticket_id, self.conn, typing):
-            await self.ctx.hub.publish(desk_ticket_topic(ticket_id), self.ctx.viewers.frame(ticket_id))
+            await self.ctx.viewers.changed(self.ctx.hub, ticket_id)
         if key is not None:
             await self.ctx.hub.publish(visitor_topic(key), {"type": "typing", "from": "agent", "typing": typing})
 

@@ -20,6 +20,7 @@ from contactcenter.cluster import EVENTS, ClusterHub, PgNotifier
 from contactcenter.domain.enums import Presence, Role
 from contactcenter.hub import Frame
 from contactcenter.settings import Settings
+from contactcenter.web.viewers import Viewers, ViewersSync, desk_ticket_topic
 from tests.servers import serve_processes, wait_healthy
 
 
@@ -145,3 +146,35 @@ async def test_an_offer_reaches_the_console_on_another_process(settings: Setting
                     ("offer", ticket_id, "pending")]
     finally:
         await ctx.db.dispose()
+
+
+async def test_agents_on_two_processes_see_each_other_on_a_ticket(two_hubs: tuple[ClusterHub, ClusterHub]) -> None:
+    # Collision detection across processes: each console's frame lists the viewers of both processes,
+    # a process that starts later learns the others' lists, and a silent process is forgotten.
+    hub_a, hub_b = two_hubs
+    viewers_a, viewers_b = Viewers(), Viewers()
+    syncs = [ViewersSync(viewers_a, hub_a, repeat=0.2), ViewersSync(viewers_b, hub_b, repeat=0.2)]
+    for sync in syncs:
+        sync.start()
+    console_a, console_b = Inbox(), Inbox()
+    try:
+        hub_a.subscribe(desk_ticket_topic(7), console_a)
+        hub_b.subscribe(desk_ticket_topic(7), console_b)
+        viewers_a.view(7, console_a, 1, "Sara")
+        await viewers_a.changed(hub_a, 7)
+        await eventually(lambda: bool(console_b.frames) and console_b.frames[-1]["viewers"] == [
+            {"id": 1, "name": "Sara", "typing": False}])
+        viewers_b.view(7, console_b, 2, "Omid")
+        viewers_b.set_typing(7, console_b, True)
+        await viewers_b.changed(hub_b, 7)
+        both = [{"id": 1, "name": "Sara", "typing": False}, {"id": 2, "name": "Omid", "typing": True}]
+        await eventually(lambda: console_a.frames[-1]["viewers"] == both and console_b.frames[-1]["viewers"] == both)
+        late = Viewers()  # a third process starting now learns both lists from the repeats
+        late.heard(viewers_a.state(), 0.0)
+        late.heard(viewers_b.state(), 0.0)
+        assert late.frame(7)["viewers"] == both
+        await syncs[0].stop()  # process A stops repeating: B forgets Sara
+        await eventually(lambda: console_b.frames[-1]["viewers"] == [both[1]])
+    finally:
+        for sync in syncs:
+            await sync.stop()

@@ -50,14 +50,20 @@ async def make_agent(ctx: Context, name: str, skills: dict[str, int], *, capacit
     return user.id
 
 
-async def new_ticket(ctx: Context, key: str, *, topic: str | None = "billing", text: str = "My card was charged",
-                     channel: str = "webform", language: str = "en") -> int:
+async def arrived(ctx: Context, key: str, *, topic: str | None = "billing", text: str = "My card was charged",
+                  channel: str = "webform", language: str = "en") -> int:
+    """A new ticket stored by intake, its events not relayed yet."""
     sender = Address(IdentityKind.EMAIL, f"{key}@customers.example")
     msg = InboundMessage(channel=channel, external_id=key, sender=sender, received_at=utcnow(), text=text,
                          subject=f"Request {key}", topic=topic, language=language)
-    result = await intake(ctx.db, ctx.store, ctx.settings, msg)
+    return (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+
+
+async def new_ticket(ctx: Context, key: str, **message: Any) -> int:
+    """A new ticket, routed (its events relayed)."""
+    ticket_id = await arrived(ctx, key, **message)
     await ctx.relay.drain()
-    return result.ticket_id
+    return ticket_id
 
 
 async def offers(ctx: Context, ticket_id: int) -> list[Offer]:
@@ -125,12 +131,9 @@ async def test_an_agent_becoming_free_and_a_new_ticket_in_one_batch_give_one_off
         async with ctx.db.write() as session:
             await do_create_skill(session, name="billing", actor=SYSTEM)
         agent_id = await make_agent(ctx, "late", {"billing": 1}, available=False)
-        sender = Address(IdentityKind.EMAIL, "both@customers.example")
-        msg = InboundMessage(channel="webform", external_id="both", sender=sender, received_at=utcnow(),
-                             text="My card was charged", subject="Charged", topic="billing", language="en")
         async with ctx.db.write() as session:
             await do_set_presence(session, agent_id, Presence.AVAILABLE, actor=SYSTEM)
-        ticket_id = (await intake(ctx.db, ctx.store, ctx.settings, msg)).ticket_id
+        ticket_id = await arrived(ctx, "both")
         await ctx.relay.drain()  # both events in one batch: the presence change first
         assert [(o.user_id, o.status) for o in await offers(ctx, ticket_id)] == [(agent_id, OfferStatus.ACCEPTED)]
     finally:
@@ -141,10 +144,7 @@ async def test_a_free_agent_is_not_given_a_ticket_whose_creation_the_router_has_
     # Subscribers before the router (an automatic answer) may still hold a new ticket: until the router reads
     # its creation, an agent who becomes free must not take it from the database.
     agent_id = await make_agent(routed, "eager", {"billing": 1}, available=False)
-    sender = Address(IdentityKind.EMAIL, "early@customers.example")
-    msg = InboundMessage(channel="webform", external_id="early", sender=sender, received_at=utcnow(),
-                         text="My card was charged", subject="Charged", topic="billing", language="en")
-    ticket_id = (await intake(routed.db, routed.store, routed.settings, msg)).ticket_id
+    ticket_id = await arrived(routed, "early")
     async with routed.db.write() as session:
         await do_set_presence(session, agent_id, Presence.AVAILABLE, actor=SYSTEM)
     assert routed.router is not None
@@ -157,10 +157,7 @@ async def test_a_free_agent_is_not_given_a_ticket_whose_creation_the_router_has_
 
 async def test_tickets_made_while_routing_was_off_are_queued_by_the_first_timer_round(routed: Context) -> None:
     agent_id = await make_agent(routed, "later", {"billing": 1}, available=False)
-    sender = Address(IdentityKind.EMAIL, "old@customers.example")
-    msg = InboundMessage(channel="webform", external_id="old", sender=sender, received_at=utcnow(),
-                         text="My card was charged", subject="Charged", topic="billing", language="en")
-    ticket_id = (await intake(routed.db, routed.store, routed.settings, msg)).ticket_id
+    ticket_id = await arrived(routed, "old")
     async with routed.db.write() as session:  # as if its creation was never relayed to a router
         await session.execute(update(Ticket).where(Ticket.id == ticket_id)
                               .values(created_at=utcnow() - timedelta(hours=1)))
