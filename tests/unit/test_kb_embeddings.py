@@ -104,3 +104,21 @@ def test_minilm_reads_offline_and_finds_paraphrases_words_do_not_share() -> None
         assert semantic.search(query, 1)[0].id == expected
     for query, expected in PERSIAN_QUERIES:
         assert semantic.search(query, 1)[0].id == expected
+
+
+@needs_extra
+def test_the_traced_model_gives_the_eager_models_vectors_whatever_else_is_embedded() -> None:
+    """Every text runs alone through a TorchScript trace: the same vector as the Hugging Face model itself,
+    for any length up to the 128-token cut, and the same whether it is embedded alone or among others."""
+    from kb.embeddings import MiniLM
+
+    traced, eager = MiniLM(), MiniLM(trace=False)
+    assert traced.traced and not eager.traced
+    texts = ["card", "When will my card arrive?", "کارت من کجاست", "",
+             "I topped up with a cheque last week and the money is still not in my balance. " * 3,
+             "word " * 300]  # far past 128 tokens: cut alike
+    together = traced.encode(texts)
+    np.testing.assert_allclose(together, eager.encode(texts), atol=1e-4)
+    for text, row in zip(texts, together, strict=True):
+        np.testing.assert_array_equal(traced.encode([text])[0], row)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, rtol=1e-4)
