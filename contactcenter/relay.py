@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.db.engine import Database
@@ -26,6 +27,8 @@ from contactcenter.ops.logs import log_failure
 from contactcenter.settings import RelaySettings
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_EVERY = 600.0  # seconds between deletions of old delivered events
+HOUSEKEEPING_BATCH = 5000  # rows deleted per transaction at most
 
 Handler = Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[list[Event]], Awaitable[None]]
@@ -62,6 +65,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._batch_lock = asyncio.Lock()  # one batch at a time in this process (drain beside run)
         self._unrecorded: list[tuple[Claimed, dict[str, str]]] = []  # delivered, outcome not yet written
+        self._housekept_at = 0.0  # time.monotonic() of the last deletion of old delivered events
 
     def subscribe(self, topic: str, name: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
         """Call ``handler`` for every event of ``topic``. Handlers must be idempotent.
@@ -195,6 +199,28 @@ class Relay:
                 except Exception:
                     log.exception("dead-letter handler of %s failed on outbox event %s", sub.name, row.id)
 
+    async def housekeep(self, now: datetime | None = None) -> int:
+        """Delete delivered events older than ``keep_done_days`` (dead letters and pending ones stay), a bounded
+        batch per transaction; return how many."""
+        if self.settings.keep_done_days <= 0:
+            return 0
+        cutoff = (now or utcnow()) - timedelta(days=self.settings.keep_done_days)
+        # available_at <= done_at: the condition on it keeps the search inside the (status, available_at) index
+        old = (select(OutboxEvent.id).where(OutboxEvent.status == OutboxStatus.DONE,
+                                            OutboxEvent.available_at < cutoff, OutboxEvent.done_at < cutoff)
+               .limit(HOUSEKEEPING_BATCH))
+
+        def delete_batch(session: Session) -> int:
+            result = session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(old.scalar_subquery())))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        deleted = 0
+        while True:
+            removed = await self.db.run_write(delete_batch)
+            deleted += removed
+            if removed < HOUSEKEEPING_BATCH:
+                return deleted
+
     async def drain(self) -> None:
         """Deliver everything available now (used at shutdown and by tests)."""
         while await self.run_once():
@@ -227,6 +253,12 @@ class Relay:
             if handled or self._stopping:
                 last = handled or last
                 continue
+            if time.monotonic() - self._housekept_at > HOUSEKEEPING_EVERY:
+                self._housekept_at = time.monotonic()
+                try:
+                    await self.housekeep()
+                except Exception:
+                    log_failure(log, "deleting old delivered outbox events failed; trying again later")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
             if not self._stopping and last >= self.settings.batch_size // 4:

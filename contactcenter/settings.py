@@ -55,6 +55,7 @@ class RelaySettings:
     retry_base_delay: float = 2.0
     claim_timeout: float = 60.0
     linger: float = 0.1
+    keep_done_days: float = 7.0  # delivered events are deleted after this many days (0: kept for ever)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,22 @@ async def test_events_without_subscribers_are_marked_done(ctx: Context) -> None:
     assert [r.status for r in await rows(ctx)] == ["done"]
 
 
+async def test_old_delivered_events_are_deleted_and_others_kept(ctx: Context) -> None:
+    relay = Relay(ctx.db, FAST)
+    for ticket_id in (1, 2):
+        await write_event(ctx, TicketChanged(ticket_id=ticket_id, fields=("status",)))
+    await relay.drain()
+    await write_event(ctx, TicketChanged(ticket_id=3, fields=("status",)))  # still pending
+    first = (await rows(ctx))[0].id
+    long_ago = utcnow() - timedelta(days=8)
+    async with ctx.db.write() as session:
+        await session.execute(update(OutboxEvent).where(OutboxEvent.id == first)
+                              .values(created_at=long_ago, available_at=long_ago, done_at=long_ago))
+    assert await relay.housekeep() == 1
+    assert [(r.payload["ticket_id"], r.status) for r in await rows(ctx)] == [(2, "done"), (3, "pending")]
+    assert await Relay(ctx.db, RelaySettings(keep_done_days=0)).housekeep(utcnow() + timedelta(days=30)) == 0
+
+
 async def test_drain_beside_the_running_relay_delivers_each_event_once(ctx: Context) -> None:
     relay = Relay(ctx.db, FAST)
     seen: list[int] = []
