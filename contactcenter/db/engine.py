@@ -95,9 +95,9 @@ async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 class WriterLock:
-    """The SQLite writer's turn: urgent holders go first, but never more than ``URGENT_RUN`` in a row while
-    background work waits, so that the relay, router and SLA clocks keep up under a steady stream of requests.
-    Otherwise first come, first served."""
+    """The SQLite writer's turn: urgent holders (what someone waits for: intake, the relay's claim, the router)
+    go first, but never more than ``URGENT_RUN`` in a row while other work waits, so that the SLA clocks and the
+    other subscribers keep up under a steady stream of requests. Otherwise first come, first served."""
 
     URGENT_RUN = 3
 
