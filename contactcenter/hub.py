@@ -34,6 +34,10 @@ class Hub(Protocol):
         """Hand the frame to every subscriber of the topic; returns how many took it (in this process)."""
         ...
 
+    async def deliver_local(self, topic: str, frame: Frame) -> int:
+        """Hand the frame to this process's subscribers of the topic only (never to other processes)."""
+        ...
+
     def listeners(self, topic: str) -> int:
         """How many connections of this process listen to the topic."""
         ...

@@ -88,7 +88,7 @@ class Viewers:
         """Tell this process's viewers of the ticket, and the other processes, the new list."""
         await hub.publish(SYNC_TOPIC, {"type": "viewers-of", "origin": self.origin, "ticket": ticket_id,
                                        "viewers": self._local(ticket_id)})
-        await _deliver_local(hub, desk_ticket_topic(ticket_id), self.frame(ticket_id))
+        await hub.deliver_local(desk_ticket_topic(ticket_id), self.frame(ticket_id))
 
     def state(self) -> dict[str, Any]:
         """This process's whole list (repeated, so that a process that starts later learns it)."""
@@ -116,14 +116,6 @@ class Viewers:
         return sorted({t for o in gone for t in self._remote.pop(o)[1]})
 
 
-async def _deliver_local(hub: Hub, topic: str, frame: Frame) -> None:
-    deliver = getattr(hub, "deliver_local", None)
-    if deliver is not None:
-        await deliver(topic, frame)
-    else:
-        await hub.publish(topic, frame)
-
-
 class ViewersSync:
     """Listens on ``desk:viewers`` for the other processes' lists and repeats this process's own."""
 
@@ -133,7 +125,7 @@ class ViewersSync:
 
     async def deliver(self, frame: Frame) -> bool:
         for ticket_id in self.viewers.heard(frame, time.monotonic()):
-            await _deliver_local(self.hub, desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
+            await self.hub.deliver_local(desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
         return True
 
     def start(self) -> None:
@@ -152,4 +144,4 @@ class ViewersSync:
             await self.hub.publish(SYNC_TOPIC, self.viewers.state())
             await asyncio.sleep(self.repeat)
             for ticket_id in self.viewers.forget_silent(time.monotonic(), 3 * self.repeat):
-                await _deliver_local(self.hub, desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
+                await self.hub.deliver_local(desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
