@@ -24,7 +24,7 @@ import tempfile
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import free_port, run  # noqa: E402
+from intake import free_port, run
 
 SERVER = """
 import sqlite3, sys
@@ -50,7 +50,7 @@ async def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="cc-baseline-") as data:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), os.path.join(data, "bare.db")])
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), os.path.join(data, "bare.db")])  # noqa: ASYNC220
         url = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:
