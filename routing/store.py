@@ -7,6 +7,7 @@ the chosen agent's presence and load are read again, so a decision is never made
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,20 +30,34 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from contactcenter.actions.audit import SYSTEM, record
-from contactcenter.db.ids import insert_rows
-from contactcenter.db.models import WAITING_SQL, AgentSkill, Offer, Skill, Ticket, User
+from contactcenter.actions.audit import SYSTEM, audit_row, record
+from contactcenter.db.engine import note_events
+from contactcenter.db.ids import insert_rows, prefetch_ids
+from contactcenter.db.models import WAITING_SQL, AgentSkill, AuditEvent, Offer, OutboxEvent, Skill, Ticket, User
 from contactcenter.domain.enums import OfferStatus, Presence, Priority, TicketType
 from contactcenter.domain.lifecycle import ROUTABLE
-from contactcenter.events import AgentChanged, OfferDecided, OfferMade, RoutingEscalated, TicketChanged, emit
+from contactcenter.events import (
+    AgentChanged,
+    Event,
+    OfferDecided,
+    OfferMade,
+    RoutingEscalated,
+    TicketChanged,
+    emit,
+    outbox_row,
+)
 from contactcenter.settings import RoutingSettings
 from routing.policy import AgentView, Choice, Need, WaitingTicket, ring_for
 from routing.policy import relax as relax_need
 from routing.requirements import Requirements
 
-# Core tables for plain UPDATEs (no ORM bookkeeping: routing never holds these rows as objects).
+# Core tables: routing's hot statements are plain Core (an ORM-flavoured select costs about twice as much to
+# execute, and routing never holds these rows as objects).
 TICKETS = cast(Table, Ticket.__table__)
 USERS = cast(Table, User.__table__)
+OFFERS = cast(Table, Offer.__table__)
+AGENT_SKILLS = cast(Table, AgentSkill.__table__)
+SKILLS = cast(Table, Skill.__table__)
 ROUTING_LOCK = 7_465_821  # any constant: the advisory lock id all routers share
 _ROUTABLE = [s.value for s in ROUTABLE]
 
@@ -55,26 +70,27 @@ def take_lock(session: Session) -> None:
 # --- agents ------------------------------------------------------------------------------------
 
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_USERS = select(User.id, User.presence, User.languages, User.capacity, User.created_at, User.last_assigned_at,
-                User.presence_changed_at, User.last_offered_at, User.wrap_up_until).where(User.is_active)
-_SOME_USERS = _USERS.where(User.id.in_(_IDS))
-_SKILLS = (select(AgentSkill.user_id, Skill.name, AgentSkill.level).join(Skill, Skill.id == AgentSkill.skill_id)
-           .where(AgentSkill.user_id.in_(_IDS)))
+_AGENT_FIELDS = ("id", "presence", "languages", "capacity", "created_at", "last_assigned_at", "presence_changed_at",
+                 "last_offered_at", "wrap_up_until")
+_USERS = select(*(USERS.c[name] for name in _AGENT_FIELDS)).where(USERS.c.is_active)
+_SOME_USERS = _USERS.where(USERS.c.id.in_(_IDS))
+_SKILLS = (select(AGENT_SKILLS.c.user_id, SKILLS.c.name, AGENT_SKILLS.c.level)
+           .join(SKILLS, SKILLS.c.id == AGENT_SKILLS.c.skill_id).where(AGENT_SKILLS.c.user_id.in_(_IDS)))
 
 
 def _loads(assignee: Any, offered_to: Any) -> CompoundSelect[Any]:
     """Per agent and channel: active tickets assigned to them, and tickets offered to them."""
     return union_all(
-        select(Ticket.assignee_id, Ticket.channel, func.count())
-        .where(assignee, Ticket.status.in_(_ROUTABLE)).group_by(Ticket.assignee_id, Ticket.channel),
-        select(Offer.user_id, Ticket.channel, func.count()).join(Ticket, Ticket.id == Offer.ticket_id)
-        .where(offered_to, Offer.status == OfferStatus.PENDING).group_by(Offer.user_id, Ticket.channel))
+        select(TICKETS.c.assignee_id, TICKETS.c.channel, func.count())
+        .where(assignee, TICKETS.c.status.in_(_ROUTABLE)).group_by(TICKETS.c.assignee_id, TICKETS.c.channel),
+        select(OFFERS.c.user_id, TICKETS.c.channel, func.count()).join(TICKETS, TICKETS.c.id == OFFERS.c.ticket_id)
+        .where(offered_to, OFFERS.c.status == OfferStatus.PENDING).group_by(OFFERS.c.user_id, TICKETS.c.channel))
 
 
-_LOADS = _loads(Ticket.assignee_id.in_(_IDS), Offer.user_id.in_(_IDS))
+_LOADS = _loads(TICKETS.c.assignee_id.in_(_IDS), OFFERS.c.user_id.in_(_IDS))
 # One agent, checked before every offer: plain parameters compile and bind faster than an expanding IN list.
-_ONE_USER = _USERS.where(User.id == bindparam("id"))
-_ONE_LOAD = _loads(Ticket.assignee_id == bindparam("id"), Offer.user_id == bindparam("id"))
+_ONE_USER = _USERS.where(USERS.c.id == bindparam("id"))
+_ONE_LOAD = _loads(TICKETS.c.assignee_id == bindparam("id"), OFFERS.c.user_id == bindparam("id"))
 
 
 def agent_views(session: Session, settings: RoutingSettings, user_ids: Sequence[int] | None = None) -> list[AgentView]:
@@ -102,11 +118,12 @@ def agent_views(session: Session, settings: RoutingSettings, user_ids: Sequence[
 def agent_state(session: Session, settings: RoutingSettings, known: AgentView) -> AgentView | None:
     """``known`` with presence, languages, capacity, wrap-up and load read again (skills kept: they change
     rarely and every change reaches the board as an event). None when the user is gone or deactivated."""
-    row = session.execute(_ONE_USER, {"id": known.id}).first()
+    conn = session.connection()  # Core statements on the connection: less overhead than Session.execute
+    row = conn.execute(_ONE_USER, {"id": known.id}).first()
     if row is None:
         return None
     load: dict[str, int] = {}
-    for _, channel, count in session.execute(_ONE_LOAD, {"id": known.id}):
+    for _, channel, count in conn.execute(_ONE_LOAD, {"id": known.id}):
         bucket = settings.channel_class(str(channel))
         load[bucket] = load.get(bucket, 0) + int(count)
     return replace(known, presence=Presence(row.presence), languages=frozenset(str(x) for x in row.languages or ()),
@@ -155,22 +172,20 @@ class TicketFacts:
         return WaitingTicket(self.id, Priority(self.priority), self.waiting_since or self.created_at, self.sla_due_at)
 
 
-_FACTS = (Ticket.id, Ticket.status, Ticket.priority, Ticket.type, Ticket.channel, Ticket.language, Ticket.queue,
-          Ticket.requirements, Ticket.assignee_id, Ticket.merged_into_id, Ticket.created_at, Ticket.waiting_since,
-          Ticket.ring, Ticket.next_ring_at, Ticket.sla_due_at)
+_FACTS = tuple(TICKETS.c[field.name] for field in dataclasses.fields(TicketFacts))
 
 
-_TICKETS = select(*_FACTS).where(Ticket.id.in_(_IDS))
-_OPEN_OR_DECLINED = select(Offer.ticket_id, Offer.user_id, Offer.status, Offer.ring).where(
-    Offer.ticket_id.in_(bindparam("tickets", expanding=True)),
-    Offer.status.in_([OfferStatus.PENDING, OfferStatus.REJECTED, OfferStatus.EXPIRED]))
+_TICKETS = select(*_FACTS).where(TICKETS.c.id.in_(_IDS))
+_OPEN_OR_DECLINED = select(OFFERS.c.ticket_id, OFFERS.c.user_id, OFFERS.c.status, OFFERS.c.ring).where(
+    OFFERS.c.ticket_id.in_(bindparam("tickets", expanding=True)),
+    OFFERS.c.status.in_([OfferStatus.PENDING, OfferStatus.REJECTED, OfferStatus.EXPIRED]))
 
 
 def ticket_facts(session: Session, ticket_ids: Iterable[int]) -> dict[int, TicketFacts]:
     ids = list(ticket_ids)
     if not ids:
         return {}
-    return {r.id: TicketFacts(*r) for r in session.execute(_TICKETS, {"ids": ids})}
+    return {r.id: TicketFacts(*r) for r in session.connection().execute(_TICKETS, {"ids": ids})}
 
 
 def base_need(ticket: TicketFacts, settings: RoutingSettings) -> Need:
@@ -207,7 +222,7 @@ def offer_histories(session: Session, ticket_ids: Sequence[int]) -> dict[int, Of
     """The open and declined offers of each ticket (an empty history for a ticket without any)."""
     rows: dict[int, list[Any]] = {ticket_id: [] for ticket_id in ticket_ids}
     if ticket_ids:
-        for row in session.execute(_OPEN_OR_DECLINED, {"tickets": list(ticket_ids)}):
+        for row in session.connection().execute(_OPEN_OR_DECLINED, {"tickets": list(ticket_ids)}):
             rows[row.ticket_id].append(row)
     return {ticket_id: OfferHistory(any(r.status == OfferStatus.PENDING for r in found),
                                     frozenset((r.user_id, r.ring) for r in found if r.status != OfferStatus.PENDING))
@@ -228,17 +243,17 @@ def waiting_candidates(session: Session, queues: Sequence[str], channels: Sequen
 
 @functools.lru_cache(maxsize=64)
 def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
-    not_offered = ~exists().where(and_(Offer.ticket_id == Ticket.id, Offer.status == OfferStatus.PENDING))
+    not_offered = ~exists().where(and_(OFFERS.c.ticket_id == TICKETS.c.id, OFFERS.c.status == OfferStatus.PENDING))
     parts = []
     for priority in Priority:
-        for in_queue in [Ticket.routing_queue == bindparam(f"q{i}") for i in range(queues)] + \
-                [Ticket.routing_queue.is_(None)]:
-            for order in (Ticket.waiting_since, Ticket.sla_due_at):
-                query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, Ticket.priority == priority.value,
-                                               Ticket.waiting_since.is_not(None), order.is_not(None), not_offered)
+        for in_queue in [TICKETS.c.routing_queue == bindparam(f"q{i}") for i in range(queues)] + \
+                [TICKETS.c.routing_queue.is_(None)]:
+            for order in (TICKETS.c.waiting_since, TICKETS.c.sla_due_at):
+                query = (select(*_FACTS).where(text(WAITING_SQL), in_queue, TICKETS.c.priority == priority.value,
+                                               TICKETS.c.waiting_since.is_not(None), order.is_not(None), not_offered)
                          .order_by(order).limit(bindparam("limit")))
                 if by_channel:
-                    query = query.where(Ticket.channel.in_(bindparam("channels", expanding=True)))
+                    query = query.where(TICKETS.c.channel.in_(bindparam("channels", expanding=True)))
                 parts.append(query.subquery().select())
     return union_all(*parts)
 
@@ -262,27 +277,36 @@ def queue_stragglers(session: Session, created_before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+_OFFERED = update(USERS).where(USERS.c.id == bindparam("user")).values(last_offered_at=bindparam("now"))
+_ASSIGNED = update(TICKETS).where(TICKETS.c.id == bindparam("ticket")).values(
+    assignee_id=bindparam("user"), next_ring_at=None, updated_at=bindparam("now"))
+_HAS_WORK = update(USERS).where(USERS.c.id == bindparam("user")).values(last_assigned_at=bindparam("now"),
+                                                                          missed_offers=0)
+
+
 def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, ring: int, now: datetime,
                 settings: RoutingSettings) -> int:
     """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why;
-    return the offer's id."""
+    return the offer's id. Core statements only: this runs for every offer."""
     timeout = settings.offer_timeout.get(settings.channel_class(ticket.channel), 0)
     reason = {"ring": ring, **choice.explain(), "need": _need_dict(need_at(ticket, settings, ring))}
     pending = timeout > 0
+    prefetch_ids(session, [Offer, AuditEvent, OutboxEvent])  # SQLite: the next ids of all three in one query
     [offer_id] = insert_rows(session, Offer, [{
         "ticket_id": ticket.id, "user_id": agent.id, "ring": ring, "reason": reason, "created_at": now,
         "status": OfferStatus.PENDING if pending else OfferStatus.ACCEPTED,
         "expires_at": now + timedelta(seconds=timeout) if pending else None, "decided_at": None if pending else now}])
     if pending:
-        session.execute(update(USERS).where(USERS.c.id == agent.id).values(last_offered_at=now))
-        record(session, SYSTEM, "ticket.offered", "ticket", ticket.id, {"to": agent.id, **reason},
-               ticket_id=ticket.id)
-        emit(session, OfferMade(offer_id=offer_id, ticket_id=ticket.id, user_id=agent.id))
+        session.connection().execute(_OFFERED, {"user": agent.id, "now": now})
+        action: str = "ticket.offered"
+        event: Event = OfferMade(offer_id=offer_id, ticket_id=ticket.id, user_id=agent.id)
     else:
         assign(session, ticket.id, agent.id, now)
-        record(session, SYSTEM, "ticket.assigned", "ticket", ticket.id, {"to": agent.id, **reason},
-               ticket_id=ticket.id)
-        emit(session, TicketChanged(ticket_id=ticket.id, fields=("assignee_id",)))
+        action, event = "ticket.assigned", TicketChanged(ticket_id=ticket.id, fields=("assignee_id",))
+    insert_rows(session, AuditEvent, [audit_row(SYSTEM, action, "ticket", ticket.id, {"to": agent.id, **reason},
+                                                ticket_id=ticket.id, at=now)])
+    insert_rows(session, OutboxEvent, [outbox_row(event, now)])
+    note_events(session)
     return offer_id
 
 
@@ -291,9 +315,9 @@ def _need_dict(need: Need) -> dict[str, Any]:
 
 
 def assign(session: Session, ticket_id: int, user_id: int, now: datetime) -> None:
-    session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(
-        assignee_id=user_id, next_ring_at=None, updated_at=now))
-    session.execute(update(USERS).where(USERS.c.id == user_id).values(last_assigned_at=now, missed_offers=0))
+    conn = session.connection()
+    conn.execute(_ASSIGNED, {"ticket": ticket_id, "user": user_id, "now": now})
+    conn.execute(_HAS_WORK, {"user": user_id, "now": now})
 
 
 def schedule_next_ring(session: Session, ticket: TicketFacts, settings: RoutingSettings) -> None:
