@@ -62,7 +62,7 @@ from contactcenter.ops.metrics import Metrics
 from contactcenter.privacy.datakeys import check_master_key, keyring_from_settings
 from contactcenter.privacy.service import RetentionJob
 from contactcenter.ratelimit import Backoff, RateLimiter
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 from contactcenter.settings import Settings, secret_key
 from contactcenter.sla.push import SlaPusher
 from contactcenter.sla.service import SlaService
@@ -164,10 +164,9 @@ def build_context(settings: Settings) -> Context:
 
 
 def setup_subscribers(ctx: Context) -> None:
-    # Subscribers of one relay lane run in this order within a batch: automatic answers first (a ticket
-    # answered from the knowledge base waits on the customer, so the router must not offer it), then offers
-    # (an agent is waiting to be offered the ticket). SLA clocks, webhooks, deliveries and other bookkeeping
-    # run in the bulk lane, behind (contactcenter/relay.py).
+    # Batch subscribers run in this order within a relay batch: automatic answers first (a ticket answered
+    # from the knowledge base waits on the customer, so the router must not offer it), then offers (an
+    # agent is waiting to be offered the ticket), then the SLA clocks.
     kb = ctx.settings.kb
     if any(kb.threshold(channel) <= 1 for channel in kb.auto_answer_channels):
         AutoAnswerer(ctx.db, ctx.kb, kb, ctx.settings.base_url, ctx.secret).subscribe(ctx.relay)
@@ -184,14 +183,12 @@ def setup_subscribers(ctx: Context) -> None:
     if ctx.webhooks is not None:
         ctx.webhooks.subscribe(ctx.relay)
     delivery = DeliveryWorker(ctx.db, ctx.channels, ctx.store)
-    ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up,
-                        lane=Lane.BULK)  # a provider's slow answer must not hold offers back
+    ctx.relay.subscribe(ReplyQueued.topic, "delivery", delivery.on_reply_queued, on_dead=delivery.on_gave_up)
     mail = ctx.settings.email
     sender = ctx.channels.sender("email")
     if mail.acknowledge and isinstance(sender, EmailSender):
         acknowledger = Acknowledger(ctx.db, sender, mail.acknowledge_per_sender, mail.acknowledge_window_seconds)
-        ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created,
-                            lane=Lane.BULK)
+        ctx.relay.subscribe(TicketCreated.topic, "email-acknowledgement", acknowledger.on_ticket_created)
     setup_ui_subscribers(ctx)
 
 

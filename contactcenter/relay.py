@@ -2,13 +2,6 @@
 
 Several processes may relay from one PostgreSQL database: rows are claimed with FOR UPDATE SKIP LOCKED
 and a claim that is not finished in time (the process died) is taken over by another.
-
-Subscribers run in one of two lanes. The prompt lane holds what someone is waiting for (an offer to an
-agent, a push to a console, an automatic answer); the bulk lane holds bookkeeping that may trail by a batch
-(SLA clocks, metrics, webhooks, outbound deliveries). In the background the lanes are a pipeline: the next
-batch's prompt subscribers run while the bulk lane is still busy with earlier batches, so a new ticket's
-offer never waits for the SLA recompute of the tickets before it. An event is recorded as delivered once
-both lanes are done with it.
 """
 
 from __future__ import annotations
@@ -17,10 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -37,16 +29,10 @@ from contactcenter.settings import RelaySettings
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 600.0  # seconds between deletions of old delivered events
 HOUSEKEEPING_BATCH = 5000  # rows deleted per transaction at most
-BULK_BACKLOG_BATCHES = 4  # the prompt lane waits while the bulk lane holds this many batches' worth of events
 
 Handler = Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[list[Event]], Awaitable[None]]
 DeadHandler = Callable[[Event, str], Awaitable[None]]
-
-
-class Lane(StrEnum):
-    PROMPT = "prompt"  # someone waits for it now
-    BULK = "bulk"  # may trail the prompt lane by a few batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +42,6 @@ class Subscriber:
     handler: Handler | None = None  # called once per event...
     batch_handler: BatchHandler | None = None  # ...or once per relay batch with all its events, in order
     on_dead: DeadHandler | None = None  # told once when the relay gives up on an event for it
-    lane: Lane = Lane.PROMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,30 +63,22 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._batch_lock = asyncio.Lock()  # one claim at a time in this process (drain beside run)
+        self._batch_lock = asyncio.Lock()  # one batch at a time in this process (drain beside run)
         self._unrecorded: list[tuple[Claimed, dict[str, str]]] = []  # delivered, outcome not yet written
-        self._in_flight: set[int] = set()  # claimed, outcome not yet written (a SQLite claim skips them)
-        self._bulk_queue: list[tuple[list[Claimed], dict[int, dict[str, str]]]] = []  # prompt lane done
-        self._bulk_wake = asyncio.Event()
-        self._bulk_idle = asyncio.Event()
-        self._bulk_idle.set()
-        self._bulk_task: asyncio.Task[None] | None = None
         self._housekept_at = 0.0  # time.monotonic() of the last deletion of old delivered events
 
-    def subscribe(self, topic: str, name: str, handler: Handler, on_dead: DeadHandler | None = None, *,
-                  lane: Lane = Lane.PROMPT) -> None:
+    def subscribe(self, topic: str, name: str, handler: Handler, on_dead: DeadHandler | None = None) -> None:
         """Call ``handler`` for every event of ``topic``. Handlers must be idempotent.
 
         ``on_dead(event, error)`` is called when the event becomes a dead letter for this subscriber,
         so that it can record the failure where users see it (e.g. a reply marked as not delivered).
         """
-        self._subscribers.append(Subscriber(name, frozenset({topic}), handler=handler, on_dead=on_dead, lane=lane))
+        self._subscribers.append(Subscriber(name, frozenset({topic}), handler=handler, on_dead=on_dead))
 
-    def subscribe_batch(self, topics: Iterable[str], name: str, handler: BatchHandler, *,
-                        lane: Lane = Lane.PROMPT) -> None:
+    def subscribe_batch(self, topics: Iterable[str], name: str, handler: BatchHandler) -> None:
         """Call ``handler`` once per batch with every event of ``topics`` in it (oldest first), so that a
         subscriber can do the work of many events in one transaction. If it fails, all of them are retried."""
-        self._subscribers.append(Subscriber(name, frozenset(topics), batch_handler=handler, lane=lane))
+        self._subscribers.append(Subscriber(name, frozenset(topics), batch_handler=handler))
 
     def wake(self) -> None:
         """Look for new events now (called after every commit)."""
@@ -116,10 +93,7 @@ class Relay:
                  .where(or_(due, stale))
                  .order_by(OutboxEvent.id).limit(self.settings.batch_size))
         if self.db.is_sqlite:
-            # One server process per SQLite file: nobody to share with, so reading is claim enough
-            # (skipping what this relay holds already).
-            if self._in_flight:
-                query = query.where(OutboxEvent.id.not_in(self._in_flight))
+            # One server process per SQLite file: nobody to share with, so reading is claim enough.
             return [Claimed(*row) for row in session.execute(query).all()]
         claimed = [Claimed(*row) for row in session.execute(query.with_for_update(skip_locked=True)).all()]
         if claimed:
@@ -151,18 +125,16 @@ class Relay:
     def _owed(self, row: Claimed) -> set[str]:
         return set(row.pending_subscribers or [s.name for s in self._subscribers if row.topic in s.topics])
 
-    async def _dispatch(self, rows: list[Claimed], lane: Lane, failures: dict[int, dict[str, str]]) -> None:
-        """Run the subscribers of ``lane`` still owed each event; add their failures by row id and name."""
+    async def _dispatch(self, rows: list[Claimed]) -> dict[int, dict[str, str]]:
+        """Run the subscribers still owed each event; return the failures by row id and subscriber name."""
+        failures: dict[int, dict[str, str]] = {row.id: {} for row in rows}
         events: dict[int, Event] = {}
         for row in rows:
             try:
                 events[row.id] = decode(row.topic, row.payload)
             except (KeyError, TypeError) as exc:
-                failures.setdefault(row.id, {}).update(
-                    {s.name: f"undecodable event: {exc!r}" for s in self._subscribers
-                     if s.lane == lane and s.name in self._owed(row)})
-        subscribers = [s for s in self._subscribers if s.lane == lane]
-        for sub in subscribers:
+                failures[row.id] = {name: f"undecodable event: {exc!r}" for name in self._owed(row)}
+        for sub in self._subscribers:
             if sub.batch_handler is None:
                 continue
             mine = [row for row in rows if row.id in events and row.topic in sub.topics and sub.name in self._owed(row)]
@@ -172,78 +144,29 @@ class Relay:
                 except Exception as exc:  # a subscriber's failure must not stop the relay
                     log_failure(log, "subscriber %s failed on a batch of %d outbox events", sub.name, len(mine))
                     for row in mine:
-                        failures.setdefault(row.id, {})[sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
+                        failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
         for row in rows:
             if row.id not in events:
                 continue
             owed = self._owed(row)
-            for sub in subscribers:
+            for sub in self._subscribers:
                 if sub.handler is not None and sub.name in owed and row.topic in sub.topics:
                     try:
                         await sub.handler(events[row.id])
                     except Exception as exc:
                         log_failure(log, "subscriber %s failed on outbox event %s", sub.name, row.id)
-                        failures.setdefault(row.id, {})[sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
-
-    @contextlib.contextmanager
-    def _claim_dropped_on_error(self, rows: list[Claimed]) -> Iterator[None]:
-        """If delivery is cut short (cancelled), forget the claim: the next claim takes the events again."""
-        try:
-            yield
-        except BaseException:
-            self._in_flight.difference_update(row.id for row in rows)
-            raise
-
-    def _delivered(self, rows: list[Claimed], failures: dict[int, dict[str, str]]) -> None:
-        """Both lanes are done with ``rows``: their outcome is written with the next claim."""
-        self._unrecorded.extend((row, failures.get(row.id, {})) for row in rows)
+                        failures[row.id][sub.name] = f"{type(exc).__name__}: {exc}"[:2000]
+        return failures
 
     async def run_once(self) -> int:
-        """Claim one batch and deliver it through both lanes; return how many events it handled."""
+        """Claim and deliver one batch; return how many events it handled."""
         async with self._batch_lock:
-            rows = await self._record_and_claim()
-            if rows:
-                failures: dict[int, dict[str, str]] = {}
-                with self._claim_dropped_on_error(rows):
-                    await self._dispatch(rows, Lane.PROMPT, failures)
-                    await self._dispatch(rows, Lane.BULK, failures)
-                self._delivered(rows, failures)
-            return len(rows)
+            return await self._run_batch()
 
-    async def _prompt_round(self) -> int:
-        """Claim one batch, run its prompt lane and queue it for the bulk lane; return its size."""
-        while sum(len(rows) for rows, _ in self._bulk_queue) >= BULK_BACKLOG_BATCHES * self.settings.batch_size:
-            self._bulk_idle.clear()
-            await self._bulk_idle.wait()  # the bulk lane is behind: let it catch up
-        async with self._batch_lock:
-            rows = await self._record_and_claim()
-            if rows:
-                failures: dict[int, dict[str, str]] = {}
-                with self._claim_dropped_on_error(rows):
-                    await self._dispatch(rows, Lane.PROMPT, failures)
-                self._bulk_queue.append((rows, failures))
-                self._bulk_idle.clear()
-                self._bulk_wake.set()
-            return len(rows)
+    async def _run_batch(self) -> int:
+        """Record the previous batch's outcome and claim the next batch in one transaction, then deliver it.
 
-    async def _bulk_lane(self) -> None:
-        """Run the bulk subscribers on what the prompt lane finished, all queued batches at once."""
-        while True:
-            await self._bulk_wake.wait()
-            self._bulk_wake.clear()
-            while self._bulk_queue:
-                batches, self._bulk_queue = self._bulk_queue, []
-                rows = [row for batch, _ in batches for row in batch]
-                failures = {row_id: failed for _, done in batches for row_id, failed in done.items()}
-                with self._claim_dropped_on_error(rows):
-                    await self._dispatch(rows, Lane.BULK, failures)
-                self._delivered(rows, failures)
-            self._bulk_idle.set()
-            self.wake()  # write the outcome, even when no new event comes
-
-    async def _record_and_claim(self) -> list[Claimed]:
-        """Record the delivered events' outcome and claim the next batch in one transaction.
-
+        The outcome of a batch is written with the next claim (one transaction per batch instead of two);
         ``drain`` and ``stop`` end with a round that claims nothing and only records.
         """
         previous, self._unrecorded = self._unrecorded, []
@@ -251,20 +174,21 @@ class Relay:
         def record_and_claim(session: Session) -> list[Claimed]:
             now = utcnow()
             self._record(session, previous, now)
-            self._in_flight.difference_update(row.id for row, _ in previous)
             return self._claim(session, now)
 
         try:
             rows = await self.db.run_write(record_and_claim, urgent=True)  # an offer waits on it
         except BaseException:
-            self._unrecorded = previous + self._unrecorded  # recorded next time: delivered again at worst
-            self._in_flight.update(row.id for row, _ in previous)
+            self._unrecorded = previous  # recorded next time: the events are delivered again at worst
             raise
-        self._in_flight.update(row.id for row in rows)
         for row, failures in previous:
             if failures and row.attempts + 1 >= self.settings.max_attempts:
                 await self._tell_dead(row, failures)
-        return rows
+        if not rows:
+            return 0
+        outcome = await self._dispatch(rows)
+        self._unrecorded = [(row, outcome[row.id]) for row in rows]
+        return len(rows)
 
     async def _tell_dead(self, row: Claimed, failures: dict[str, str]) -> None:
         event = decode(row.topic, row.payload)
@@ -298,34 +222,22 @@ class Relay:
                 return deleted
 
     async def drain(self) -> None:
-        """Deliver everything available now and record it (used at shutdown and by tests)."""
-        while True:
-            if await self.run_once():
-                continue
-            if self._bulk_idle.is_set() and not self._unrecorded:
-                return
-            await self._bulk_idle.wait()  # the background bulk lane still holds events: record them after it
+        """Deliver everything available now (used at shutdown and by tests)."""
+        while await self.run_once():
+            pass
 
     def start(self) -> None:
         """Relay in the background until ``stop``."""
         self._stopping = False
-        loop = asyncio.get_running_loop()
-        self._bulk_task = loop.create_task(self._bulk_lane(), name="outbox-relay-bulk")
-        self._task = loop.create_task(self.run(), name="outbox-relay")
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Let the batches in hand finish (never cut a transaction short), then deliver what is left."""
+        """Let the batch in hand finish (never cut a transaction short), then deliver what is left."""
         self._stopping = True
         self.wake()
         if self._task is not None:
             await self._task
             self._task = None
-        if self._bulk_task is not None:
-            await self._bulk_idle.wait()
-            self._bulk_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._bulk_task
-            self._bulk_task = None
         await self.drain()
 
     async def run(self) -> None:
@@ -334,7 +246,7 @@ class Relay:
         while not self._stopping:
             self._wake.clear()  # before looking: a commit made during the batch wakes the next round
             try:
-                handled = await (self._prompt_round() if self._bulk_task is not None else self.run_once())
+                handled = await self.run_once()
             except Exception:
                 log_failure(log, "outbox relay batch failed; retrying")
                 handled = 0

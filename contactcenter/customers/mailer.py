@@ -16,7 +16,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import Contact, MagicLink
 from contactcenter.db.types import utcnow
 from contactcenter.events import Event, MagicLinkRequested
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class MagicLinkMailer:
         self.minutes = minutes
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe(MagicLinkRequested.topic, "portal-magic-link", self.on_requested, lane=Lane.BULK)
+        relay.subscribe(MagicLinkRequested.topic, "portal-magic-link", self.on_requested)
 
     async def on_requested(self, event: Event) -> None:
         assert isinstance(event, MagicLinkRequested)

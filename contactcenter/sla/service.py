@@ -49,7 +49,7 @@ from contactcenter.events import (
     emit,
 )
 from contactcenter.ops.logs import log_failure
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 from contactcenter.settings import SlaSettings
 from contactcenter.sla import store
 from contactcenter.sla.clocks import Clock, ClockState, compute_clocks
@@ -86,7 +86,7 @@ class SlaService:
     # --- wiring ------------------------------------------------------------------------------
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe_batch(TOPICS, "sla", self.on_events, lane=Lane.BULK)
+        relay.subscribe_batch(TOPICS, "sla", self.on_events)
 
     def start(self) -> None:
         self._stopping = False

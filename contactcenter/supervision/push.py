@@ -32,7 +32,7 @@ from contactcenter.events import (
     TicketsMerged,
 )
 from contactcenter.hub import Hub
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 from routing.push import agent_topic
 
 REASONS: dict[str, str] = {
@@ -55,7 +55,7 @@ class WallboardPusher:
         self.pushed = 0  # frames published (one per supervisor console), for tests and metrics
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe_batch(tuple(REASONS), "wallboard-push", self.on_events, lane=Lane.BULK)
+        relay.subscribe_batch(tuple(REASONS), "wallboard-push", self.on_events)
 
     async def on_events(self, events: list[Event]) -> None:
         self.changed(*(REASONS[e.topic] for e in events if e.topic in REASONS))

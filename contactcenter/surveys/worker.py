@@ -23,7 +23,7 @@ from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind
 from contactcenter.errors import ActionError
 from contactcenter.events import ChannelEventRecorded, Event, SurveyDue, TicketChanged
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 from contactcenter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ class SurveyWorker:
         self.secret = secret
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe(TicketChanged.topic, "survey-schedule", self.on_ticket_changed, lane=Lane.BULK)
-        relay.subscribe(SurveyDue.topic, "survey-send", self.on_survey_due, lane=Lane.BULK)
-        relay.subscribe(ChannelEventRecorded.topic, "survey-buttons", self.on_channel_event, lane=Lane.BULK)
+        relay.subscribe(TicketChanged.topic, "survey-schedule", self.on_ticket_changed)
+        relay.subscribe(SurveyDue.topic, "survey-send", self.on_survey_due)
+        relay.subscribe(ChannelEventRecorded.topic, "survey-buttons", self.on_channel_event)
 
     async def on_ticket_changed(self, event: Event) -> None:
         assert isinstance(event, TicketChanged)

@@ -12,7 +12,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import WebhookDelivery, WebhookEndpoint
 from contactcenter.db.types import utcnow
 from contactcenter.events import EVENT_TYPES, Event, encode
-from contactcenter.relay import Lane, Relay
+from contactcenter.relay import Relay
 
 ENDPOINT_CACHE_SECONDS = 5.0  # endpoints changed by another process are seen within this time
 
@@ -25,7 +25,7 @@ class WebhookFanout:
         self._loaded_at = float("-inf")
 
     def subscribe(self, relay: Relay) -> None:
-        relay.subscribe_batch(EVENT_TYPES, "webhooks", self.on_events, lane=Lane.BULK)
+        relay.subscribe_batch(EVENT_TYPES, "webhooks", self.on_events)
 
     def forget_endpoints(self) -> None:
         """Reload the endpoints at the next event (called when this process changed one)."""
