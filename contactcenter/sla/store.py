@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
@@ -60,15 +60,25 @@ def policy_rows(session: Session) -> Sequence[SlaPolicy]:
     return session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)).all()
 
 
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_T, _M, _A, _TT = (cast(Table, model.__table__) for model in (Ticket, Message, AuditEvent, TicketTag))
+_TICKETS = select(*(_T.c[name] for name in ("id", "priority", "type", "channel", "organization_id", "status",
+                                            "created_at", "updated_at", "merged_into_id", "sla_due_at"))
+                  ).where(_T.c.id.in_(_IDS))
+_TAGS = select(_TT.c.ticket_id, _TT.c.tag).where(_TT.c.ticket_id.in_(_IDS))
+_MESSAGES = select(_M.c.ticket_id, _M.c.id, _M.c.direction, _M.c.author_kind, _M.c.internal, _M.c.created_at
+                   ).where(_M.c.ticket_id.in_(_IDS))
+_STATUS_CHANGES = select(_A.c.ticket_id, _A.c.created_at, _A.c.changes).where(_A.c.ticket_id.in_(_IDS),
+                                                                             _A.c.action == "ticket.updated")
+
+
 def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, TicketInputs]:
     """Facts and histories of the tickets (missing ids are left out); a fixed number of queries."""
     ids = sorted(set(ticket_ids))
     if not ids:
         return {}
-    tickets = session.execute(
-        select(Ticket.id, Ticket.priority, Ticket.type, Ticket.channel, Ticket.organization_id, Ticket.status,
-               Ticket.created_at, Ticket.updated_at, Ticket.merged_into_id, Ticket.sla_due_at)
-        .where(Ticket.id.in_(ids))).all()
+    conn = session.connection()  # Core statements on the connection: the cheapest way through SQLAlchemy
+    tickets = conn.execute(_TICKETS, {"ids": ids}).all()
     org_ids = {t.organization_id for t in tickets if t.organization_id is not None}
     tiers: dict[int, str] = {}
     contracts: dict[int, list[Contract]] = {}
@@ -81,20 +91,16 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
                 Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
                          c.support_hours or ""))
     tags: dict[int, set[str]] = {}
-    for tagged, tag in session.execute(select(TicketTag.ticket_id, TicketTag.tag).where(TicketTag.ticket_id.in_(ids))):
+    for tagged, tag in conn.execute(_TAGS, {"ids": ids}):
         tags.setdefault(tagged, set()).add(tag)
     history: dict[int, list[tuple[datetime, int, Happening]]] = {i: [] for i in ids}
-    messages = session.execute(
-        select(Message.ticket_id, Message.id, Message.direction, Message.author_kind, Message.internal,
-               Message.created_at).where(Message.ticket_id.in_(ids))).all()
+    messages = conn.execute(_MESSAGES, {"ids": ids}).all()
     for m in messages:
         if m.direction == Direction.INBOUND and m.author_kind == AuthorKind.CONTACT:
             history[m.ticket_id].append((m.created_at, 1, Happening(m.created_at, Kind.CUSTOMER_MESSAGE)))
         elif m.direction == Direction.OUTBOUND and m.author_kind == AuthorKind.AGENT and not m.internal:
             history[m.ticket_id].append((m.created_at, 1, Happening(m.created_at, Kind.AGENT_REPLY)))
-    audits = session.execute(
-        select(AuditEvent.ticket_id, AuditEvent.created_at, AuditEvent.changes)
-        .where(AuditEvent.ticket_id.in_(ids), AuditEvent.action == "ticket.updated")).all()
+    audits = conn.execute(_STATUS_CHANGES, {"ids": ids}).all()
     for a in audits:
         change = (a.changes or {}).get("status")
         if isinstance(change, list) and len(change) == 2 and change[1] in STATUSES:
