@@ -24,7 +24,7 @@ import tempfile
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import free_port, run
+from intake import free_port, run, wait_healthy
 
 SERVER = """
 import sqlite3, sys
@@ -54,12 +54,7 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(100):
-                    try:
-                        async with session.get(url + "/health"):
-                            break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
+                await wait_healthy(session, [url], 20)
             await run(url, 500, args.concurrency, 2_000, 0.0, 8)
             figures = await run(url, args.requests, args.concurrency, 2_000, 0.0, 7)
         finally:

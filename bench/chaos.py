@@ -64,7 +64,7 @@ from tests.integration.test_sms import TwilioRecorder
 from tests.integration.test_telegram import BOT_TOKEN, BotApiRecorder
 from tests.mailtools import Recorder as SmtpRecorder
 from tests.pgcluster import PrivateCluster
-from tests.servers import free_port
+from tests.servers import free_port, wait_healthy
 
 PUBLIC = "https://chaos.example.test"
 TWILIO_TOKEN = "chaos-twilio-auth-token"  # noqa: S105 (a test value for local servers)
@@ -185,16 +185,7 @@ class Servers:
 
     async def healthy(self, http: aiohttp.ClientSession, n: int, limit: float = 120.0) -> float:
         """Wait until server ``n`` answers /health 200; return the seconds it took."""
-        started = time.monotonic()
-        while time.monotonic() - started < limit:
-            try:
-                async with http.get(self.urls[n] + "/health") as response:
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"server {n} did not become healthy")
+        return await wait_healthy(http, [self.urls[n]], limit)
 
 
 # --- the load --------------------------------------------------------------------------------------------

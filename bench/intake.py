@@ -22,7 +22,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -35,6 +34,10 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.servers import free_port, wait_healthy
+
+__all__ = ["free_port", "own_server", "run", "stored_messages"]  # what the other bench scripts use
 TEXTS = [
     "My card payment was charged twice, please refund one of them.",
     "The app closes as soon as I enter my password on Android.",
@@ -42,12 +45,6 @@ TEXTS = [
     "I want to change the phone number on my account.",
     "رمز عبورم را فراموش کرده‌ام و کد تأیید برایم نمی‌آید.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _pg_admin(server_url: str, statement: str) -> None:
@@ -78,16 +75,7 @@ async def own_server(postgres: str | None, extra_env: dict[str, str] | None = No
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(url + "/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("the server did not start")
+            await wait_healthy(session, [url], 20)
         yield url, database_url
     finally:
         server.terminate()

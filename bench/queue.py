@@ -35,24 +35,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/email.py is named as the issue asks: this folder must not shadow the standard library's email package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import os
-
-# This file is named like the standard library's `queue`, which asyncio imports: keep its own folder off the
-# import path before importing anything else (hence the file-wide E402 exemption below).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+# This file is named like the standard library's `queue`, which asyncio imports (and bench/email.py like
+# `email`): keep this folder off the import path before importing anything else (hence the file-wide E402
+# exemption below).
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
 
 import argparse
 import asyncio
 import csv
 import json
+import os
 import random
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -66,8 +63,8 @@ from urllib.parse import urlencode
 import aiohttp
 
 from contactcenter.db.search import MAX_INDEXED_CHARS, document
+from tests.servers import free_port, wait_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
 BANKING77 = ROOT.parent / "shared" / "corpora" / "kb" / "banking77" / "train.csv"
 
 AGENT_EMAIL = "agent1@bench.example"
@@ -148,12 +145,6 @@ MESSAGE_COLUMNS = ["id", "ticket_id", "direction", "author_kind", "contact_id", 
                    "subject", "text", "html", "external_id", "provider_id", "delivery_status", "delivery_error",
                    "thread_reason", "metadata", "raw", "created_at"]
 LOADED_TABLES = ["organizations", "contacts", "contact_identities", "users", "tickets", "messages", "ticket_search"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _picker(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> Callable[[], str]:
@@ -680,15 +671,7 @@ class Server:
     async def start(self, http: aiohttp.ClientSession) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "contactcenter", "serve"],  # noqa: ASYNC220
                                         env=self.env, cwd=ROOT)
-        for _ in range(300):
-            try:
-                async with http.get(self.url + "/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise SystemExit("the server did not start")
+        await wait_healthy(http, [self.url], 30)
 
     def memory(self) -> dict[str, float]:
         assert self.process is not None

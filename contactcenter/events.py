@@ -75,6 +75,17 @@ class ContactsMerged(Event):
 
 
 @dataclass(frozen=True)
+class ContactErased(Event):
+    """A contact was erased on request: integrations should delete what they copied of these contacts and
+    tickets (the ids are all that is left of them here)."""
+
+    topic: ClassVar[str] = "contact.erased"
+    contact_id: int
+    contact_ids: tuple[int, ...]  # the contact and those merged into it
+    ticket_ids: tuple[int, ...]  # their tickets, now deleted
+
+
+@dataclass(frozen=True)
 class AgentChanged(Event):
     topic: ClassVar[str] = "agent.changed"
     user_id: int
@@ -210,9 +221,9 @@ class MagicLinkRequested(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.topic: cls
     for cls in (TicketCreated, MessageReceived, ReplyQueued, NoteAdded, TicketChanged, TicketsMerged,
-                ContactsMerged, AgentChanged, OfferMade, OfferDecided, RoutingEscalated, ChannelEventRecorded,
-                SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged, ServiceContractChanged,
-                NotificationCreated, MentionMade, SurveyDue, MagicLinkRequested)
+                ContactsMerged, ContactErased, AgentChanged, OfferMade, OfferDecided, RoutingEscalated,
+                ChannelEventRecorded, SlaWarning, SlaBreached, SlaEscalated, SlaPoliciesChanged,
+                ServiceContractChanged, NotificationCreated, MentionMade, SurveyDue, MagicLinkRequested)
 }
 
 

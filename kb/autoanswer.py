@@ -14,8 +14,6 @@ opens it (intake), and ``HoldSweeper`` opens it when the wait is over. See docs/
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -34,7 +32,7 @@ from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import TicketStatus
 from contactcenter.errors import ActionError
 from contactcenter.events import ChannelEventRecorded, Event, TicketCreated
-from contactcenter.ops.logs import log_failure
+from contactcenter.ops.repeat import Repeater
 from contactcenter.relay import Relay
 from contactcenter.settings import KbSettings
 from kb.confidence import confident_answer
@@ -175,7 +173,8 @@ class HoldSweeper:
 
     def __init__(self, db: Database, settings: KbSettings) -> None:
         self.db, self.settings = db, settings
-        self._task: asyncio.Task[None] | None = None
+        self._timer = Repeater("kb-hold-sweeper", self.sweep, settings.hold_check_interval, log=log,
+                               failure="knowledge-base hold sweep failed; retrying")
 
     async def sweep(self) -> list[int]:
         """One round: the ids of the tickets opened (routed)."""
@@ -188,19 +187,7 @@ class HoldSweeper:
                 return opened
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="kb-hold-sweeper")
+        self._timer.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.hold_check_interval)
-            try:
-                await self.sweep()
-            except Exception:
-                log_failure(log, "knowledge-base hold sweep failed; retrying")
+        await self._timer.stop()

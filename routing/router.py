@@ -8,8 +8,6 @@ its explanation. Handlers are idempotent, as the outbox relay delivers at least 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +21,7 @@ from contactcenter.db.models import Offer, Ticket, User
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import OfferStatus, Presence
 from contactcenter.events import AgentChanged, Event, OfferDecided, TicketChanged, TicketCreated
-from contactcenter.ops.logs import log_failure
+from contactcenter.ops.repeat import Repeater
 from contactcenter.relay import Relay
 from contactcenter.settings import RoutingSettings
 from routing import store
@@ -55,7 +53,8 @@ class Router:
         self._loaded = False
         self._offered: set[int] = set()  # tickets offered in the unit of work under way
         self._rounds = 0
-        self._task: asyncio.Task[None] | None = None
+        self._timer = Repeater("router-timer", self.tick, settings.timer_interval, log=log,
+                               failure="routing timer round failed; retrying")
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -64,14 +63,10 @@ class Router:
                               "routing", self.on_events)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._timer(), name="router-timer")
+        self._timer.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._timer.stop()
 
     async def on_events(self, events: list[Event]) -> None:
         """Route what the events changed, all in one transaction."""
@@ -96,14 +91,6 @@ class Router:
     async def tick(self) -> None:
         """One timer round (the background task calls it every ``timer_interval``; tests call it)."""
         await self._run(self._tick)
-
-    async def _timer(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.timer_interval)
-            try:
-                await self.tick()
-            except Exception:
-                log_failure(log, "routing timer round failed; retrying")
 
     async def _run(self, work: Callable[[Session, datetime], None]) -> None:
         def unit(session: Session) -> None:

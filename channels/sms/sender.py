@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
+from types import SimpleNamespace
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -20,6 +22,20 @@ from contactcenter.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_SMS_TEXT = 1600  # Twilio refuses longer bodies
+_REQUEST_SENT: ContextVar[list[bool] | None] = ContextVar("twilio_request_sent", default=None)
+
+
+async def _request_sent(_session: aiohttp.ClientSession, _ctx: SimpleNamespace, _params: object) -> None:
+    """aiohttp trace hook, run in the sending task: the request's body went out on the connection."""
+    sent = _REQUEST_SENT.get()
+    if sent is not None:
+        sent.append(True)
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(_request_sent)
+    return trace
 
 
 class SmsSender:
@@ -36,7 +52,7 @@ class SmsSender:
         if self._client is None:
             sms = self.settings.sms
             self._client = Client(sms.account_sid, sms.auth_token,
-                                  http_client=AsyncTwilioHttpClient())
+                                  http_client=AsyncTwilioHttpClient(trace_configs=[_tracing()]))
             if sms.api_base_url:
                 self._client.api.base_url = sms.api_base_url.rstrip("/")
         return self._client
@@ -62,18 +78,24 @@ class SmsSender:
             params["from_"] = sms.from_number
         if sms.status_callbacks:
             params["status_callback"] = self.settings.base_url + STATUS_PATH
+        went_out: list[bool] = []
+        token = _REQUEST_SENT.set(went_out)
         try:
             # twilio's async HTTP client passes no timeout to aiohttp (its own setting is unused): ours bounds it.
             async with asyncio.timeout(sms.send_timeout):
                 sent = await self.client().messages.create_async(**params)
         except aiohttp.ClientConnectorError:
             raise  # no connection, nothing sent: retried
-        except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:  # Twilio may have taken it
-            raise MaybeSent(f"Twilio did not answer: {type(exc).__name__}") from exc
+        except (TimeoutError, aiohttp.ServerDisconnectedError) as exc:
+            if not went_out:
+                raise  # the request never left (no connection in time): nothing sent, retried
+            raise MaybeSent(f"Twilio did not answer: {type(exc).__name__}") from exc  # Twilio may have taken it
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:
                 raise
             return Receipt(DeliveryStatus.FAILED, error=f"Twilio refused the message: {exc.code} {exc.msg}"[:500])
+        finally:
+            _REQUEST_SENT.reset(token)
         return Receipt(DeliveryStatus.SENT, provider_id=sent.sid)
 
     async def close(self) -> None:

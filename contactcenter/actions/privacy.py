@@ -30,6 +30,7 @@ from contactcenter.db.models import (
 )
 from contactcenter.db.types import utcnow
 from contactcenter.errors import Conflict, NotFound
+from contactcenter.events import ContactErased, emit
 from contactcenter.privacy.auditlock import audit_unlocked
 from contactcenter.privacy.purge import (
     blank_messages,
@@ -174,5 +175,7 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
            {"contacts": len(ids), "tickets": result.tickets, "messages": result.messages, "calls": result.calls,
             "files": len(result.files), "raw_payloads": result.raw_payloads,
             "channel_events": result.channel_events, "articles": result.articles})
+    emit(session, ContactErased(contact_id=contact_id, contact_ids=tuple(sorted(ids)),
+                                ticket_ids=tuple(sorted(ticket_ids))))
     session.expire_all()
     return result

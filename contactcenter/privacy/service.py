@@ -19,7 +19,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import Attachment, ContactKey, Message, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import TicketStatus
-from contactcenter.ops.logs import log_failure
+from contactcenter.ops.repeat import Repeater
 from contactcenter.privacy.auditlock import audit_unlocked
 from contactcenter.privacy.export import export_zip
 from contactcenter.privacy.purge import purge_tickets
@@ -138,27 +138,17 @@ class RetentionJob:
 
     def __init__(self, db: Database, store: AttachmentStore, settings: PrivacySettings) -> None:
         self.db, self.store, self.settings = db, store, settings
-        self._task: asyncio.Task[None] | None = None
+        self._timer = Repeater("retention", lambda: run_retention(db, store, settings),
+                               settings.retention_interval_seconds, log=log,
+                               failure="retention run failed; trying again at the next interval",
+                               first_delay=min(60.0, settings.retention_interval_seconds))
 
     def start(self) -> None:
         if self.settings.retention_days > 0:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="retention")
+            self._timer.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        delay = min(60.0, self.settings.retention_interval_seconds)
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.settings.retention_interval_seconds
-            try:
-                await run_retention(self.db, self.store, self.settings)
-            except Exception:
-                log_failure(log, "retention run failed; trying again at the next interval")
+        await self._timer.stop()
 
 
 async def rotate_master_key(db: Database, batch: int = 500) -> int:

@@ -12,18 +12,20 @@ process not heard from for ``FORGET_AFTER`` seconds (stopped or killed) no longe
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from contactcenter.hub import Frame, Hub, Subscriber
+from contactcenter.ops.repeat import Repeater
 
 MAX_VIEWED = 20  # tickets one connection may have open at once
 SYNC_TOPIC = "desk:viewers"
 REPEAT = 10.0  # seconds between repeats of a process's whole list
 FORGET_AFTER = 3 * REPEAT
+log = logging.getLogger(__name__)
 
 
 def desk_ticket_topic(ticket_id: int) -> str:
@@ -121,7 +123,8 @@ class ViewersSync:
 
     def __init__(self, viewers: Viewers, hub: Hub, repeat: float = REPEAT) -> None:
         self.viewers, self.hub, self.repeat = viewers, hub, repeat
-        self._task: asyncio.Task[None] | None = None
+        self._timer = Repeater("viewers-sync", self._repeat, repeat, log=log,
+                               failure="sharing the list of ticket viewers failed; retrying", first_delay=0)
 
     async def deliver(self, frame: Frame) -> bool:
         for ticket_id in self.viewers.heard(frame, time.monotonic()):
@@ -130,18 +133,14 @@ class ViewersSync:
 
     def start(self) -> None:
         self.hub.subscribe(SYNC_TOPIC, self)
-        self._task = asyncio.get_running_loop().create_task(self._repeat(), name="viewers-sync")
+        self._timer.start()
 
     async def stop(self) -> None:
         self.hub.unsubscribe(SYNC_TOPIC, self)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._timer.stop()
 
     async def _repeat(self) -> None:
-        while True:
-            await self.hub.publish(SYNC_TOPIC, self.viewers.state())
-            await asyncio.sleep(self.repeat)
-            for ticket_id in self.viewers.forget_silent(time.monotonic(), 3 * self.repeat):
-                await self.hub.deliver_local(desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
+        """Forget the viewers of processes gone silent, then repeat this process's own list."""
+        for ticket_id in self.viewers.forget_silent(time.monotonic(), 3 * self.repeat):
+            await self.hub.deliver_local(desk_ticket_topic(ticket_id), self.viewers.frame(ticket_id))
+        await self.hub.publish(SYNC_TOPIC, self.viewers.state())

@@ -6,7 +6,6 @@ Screenshots go to ``test-artifacts/e2e/`` (git-ignored) so that a person can loo
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from contactcenter.context import CTX, Context
 from contactcenter.db.models import Skill
 from contactcenter.domain.enums import Presence, Role
 from contactcenter.settings import Settings
+from tests.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -37,12 +37,6 @@ if not Path(CHROMIUM).exists():
 playwright_api = pytest.importorskip("playwright.async_api")
 # Waits, not thresholds: a page may take a while on a busy machine (the suite shares it with benchmarks).
 playwright_api.expect.set_options(timeout=20_000)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -22,7 +22,7 @@ from channels.base import InboundAttachment, InboundMessage, ThreadHints
 from contactcenter.actions.audit import SYSTEM
 from contactcenter.context import CTX, Context
 from contactcenter.db.engine import Database
-from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactKey, Message, Ticket
+from contactcenter.db.models import Attachment, AuditEvent, Contact, ContactKey, Message, OutboxEvent, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, TicketStatus
 from contactcenter.domain.identities import Address
@@ -271,6 +271,10 @@ async def test_erasure_reaches_a_contact_merged_into_the_erased_one(client: Clie
     await call(client, admin, "POST", f"/contacts/{gone.contact_id}/erase", {"confirm": gone.contact_id}, 409)
     done = await call(client, admin, "POST", f"/contacts/{kept.contact_id}/erase", {"confirm": kept.contact_id})
     assert done["contacts"] == 2 and done["tickets"] == 2
+    async with ctx.db.read() as session:  # integrations (webhooks) are told what to delete on their side
+        [told] = (await session.scalars(select(OutboxEvent.payload).where(OutboxEvent.topic == "contact.erased"))).all()
+    assert told == {"contact_id": kept.contact_id, "contact_ids": sorted([kept.contact_id, gone.contact_id]),
+                    "ticket_ids": sorted([kept.ticket_id, gone.ticket_id])}
     await ctx.db.dispose()
     assert await traces(ctx, merged_mark) == [] and await traces(ctx, mark) == []
 

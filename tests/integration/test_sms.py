@@ -4,6 +4,8 @@ twilio client to a local recording server, and delivery reports (duplicated, out
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -18,7 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from contactcenter.app import create_app
 from contactcenter.context import CTX
-from contactcenter.db.models import ChannelEvent, Message, OptOut, Ticket
+from contactcenter.db.models import ChannelEvent, Message, OptOut, OutboxEvent, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.delivery import DeliveryWorker
 from contactcenter.domain.enums import Role
@@ -205,6 +207,38 @@ async def test_a_send_that_times_out_after_reaching_twilio_is_marked_failed_not_
     assert failed.delivery_status == "failed" and "may have reached the customer" in (failed.delivery_error or "")
     await slow.app[CTX].relay.drain()
     assert len(twilio[0].calls) == 1
+
+
+async def test_a_send_that_could_not_connect_in_time_is_queued_again_not_failed(
+        aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings) -> None:
+    # A listener whose backlog is full: the connection never opens, so nothing can have reached Twilio and the
+    # reply must be retried (not marked "may have reached the customer").
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        overrides = {"server": {"public_url": PUBLIC},
+                     "sms": {"auth_token": TOKEN, "account_sid": SID, "from_number": "+15005550006",
+                             "api_base_url": f"http://127.0.0.1:{port}", "send_timeout": 0.3}}
+        unreachable = await aiohttp_client(create_app(settings.with_overrides(overrides)))
+        ctx = unreachable.app[CTX]
+        agent = await create_staff(ctx, Role.AGENT)
+        await post_sms(unreachable, inbound("SM-unreachable"))
+        [first] = await messages(unreachable)
+        message_id = await reply(unreachable, agent, first.ticket_id)
+        await ctx.relay.drain()
+        async with ctx.db.read() as session:
+            kept = await session.get(Message, message_id)
+            [event] = (await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "reply.queued"))).all()
+        for filler in fillers:
+            filler.close()
+    assert kept is not None and kept.delivery_status == "queued" and not kept.delivery_error
+    assert (event.status, event.attempts) == ("pending", 1) and "TimeoutError" in (event.last_error or "")
 
 
 async def test_a_report_that_arrives_before_the_receipt_is_applied(sms: Client,
