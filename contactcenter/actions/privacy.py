@@ -105,7 +105,7 @@ def do_erase_contact(session: Session, contact_id: int, *, actor: Actor) -> Eras
     about them (or naming one of their addresses) keep who-did-what but lose the recorded values; the
     contact row stays as an anonymous tombstone (``erased_at``) and their data key is destroyed last.
     """
-    contact = session.get(Contact, contact_id)
+    contact = session.get(Contact, contact_id, with_for_update=True)  # writers about the contact wait (mailer)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
     if contact.erased_at is not None:

@@ -52,6 +52,11 @@ class MagicLinkMailer:
             url=signin_url(self.base_url, self.secret, link), minutes=self.minutes), lang)
         error = await self.sender.deliver(mail, [link.email])
         async with self.db.write() as session:
+            # The contact row locked as erasure locks it: a contact erased while the mail was out gets no new
+            # audit row (its error could quote the address), and an erasure that comes later scrubs this one.
+            owner = await session.get(Contact, link.contact_id, with_for_update=True)
+            if owner is None or owner.erased_at is not None:
+                return
             stored = await session.get(MagicLink, link.id)
             if stored is not None:
                 stored.sent_at = utcnow()

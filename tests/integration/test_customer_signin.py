@@ -15,19 +15,21 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from conftest import create_staff
 from mailtools import Recorder
 from sqlalchemy import select, update
 
 from channels.base import InboundMessage
-from contactcenter.actions.audit import Actor
+from contactcenter.actions.audit import SYSTEM, Actor
 from contactcenter.actions.tickets import do_add_note
 from contactcenter.app import create_app
 from contactcenter.context import CTX
-from contactcenter.db.models import MagicLink
+from contactcenter.db.models import AuditEvent, MagicLink, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, Role
 from contactcenter.domain.identities import Address
+from contactcenter.privacy import service
 from contactcenter.settings import Settings
 
 Client = TestClient[Any, Any]
@@ -109,6 +111,39 @@ async def test_sign_in_by_link_then_my_tickets_only(site: Client, sink: Recorder
     assert (await site.get("/api/v1/portal/me/tickets")).status == 401
     again = await site.get(f"/my/signin?token={token}", allow_redirects=False)  # single use
     assert again.status == 410
+
+
+async def test_a_contact_erased_while_their_link_is_mailed_leaves_no_audit_row(
+        aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings) -> None:
+    erased: list[int] = []
+
+    class ErasingSink(Recorder):
+        """The SMTP server takes the mail just as an admin erases the customer."""
+
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            answer = await super().handle_DATA(server, session, envelope)
+            ctx = site.app[CTX]
+            await service.erase_contact(ctx.db, ctx.store, erased[0], actor=SYSTEM)
+            return answer
+
+    sink = ErasingSink()
+    await sink.start()
+    try:
+        site = await aiohttp_client(create_app(settings.with_overrides({"email": {"port": 0, "smtp_port": sink.port}})))
+        ctx = site.app[CTX]
+        await customer_ticket(site, "gone@c.example", "g1")
+        async with ctx.db.read() as session:
+            [link_owner] = (await session.scalars(select(Ticket.contact_id))).all()
+        erased.append(link_owner)
+        assert (await site.post("/api/v1/portal/magic-link", json={"email": "gone@c.example"})).status == 202
+        await eventually(lambda: sink.received)
+        await ctx.relay.drain()
+        async with ctx.db.read() as session:
+            actions = (await session.scalars(select(AuditEvent.action).where(
+                AuditEvent.object_type == "contact", AuditEvent.object_id == link_owner))).all()
+    finally:
+        await sink.stop()
+    assert "contact.erased" in actions and "portal.magic_link_sent" not in actions
 
 
 async def test_expired_links_limits_and_bad_input(site: Client, sink: Recorder) -> None:
