@@ -2,7 +2,8 @@
 
 Every routing transaction starts with ``take_lock``: on PostgreSQL a transaction-level advisory lock,
 so routers in several processes take turns; on SQLite the write lock does the same. Under the lock
-the chosen agent's presence and load are read again, so a decision is never made on stale data.
+the chosen agent's presence and load are read again (for a batch of new tickets, the likely agents all at once
+before the first offer), so a decision is never made on stale data.
 """
 
 from __future__ import annotations

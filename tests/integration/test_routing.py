@@ -190,6 +190,26 @@ async def test_capacity_is_never_exceeded_and_freed_capacity_takes_the_most_urge
     assert offer.user_id == agent_id and not await offers(routed, tickets[3])
 
 
+async def test_what_changed_behind_the_board_is_read_before_offering(routed: Context) -> None:
+    # Changes committed elsewhere (another process, a direct update) reach the router's board only with their
+    # events; until the router has read them it must still not offer work to an agent who left or is full.
+    best = await make_agent(routed, "best", {"billing": 5}, capacity={"email": 1})
+    other = await make_agent(routed, "other", {"billing": 1}, capacity={"email": 5})
+    async with routed.db.write() as session:
+        await session.execute(update(User).where(User.id == best).values(presence=Presence.AWAY))
+    first, second = await arrived(routed, "b1"), await arrived(routed, "b2")  # one relay batch with both
+    await routed.relay.drain()
+    assert [o.user_id for o in await offers(routed, first)] == [other]
+    assert [o.user_id for o in await offers(routed, second)] == [other]
+    elsewhere = await arrived(routed, "b3")
+    async with routed.db.write() as session:  # back, but given a ticket by hand: full
+        await session.execute(update(User).where(User.id == best).values(presence=Presence.AVAILABLE))
+        await session.execute(update(Ticket).where(Ticket.id == elsewhere).values(assignee_id=best))
+    third = await arrived(routed, "b4")
+    await routed.relay.drain()
+    assert [o.user_id for o in await offers(routed, third)] == [other]
+
+
 async def test_rejection_and_expiry_go_to_the_next_agent_and_missed_offers_set_away(routed: Context) -> None:
     first = await make_agent(routed, "first", {"billing": 5})
     second = await make_agent(routed, "second", {"billing": 4})
