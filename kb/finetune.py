@@ -82,8 +82,17 @@ def tune(groups: Sequence[Sequence[str]], settings: TuneSettings = TuneSettings(
         import torch
     except ImportError as exc:
         raise EmbeddingsUnavailable(f"the embeddings extra is not installed ({exc.name})") from exc
-    started = time.monotonic()
+    threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
+    try:
+        return _tune(groups, settings, progress, torch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tune(groups: Sequence[Sequence[str]], settings: TuneSettings, progress: Callable[[int, float], object] | None,
+          torch: Any) -> Tuned:
+    started, cpu = time.monotonic(), time.process_time()
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     base = base_model()
@@ -134,6 +143,7 @@ def tune(groups: Sequence[Sequence[str]], settings: TuneSettings = TuneSettings(
         "base": base.name, "base_version": base.version, "layers": list(range(first, n_layers)),
         "kb_hash": content_hash(groups), "articles": len(groups), "texts": len(texts),
         "seconds": round(time.monotonic() - started, 1), "seconds_preparing": round(prepared, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
         "settings": asdict(settings),
         "loss_first": round(float(np.mean(losses[:20])), 4), "loss_last": round(float(np.mean(losses[-20:])), 4),
         "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
