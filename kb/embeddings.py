@@ -73,6 +73,10 @@ class MiniLM:
     embedded alone, so its vector depended on which other texts were embedded with it (an edit that embeds
     a few new phrasings would give them other vectors than a full rebuild), and queries, always alone, were
     compared with vectors made another way. One at a time is also no slower here (about 3.5 ms a phrasing).
+
+    ``tuned``: a folder that may hold the layers ``contactcenter kb tune`` fine-tuned (``kb/tuned.py``); when
+    they are valid for this model they replace the packaged ones before quantizing and tracing (``name``
+    then ends in ``+tuned``), otherwise the packaged model is used.
     """
 
     name = "all-MiniLM-L6-v2"
