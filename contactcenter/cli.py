@@ -250,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="fine-tune the model on these articles first (as `kb tune`; nothing is kept)")
     evaluate.add_argument("--tuned", metavar="DIR", help="use the fine-tuned model kept in DIR (from `kb tune --out`)")
     tune = kb.add_parser("tune", help="fine-tune the embeddings model on the published articles' titles and "
-                                      "phrasings; the server uses it from its next start")
+                                      "phrasings and keep it in DATA_DIR/kb (docs/kb.md)")
     tune.add_argument("--articles", help="tune on these articles (a folder, articles CSV or text,category CSV) "
                                          "instead of the database's published ones")
     tune.add_argument("--out", metavar="DIR", help="where to keep the model (default: DATA_DIR/kb)")
