@@ -144,3 +144,27 @@ def test_cli_tune_without_articles_to_pair_fails_cleanly(tmp_path: Path, capsys:
     assert main(["kb", "tune", "--data-dir", str(tmp_path), "--quiet"]) == 1  # an empty database
     assert "contactcenter:" in capsys.readouterr().err
     assert not tuned_paths(tmp_path / "kb")[1].exists()
+
+
+def test_the_library_loads_the_model_again_when_the_tuned_file_changes(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.library as library
+
+    loads: list[Path | None] = []
+
+    def fake_load(mode: str, *, tuned: Path | None = None) -> None:
+        loads.append(tuned)
+
+    monkeypatch.setattr(library, "load_encoder", fake_load)
+    library._encoder.cache_clear()
+    try:
+        library.shared_encoder("auto", tmp_path)
+        library.shared_encoder("auto", tmp_path)  # no file, unchanged: loaded once
+        assert loads == [tmp_path]
+        tuned_paths(tmp_path)[1].write_text("{}")
+        library.shared_encoder("auto", tmp_path)
+        library.shared_encoder("auto", tmp_path)
+        assert loads == [tmp_path, tmp_path]
+        assert library.ArticleLibrary("auto", tuned=tmp_path).tuned == tmp_path
+    finally:
+        library._encoder.cache_clear()
