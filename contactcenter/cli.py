@@ -1,5 +1,5 @@
 """`contactcenter serve | migrate | demo | import-mail | mail list|show|replay | admin create-user|create-token |
-kb evaluate|import|export | telegram set-webhook|poll | privacy export|erase|retention|rotate-master-key|
+kb evaluate|tune|import|export | telegram set-webhook|poll | privacy export|erase|retention|rotate-master-key|
 encrypt-existing`."""
 
 from __future__ import annotations
@@ -246,6 +246,18 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--margin", type=float, help="automatic-answer margin (default: [kb])")
     evaluate.add_argument("--embeddings", choices=("auto", "off"),
                           help="semantic similarity from the embeddings extra (default: [kb] embeddings)")
+    evaluate.add_argument("--tune", action="store_true",
+                          help="fine-tune the model on these articles first (as `kb tune`; nothing is kept)")
+    evaluate.add_argument("--tuned", metavar="DIR", help="use the fine-tuned model kept in DIR (from `kb tune --out`)")
+    tune = kb.add_parser("tune", help="fine-tune the embeddings model on the published articles' titles and "
+                                      "phrasings and keep it in DATA_DIR/kb (docs/kb.md)")
+    tune.add_argument("--articles", help="tune on these articles (a folder, articles CSV or text,category CSV) "
+                                         "instead of the database's published ones")
+    tune.add_argument("--out", metavar="DIR", help="where to keep the model (default: DATA_DIR/kb)")
+    tune.add_argument("--steps", type=int, help="training steps (default: kb.finetune.TuneSettings)")
+    tune.add_argument("--layers", type=int, help="top transformer layers that learn")
+    tune.add_argument("--quiet", action="store_true", help="no progress lines")
+    tune.add_argument("--data-dir")
     kb_import = kb.add_parser("import", help="import articles from a folder of Markdown files or a CSV")
     kb_import.add_argument("path")
     kb_import.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -271,6 +283,8 @@ def _parser() -> argparse.ArgumentParser:
 def _kb(settings: Settings, args: argparse.Namespace) -> int:
     if args.kb == "evaluate":
         return _kb_evaluate(settings, args)
+    if args.kb == "tune":
+        return asyncio.run(_kb_tune(settings, args))
     if args.kb == "import" and not Path(args.path).exists():
         print(f"contactcenter: {args.path} does not exist", file=sys.stderr)
         return 1
@@ -300,6 +314,38 @@ async def _kb_files(settings: Settings, args: argparse.Namespace, out: Callable[
         await db.dispose()
 
 
+async def _kb_tune(settings: Settings, args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
+    """`kb tune`: fine-tune on the published articles (or --articles) and keep the model in DATA_DIR/kb."""
+    from kb.finetune import tune_and_keep
+    folder = Path(args.out) if args.out else settings.data_path / "kb"
+    try:
+        if args.articles:
+            from kb.evaluate import entries_from_files
+            from kb.files import read_articles
+            entries = entries_from_files(read_articles(Path(args.articles)))
+        else:
+            from contactcenter.db.engine import Database
+            from contactcenter.db.migrate import upgrade
+            from kb.library import published_entries
+            settings.data_path.mkdir(parents=True, exist_ok=True)
+            db = Database(settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+            try:
+                await upgrade(db.engine)
+                entries = await published_entries(db)
+            finally:
+                await db.dispose()
+        progress = None if args.quiet else (lambda step, loss: out(f"step {step}: loss {loss:.4f}"))
+        meta = await asyncio.to_thread(tune_and_keep, entries, folder, steps=args.steps, layers=args.layers,
+                                       progress=progress)
+    except (OSError, ImportError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+        print(f"contactcenter: {exc}", file=sys.stderr)
+        return 1
+    out(f"tuned {meta['base']} on {meta['articles']} articles ({meta['texts']} texts) in {meta['seconds']} s; "
+        f"kept in {folder}")
+    out(json.dumps(meta))
+    return 0
+
+
 def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
     from kb.evaluate import entries_from_files, evaluate
     from kb.files import read_articles, read_queries
@@ -313,10 +359,24 @@ def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[st
     margin = settings.kb.auto_answer_margin if args.margin is None else args.margin
     mode = settings.kb.embeddings if args.embeddings is None else args.embeddings
     encoder = None
-    if mode != "off":
+    entries = entries_from_files(articles)
+    if mode != "off" or args.tune or args.tuned:
+        import tempfile
+
         from kb.embeddings import load_encoder
-        encoder = load_encoder(mode)
-    report = evaluate(entries_from_files(articles), queries, threshold=threshold, margin=margin,
+        from kb.finetune import tune_and_keep
+        tuned = Path(args.tuned) if args.tuned else None
+        with tempfile.TemporaryDirectory() as folder:
+            if args.tune:
+                tuned = Path(folder)
+                try:
+                    meta = tune_and_keep(entries, tuned)
+                except (ImportError, RuntimeError, ValueError) as exc:
+                    print(f"contactcenter: {exc}", file=sys.stderr)
+                    return 1
+                out(f"tuned on {meta['articles']} articles ({meta['texts']} texts) in {meta['seconds']} s")
+            encoder = load_encoder("auto", tuned=tuned)
+    report = evaluate(entries, queries, threshold=threshold, margin=margin,
                       encoder=encoder, semantic_weight=settings.kb.semantic_weight)
     out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article), "
         f"ranking: {report.ranking}")

