@@ -154,7 +154,8 @@ def build_context(settings: Settings) -> Context:
                   sla=SlaService(db, settings.sla) if settings.sla.enabled else None, notifier=notifier,
                   metrics=metrics,
                   webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None,
-                  kb=ArticleLibrary(settings.kb.embeddings, settings.kb.semantic_weight))
+                  kb=ArticleLibrary(settings.kb.embeddings, settings.kb.semantic_weight,
+                                    tuned=settings.data_path / "kb"))  # written by `contactcenter kb tune`
     if ctx.sla is not None and notifier is not None:
         sla = ctx.sla
         sla.due_listeners.append(lambda due: notifier.notify(SLA, due.isoformat()))
