@@ -177,6 +177,23 @@ class Ranker:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def lexical_scores(self, query: str) -> npt.NDArray[np.float64]:
+        """Every entry's lexical score for ``query`` (in entry order, 0..1), as ``search`` mixes it."""
+        return self._lexical(terms(query))
+
+    def _lexical(self, query_terms: list[str]) -> npt.NDArray[np.float64]:
+        n = len(self.entries)
+        combined = np.zeros(n)
+        if not n or not query_terms:
+            return combined
+        by_article, ceiling_a = self._articles.scores(query_terms, n)
+        by_phrasing, ceiling_p = self._phrasings.scores(query_terms, n)
+        if ceiling_a > 0:
+            combined += 0.5 * by_article / ceiling_a
+        if ceiling_p > 0:
+            combined += 0.5 * by_phrasing / ceiling_p
+        return combined
+
     def search(self, query: str, k: int = 3, *, language: str | None = None) -> list[Hit]:
         """Return the ``k`` best entries for ``query`` (score > 0), best first.
 
@@ -186,13 +203,7 @@ class Ranker:
         query_terms = terms(query)
         if not n or not query_terms or k <= 0:
             return []
-        by_article, ceiling_a = self._articles.scores(query_terms, n)
-        by_phrasing, ceiling_p = self._phrasings.scores(query_terms, n)
-        combined = np.zeros(n)
-        if ceiling_a > 0:
-            combined += 0.5 * by_article / ceiling_a
-        if ceiling_p > 0:
-            combined += 0.5 * by_phrasing / ceiling_p
+        combined = self._lexical(query_terms)
         semantic = self.semantic
         if semantic is not None and writes_in_model_script(query):
             w = semantic.weight
