@@ -43,6 +43,9 @@ logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?؟۔])\s+|\n+")
 SNIPPET_CHARS = 200
+# The best phrasing's share of the semantic score (the rest: the mean direction), chosen with
+# ``[kb] semantic_weight`` by cross-validation inside BANKING77's training part (BENCHMARKS.md, kb5).
+BEST_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,8 @@ class SemanticIndex:
                    np.searchsorted(owner, np.arange(len(entries))).astype(np.intp))
 
     def scores(self, query: str, n_articles: int) -> npt.NDArray[np.float64]:
-        """Per article, 0.7 x the best cosine similarity of ``query`` with a title or phrasing + 0.3 x its
-        similarity with their mean direction (one odd phrasing weighs less), in [0, 1].
+        """Per article, ``BEST_SHARE`` (0.6) x the best cosine similarity of ``query`` with a title or phrasing
+        + 0.4 x its similarity with their mean direction (one odd phrasing weighs less), in [0, 1].
 
         Two matrix-vector products over unit vectors and one ``maximum.reduceat`` over each article's
         rows (every article has at least its title): well under a millisecond for 8,000 phrasings."""
@@ -144,7 +147,7 @@ class SemanticIndex:
             return np.zeros(n_articles)
         vector = self.encoder.encode([query])[0]
         best: npt.NDArray[np.float64] = np.maximum.reduceat(self.vectors @ vector, self.starts).astype(np.float64)
-        best = 0.7 * best + 0.3 * (self.centroids @ vector).astype(np.float64)
+        best = BEST_SHARE * best + (1 - BEST_SHARE) * (self.centroids @ vector).astype(np.float64)
         return np.clip(best, 0.0, 1.0)
 
 
