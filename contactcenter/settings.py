@@ -266,7 +266,7 @@ class KbSettings:
     max_phrasing_chars: int = 300
     auto_answer_channels: tuple[str, ...] = ("chat", "telegram")
     embeddings: str = "auto"
-    semantic_weight: float = 0.8
+    semantic_weight: float = 0.75
     answer_hold_seconds: float = 600.0
     hold_check_interval: float = 15.0
 

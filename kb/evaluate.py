@@ -46,7 +46,7 @@ def entries_from_files(articles: Sequence[ArticleFile]) -> list[Entry]:
 
 
 def evaluate(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], *, threshold: float,
-             margin: float, encoder: Encoder | None = None, semantic_weight: float = 0.8) -> Report:
+             margin: float, encoder: Encoder | None = None, semantic_weight: float = 0.75) -> Report:
     """Rank every ``(text, category)`` query against ``entries`` and summarize (with ``encoder``: the
     articles are embedded first, not timed; each query's embedding is part of its time)."""
     ranker = Ranker(entries)

@@ -114,7 +114,7 @@ def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
 class ArticleLibrary:
     """Cached rankers: one over published articles, one over published and internal ones (staff)."""
 
-    def __init__(self, embeddings: str = "off", semantic_weight: float = 0.8, *, tuned: Path | None = None) -> None:
+    def __init__(self, embeddings: str = "off", semantic_weight: float = 0.75, *, tuned: Path | None = None) -> None:
         self.embeddings = embeddings
         self.tuned = tuned
         self.semantic_weight = semantic_weight

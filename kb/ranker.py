@@ -43,6 +43,9 @@ logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?؟۔])\s+|\n+")
 SNIPPET_CHARS = 200
+# The best phrasing's share of the semantic score (the rest: the mean direction), chosen with
+# ``[kb] semantic_weight`` by cross-validation inside BANKING77's training part (BENCHMARKS.md, kb5).
+BEST_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,8 @@ class SemanticIndex:
                    np.searchsorted(owner, np.arange(len(entries))).astype(np.intp))
 
     def scores(self, query: str, n_articles: int) -> npt.NDArray[np.float64]:
-        """Per article, 0.7 x the best cosine similarity of ``query`` with a title or phrasing + 0.3 x its
-        similarity with their mean direction (one odd phrasing weighs less), in [0, 1].
+        """Per article, ``BEST_SHARE`` (0.6) x the best cosine similarity of ``query`` with a title or phrasing
+        + 0.4 x its similarity with their mean direction (one odd phrasing weighs less), in [0, 1].
 
         Two matrix-vector products over unit vectors and one ``maximum.reduceat`` over each article's
         rows (every article has at least its title): well under a millisecond for 8,000 phrasings."""
@@ -144,7 +147,7 @@ class SemanticIndex:
             return np.zeros(n_articles)
         vector = self.encoder.encode([query])[0]
         best: npt.NDArray[np.float64] = np.maximum.reduceat(self.vectors @ vector, self.starts).astype(np.float64)
-        best = 0.7 * best + 0.3 * (self.centroids @ vector).astype(np.float64)
+        best = BEST_SHARE * best + (1 - BEST_SHARE) * (self.centroids @ vector).astype(np.float64)
         return np.clip(best, 0.0, 1.0)
 
 
@@ -177,6 +180,23 @@ class Ranker:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def lexical_scores(self, query: str) -> npt.NDArray[np.float64]:
+        """Every entry's lexical score for ``query`` (in entry order, 0..1), as ``search`` mixes it."""
+        return self._lexical(terms(query))
+
+    def _lexical(self, query_terms: list[str]) -> npt.NDArray[np.float64]:
+        n = len(self.entries)
+        combined = np.zeros(n)
+        if not n or not query_terms:
+            return combined
+        by_article, ceiling_a = self._articles.scores(query_terms, n)
+        by_phrasing, ceiling_p = self._phrasings.scores(query_terms, n)
+        if ceiling_a > 0:
+            combined += 0.5 * by_article / ceiling_a
+        if ceiling_p > 0:
+            combined += 0.5 * by_phrasing / ceiling_p
+        return combined
+
     def search(self, query: str, k: int = 3, *, language: str | None = None) -> list[Hit]:
         """Return the ``k`` best entries for ``query`` (score > 0), best first.
 
@@ -186,13 +206,7 @@ class Ranker:
         query_terms = terms(query)
         if not n or not query_terms or k <= 0:
             return []
-        by_article, ceiling_a = self._articles.scores(query_terms, n)
-        by_phrasing, ceiling_p = self._phrasings.scores(query_terms, n)
-        combined = np.zeros(n)
-        if ceiling_a > 0:
-            combined += 0.5 * by_article / ceiling_a
-        if ceiling_p > 0:
-            combined += 0.5 * by_phrasing / ceiling_p
+        combined = self._lexical(query_terms)
         semantic = self.semantic
         if semantic is not None and writes_in_model_script(query):
             w = semantic.weight

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -154,3 +155,14 @@ def test_search_never_fails_and_scores_stay_in_range(docs: list[str], any_query:
         assert len(hits) <= 3
         assert all(0 < h.score <= 1 for h in hits)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_lexical_scores_are_what_search_ranks(ranker: Ranker) -> None:
+    for query, _ in ENGLISH_QUERIES + PERSIAN_QUERIES:
+        scores = ranker.lexical_scores(query)
+        assert scores.shape == (len(ARTICLES),)
+        order = [i for i in np.argsort(-scores, kind="stable")[:3] if scores[i] > 0]
+        hits = ranker.search(query, k=3)
+        assert [h.id for h in hits] == [ARTICLES[i].id for i in order]
+        assert [h.score for h in hits] == [round(float(min(scores[i], 1.0)), 4) for i in order]
+    assert not ranker.lexical_scores("").any()

@@ -1,0 +1,65 @@
+"""bench/kb_cv.py: the seeded folds, the articles built from rows and the offline re-ranking that chooses
+the ranking weights (lexical scores only: no model needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="module")
+def kb_cv() -> ModuleType:
+    if not HAS_TORCH:
+        pytest.skip("bench/kb_cv.py needs the embeddings extra")
+    path = Path(__file__).resolve().parents[2] / "bench" / "kb_cv.py"
+    spec = importlib.util.spec_from_file_location("kb_cv", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+ROWS = [(f"question {i} about {c}", c) for c in ("card", "refund", "pin") for i in range(10)]
+
+
+def test_folds_are_seeded_disjoint_and_cover_every_row(kb_cv: ModuleType) -> None:
+    parts = kb_cv.folds(ROWS, 3)
+    assert parts == kb_cv.folds(ROWS, 3)
+    assert sorted(r for p in parts for r in p) == sorted(ROWS)
+    assert [len(p) for p in parts] == [10, 10, 10]
+    assert parts != kb_cv.folds(ROWS, 3, seed=1)
+
+
+def test_articles_from_rows_one_per_category(kb_cv: ModuleType) -> None:
+    entries = kb_cv.articles_from_rows(ROWS)
+    assert [e.id for e in entries] == ["card", "refund", "pin"]
+    assert entries[1].title == "Refund" and len(entries[1].phrasings) == 10
+
+
+def test_offline_ranking_and_answers(kb_cv: ModuleType) -> None:
+    entries = kb_cv.articles_from_rows(ROWS)
+    queries = [("refund question", "refund"), ("pin question", "pin"), ("weather tomorrow", "oos")]
+    s = kb_cv.score_queries(entries, queries, None)
+    assert s["truth"].tolist() == [1, 2, -1] and not s["semantic"].any()
+    # Without the model the combined score is the lexical one, whatever the weights.
+    assert np.array_equal(kb_cv.combine(s, 0.8, 0.7), s["lexical"])
+    assert kb_cv.top_k(s, 0.8, 0.7, 1) == (2, 2)
+    given, correct, oos = kb_cv.answers(s, 0.8, 0.7, 0.0, 0.0)
+    assert (given, correct) == (2, 2) and oos == 0  # "weather tomorrow" matches no article: score 0
+    # A made-up semantic part: the best phrasing only (mix 1) decides once the weight is 1.
+    s["semantic"][:] = True
+    s["best"] = np.asarray([[0.9, 0.1, 0.2], [0.1, 0.2, 0.3], [0.1, 0.1, 0.95]])
+    s["mean"] = np.zeros((3, 3))
+    assert kb_cv.top_k(s, 1.0, 1.0, 1) == (1, 2)
+    assert kb_cv.answers(s, 1.0, 1.0, 0.5, 0.15) == (2, 0, 1)
