@@ -35,7 +35,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from kb.embeddings import MiniLM, writes_in_model_script
 from kb.evaluate import entries_from_files
-from kb.files import ArticleFile, category_title, read_articles, read_queries
+from kb.files import articles_by_category, read_articles, read_queries
 from kb.ranker import Entry, Ranker, SemanticIndex, semantic_texts
 
 SEED = 7705
@@ -54,13 +54,8 @@ def folds(rows: Sequence[tuple[str, str]], k: int, seed: int = SEED) -> list[lis
 
 
 def articles_from_rows(rows: Sequence[tuple[str, str]]) -> list[Entry]:
-    """One article per category, titled after it, its texts as phrasings (as ``kb/files.py`` reads a
-    text,category CSV)."""
-    grouped: dict[str, list[str]] = {}
-    for text, category in rows:
-        grouped.setdefault(category, []).append(text)
-    return entries_from_files([ArticleFile(title=category_title(c), category=c, phrasings=texts, source=c)
-                               for c, texts in grouped.items()])
+    """One article per category, as ``kb evaluate`` reads a text,category CSV."""
+    return entries_from_files(articles_by_category(rows))
 
 
 def score_queries(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], encoder: MiniLM | None) -> Scores:

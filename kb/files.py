@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ArticleFile", "category_title", "dump_markdown", "file_name", "read_articles", "read_queries"]
+__all__ = ["ArticleFile", "articles_by_category", "category_title", "dump_markdown", "file_name", "read_articles",
+           "read_queries"]
 
 _SLUG_RE = re.compile(r"[^\w]+")
 
@@ -74,15 +75,20 @@ def _read_csv(path: Path) -> Iterator[ArticleFile]:
                     source=f"{path}:{n}",
                 )
         elif {"text", "category"} <= columns:
-            grouped: dict[str, list[str]] = {}
-            for row in reader:
-                if row["text"] and row["category"]:
-                    grouped.setdefault(row["category"], []).append(row["text"])
-            for category, texts in grouped.items():
-                yield ArticleFile(title=category_title(category), category=category, phrasings=texts,
-                                  source=f"{path}:{category}")
+            yield from articles_by_category(((row["text"], row["category"]) for row in reader), f"{path}:")
         else:
             raise ValueError(f"{path}: needs a title column, or the columns text,category")
+
+
+def articles_by_category(rows: Iterable[tuple[str, str]], source: str = "") -> list[ArticleFile]:
+    """One article per category of ``(text, category)`` rows, titled after it, its texts as phrasings (rows
+    with an empty text or category are skipped); each article's ``source`` is ``source`` + its category."""
+    grouped: dict[str, list[str]] = {}
+    for text, category in rows:
+        if text and category:
+            grouped.setdefault(category, []).append(text)
+    return [ArticleFile(title=category_title(category), category=category, phrasings=texts,
+                        source=f"{source}{category}") for category, texts in grouped.items()]
 
 
 def _split(value: str, sep: str) -> list[str]:

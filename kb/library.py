@@ -67,14 +67,18 @@ def _stamp(tuned: Path | None) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _entry(id_: int, title: str, body: str, phrasings: Sequence[str] | None, language: str | None) -> Entry:
+    """A ranker entry from an article row's (id, title, body, phrasings, language)."""
+    return Entry(id_, title, plain_text(body), tuple(phrasings or ()), primary_language(language))
+
+
 async def published_entries(db: Database) -> list[Entry]:
     """The published articles as ranker entries (what ``kb tune`` learns from)."""
     async with db.read() as session:
         rows = (await session.execute(
             select(KbArticle.id, KbArticle.title, KbArticle.body, KbArticle.phrasings, KbArticle.language)
             .where(KbArticle.status == "published").order_by(KbArticle.id))).all()
-    return [Entry(id_, title, plain_text(body), tuple(phrasings or ()), primary_language(language))
-            for id_, title, body, phrasings, language in rows]
+    return [_entry(*row) for row in rows]
 
 
 class VectorCache:
@@ -106,8 +110,7 @@ class VectorCache:
 
 def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
     """The public and the staff ranker from (id, title, body, phrasings, language, status) rows."""
-    entries = [(status, Entry(id_, title, plain_text(body), tuple(phrasings or ()), primary_language(language)))
-               for id_, title, body, phrasings, language, status in rows]
+    entries = [(status, _entry(*article)) for *article, status in rows]
     return Ranker([e for status, e in entries if status == "published"]), Ranker([e for _, e in entries])
 
 
