@@ -61,10 +61,10 @@ def policy_rows(session: Session) -> Sequence[SlaPolicy]:
 
 
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_T, _M, _A, _TT = (cast(Table, model.__table__) for model in (Ticket, Message, AuditEvent, TicketTag))
-_TICKETS = select(*(_T.c[name] for name in ("id", "priority", "type", "channel", "organization_id", "status",
+TICKETS, _M, _A, _TT = (cast(Table, model.__table__) for model in (Ticket, Message, AuditEvent, TicketTag))
+_TICKETS = select(*(TICKETS.c[name] for name in ("id", "priority", "type", "channel", "organization_id", "status",
                                             "created_at", "updated_at", "merged_into_id", "sla_due_at"))
-                  ).where(_T.c.id.in_(_IDS))
+                  ).where(TICKETS.c.id.in_(_IDS))
 _TAGS = select(_TT.c.ticket_id, _TT.c.tag).where(_TT.c.ticket_id.in_(_IDS))
 _MESSAGES = select(_M.c.ticket_id, _M.c.id, _M.c.direction, _M.c.author_kind, _M.c.internal, _M.c.created_at
                    ).where(_M.c.ticket_id.in_(_IDS))
@@ -212,9 +212,6 @@ def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> d
             out[f"{clock.metric.value}_business_seconds"] = int(clock.elapsed.total_seconds())
             out[f"{clock.metric.value}_calendar_seconds"] = int(clock.calendar_elapsed.total_seconds())
     return out
-
-
-TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
 
 
 def breach_due(clocks: Sequence[Clock]) -> datetime | None:
