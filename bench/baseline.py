@@ -24,7 +24,9 @@ import tempfile
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import free_port, run, wait_healthy
+from intake import run  # its client; importing it also makes the repository importable
+
+from tests.servers import free_port, wait_healthy
 
 SERVER = """
 import sqlite3, sys
