@@ -28,6 +28,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from contactcenter.hub import Frame, LocalHub, Subscriber
+from contactcenter.ops.repeat import Repeater
 
 log = logging.getLogger(__name__)
 
@@ -161,21 +162,23 @@ class ClusterHub(LocalHub):
         self._seen: dict[str, float] = {}  # process -> when it was last heard from
         self._parts: dict[str, list[str | None]] = {}
         self._inbox: asyncio.Queue[tuple[str, Frame]] = asyncio.Queue()  # frames from elsewhere, in order
-        self._tasks: list[asyncio.Task[None]] = []
+        self._inbox_task: asyncio.Task[None] | None = None
+        self._heartbeat = Repeater("hub-heartbeat", self._beat, HEARTBEAT, log=log,
+                                   failure="hub heartbeat failed; retrying")
         notifier.on(HUB, self._received)
         notifier.on_connected(lambda: self._send({"op": "hello", "topics": sorted(self._topics)}))
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._heartbeat(), name="hub-heartbeat"),
-                       loop.create_task(self._deliver_received(), name="hub-inbox")]
+        self._heartbeat.start()
+        self._inbox_task = asyncio.get_running_loop().create_task(self._deliver_received(), name="hub-inbox")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        await self._heartbeat.stop()
+        if self._inbox_task is not None:
+            self._inbox_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._inbox_task
+            self._inbox_task = None
         self._send({"op": "bye"})
 
     def subscribe(self, topic: str, subscriber: Subscriber) -> None:
@@ -264,11 +267,9 @@ class ClusterHub(LocalHub):
             topic, frame = await self._inbox.get()
             await self.deliver_local(topic, frame)  # never raises: it logs a subscriber's failure
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            self._send({"op": "alive"})
-            self._forget_silent()
+    async def _beat(self) -> None:
+        self._send({"op": "alive"})
+        self._forget_silent()
 
 
 def _chunks(text: str, size: int) -> list[str]:
