@@ -32,6 +32,7 @@ class MessageReceived(Event):
     topic: ClassVar[str] = "message.received"
     ticket_id: int
     message_id: int
+    channel: str = ""  # "" in events stored before the field existed
 
 
 @dataclass(frozen=True)

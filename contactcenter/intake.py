@@ -16,9 +16,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from contactcenter.actions.contacts import ContactRequest, ResolvedContact, reso
 from contactcenter.db import search
 from contactcenter.db.engine import Database, DatabaseUnavailable, note_events
 from contactcenter.db.ids import insert_rows, prefetch_ids
-from contactcenter.db.keys import key_in
+from contactcenter.db.keys import KeyedSelect, key_in
 from contactcenter.db.models import (
     Attachment,
     AuditEvent,
@@ -56,6 +56,17 @@ from routing.requirements import derive
 log = logging.getLogger(__name__)
 SUBJECT_FROM_TEXT = 80
 MAX_BATCH = 64
+
+# The lookups of every batch, built once (docs/architecture.md, "Statements on hot paths").
+_MESSAGES = cast(Table, Message.__table__)
+_STORED = KeyedSelect(select(_MESSAGES.c.channel, _MESSAGES.c.external_id, _MESSAGES.c.id, _MESSAGES.c.ticket_id,
+                             _MESSAGES.c.contact_id, _MESSAGES.c.thread_reason),
+                      (_MESSAGES.c.channel, _MESSAGES.c.external_id))
+_TICKETS_BY = {column.key: KeyedSelect(select(Ticket), (column,)) for column in (Ticket.id, Ticket.portal_token_hash)}
+_IN_FORCE = (select(ServiceContract.id).where(
+    ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= bindparam("today"),
+    or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= bindparam("today"))).exists())
+_ORGANIZATIONS = KeyedSelect(select(Organization.id, Organization.tier, _IN_FORCE), (Organization.id,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +132,7 @@ class _Batch:
     def drop_redeliveries(self) -> list[int]:
         """Answer messages stored before with their original result; return the indexes still to do."""
         keys = [(a.message.channel, a.message.external_id) for a in self.arrivals]
-        rows = self.session.execute(
-            select(Message.channel, Message.external_id, Message.id, Message.ticket_id, Message.contact_id,
-                   Message.thread_reason).where(key_in((Message.channel, Message.external_id), set(keys)))).all()
+        rows = _STORED.rows(self.session.connection(), set(keys))
         stored = {(r.channel, r.external_id): r for r in rows}
         todo: list[int] = []
         for index, key in enumerate(keys):
@@ -159,10 +168,8 @@ class _Batch:
         return kept
 
     def _tickets_by(self, column: Any, values: set[Any]) -> dict[Any, Ticket]:
-        if not values:
-            return {}
-        found = self.session.scalars(select(Ticket).where(column.in_(values))).all()
-        return {getattr(t, column.key): t for t in found}
+        found = _TICKETS_BY[column.key].rows(self.session, ((value,) for value in values))
+        return {getattr(ticket, column.key): ticket for ticket, in found}
 
     def _live(self, ticket: Ticket | None) -> Ticket | None:
         """Follow merges to the ticket that now holds the conversation."""
@@ -312,14 +319,8 @@ class _Batch:
 
     def organizations(self, ids: set[int | None]) -> dict[int | None, tuple[str, bool]]:
         """The tier of each organization and whether it has a service contract in force today."""
-        if not ids:
-            return {}
-        today = self.now.date()
-        in_force = (select(ServiceContract.id).where(
-            ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= today,
-            or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= today)).exists())
-        rows = self.session.execute(select(Organization.id, Organization.tier, in_force)
-                                    .where(Organization.id.in_(ids))).all()
+        rows = _ORGANIZATIONS.rows(self.session.connection(), ((org_id,) for org_id in ids),
+                                   {"today": self.now.date()})
         return {org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
 
     def continue_ticket(self, step: _Step) -> None:
@@ -366,7 +367,8 @@ class _Batch:
             index_rows.append((step.ticket_id, f"{msg.subject} {msg.text}" if opens else msg.text, opens))
             self.audit(step.contact.id, "message.received", "message", message_id,
                        {"channel": msg.channel, "thread_reason": row["thread_reason"]}, step.ticket_id)
-            self.events.append(outbox_row(MessageReceived(ticket_id=step.ticket_id, message_id=message_id), self.now))
+            received = MessageReceived(ticket_id=step.ticket_id, message_id=message_id, channel=msg.channel)
+            self.events.append(outbox_row(received, self.now))
             self.results[step.index] = IntakeResult(step.ticket_id, message_id, step.contact.id,
                                                     created_ticket=opens, duplicate=False,
                                                     thread_reason=row["thread_reason"], portal_token=step.portal_token)

@@ -13,9 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.db.engine import Database
@@ -34,6 +34,16 @@ Handler = Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[list[Event]], Awaitable[None]]
 DeadHandler = Callable[[Event, str], Awaitable[None]]
 
+
+# The claim and the outcome of every batch, built once (docs/architecture.md, "Statements on hot paths").
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+_DUE = select(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.pending_subscribers
+              ).where(or_(and_(_OUTBOX.c.status == OutboxStatus.PENDING, _OUTBOX.c.available_at <= bindparam("now")),
+                          and_(_OUTBOX.c.status == OutboxStatus.CLAIMED, _OUTBOX.c.claimed_until < bindparam("now")))
+                      ).order_by(_OUTBOX.c.id).limit(bindparam("limit"))
+_DUE_FOR_UPDATE = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: rows another process claims are skipped
+_DONE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+    status=OutboxStatus.DONE, done_at=bindparam("now"), claimed_until=None)
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
@@ -86,16 +96,11 @@ class Relay:
 
     def _claim(self, session: Session, now: datetime) -> list[Claimed]:
         """Due events, oldest first, up to a batch (those nobody subscribes to are simply marked done)."""
-        due = and_(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.available_at <= now)
-        stale = and_(OutboxEvent.status == OutboxStatus.CLAIMED, OutboxEvent.claimed_until < now)
-        query = (select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload, OutboxEvent.attempts,
-                        OutboxEvent.pending_subscribers)
-                 .where(or_(due, stale))
-                 .order_by(OutboxEvent.id).limit(self.settings.batch_size))
+        params = {"now": now, "limit": self.settings.batch_size}
         if self.db.is_sqlite:
             # One server process per SQLite file: nobody to share with, so reading is claim enough.
-            return [Claimed(*row) for row in session.execute(query).all()]
-        claimed = [Claimed(*row) for row in session.execute(query.with_for_update(skip_locked=True)).all()]
+            return [Claimed(*row) for row in session.connection().execute(_DUE, params).all()]
+        claimed = [Claimed(*row) for row in session.connection().execute(_DUE_FOR_UPDATE, params).all()]
         if claimed:
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
                             .values(status=OutboxStatus.CLAIMED,
@@ -106,8 +111,7 @@ class Relay:
         """Mark delivered events done; schedule a retry (or the dead-letter state) for the others."""
         done = [row.id for row, failures in outcomes if not failures]
         if done:
-            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done))
-                            .values(status=OutboxStatus.DONE, done_at=now, claimed_until=None))
+            session.connection().execute(_DONE, {"ids": done, "now": now})
         for row, failures in outcomes:
             if not failures:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,16 +49,26 @@ def _phrase(text: str) -> str:
     return " " + " ".join(tokens(text)) + " "
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyword(keyword: str) -> str:
+    """A rule's keyword as it is looked for in a ``_phrase`` ("" when it has no word: it never matches).
+
+    Rules are few and fixed, and each new ticket checks every keyword: normalized once, not per ticket."""
+    words = tokens(keyword)
+    return " " + " ".join(words) if words else ""
+
+
 def _mentions(words: str, keyword: str) -> bool:
     """The keyword starts at a word boundary; its last word may go on (refund: refunds, رمز عبور: رمز عبورم)."""
-    return " " + " ".join(tokens(keyword)) in words
+    phrase = _keyword(keyword)
+    return bool(phrase) and phrase in words
 
 
 def rule_matches(rule: RoutingRule, *, text: str, channel: str, tier: str, has_contract: bool,
                  ticket_type: TicketType) -> bool:
     """Every condition the rule gives holds (a rule with no condition never matches)."""
     conditions = [
-        not rule.keywords or any(_mentions(text, k) for k in rule.keywords if tokens(k)),
+        not rule.keywords or any(_mentions(text, k) for k in rule.keywords),
         not rule.tier or rule.tier == tier,
         not rule.contract or has_contract,
         not rule.channel or rule.channel == channel,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import Actor, audit_row, record
 from contactcenter.db.ids import insert_rows
-from contactcenter.db.keys import key_in
+from contactcenter.db.keys import KeyedSelect
 from contactcenter.db.models import AuditEvent, Contact, ContactIdentity, ContactMerge, Organization, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, LinkMethod
@@ -30,6 +30,15 @@ class ContactRequest:
     language: str | None
 
 
+# What intake runs for every batch, built once (docs/architecture.md, "Statements on hot paths").
+_IDENTITIES, _CONTACTS, _ORGS = (cast(Table, model.__table__) for model in (ContactIdentity, Contact, Organization))
+_OWNERS = KeyedSelect(select(_IDENTITIES.c.kind, _IDENTITIES.c.value, _IDENTITIES.c.contact_id),
+                      (_IDENTITIES.c.kind, _IDENTITIES.c.value))
+_NAMED = KeyedSelect(select(_CONTACTS.c.id, _CONTACTS.c.name, _CONTACTS.c.organization_id), (_CONTACTS.c.id,))
+_ORGANIZATION_DOMAINS = select(_ORGS.c.id, _ORGS.c.domains).order_by(_ORGS.c.id)
+_RENAME = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("cid")).values(name=bindparam("cname"))
+
+
 class _Organizations:
     """Organization lookup by e-mail domain, read at most once per batch (organizations are few)."""
 
@@ -43,8 +52,7 @@ class _Organizations:
             return None
         if self.by_domain is None:
             self.by_domain = {}
-            for org_id, org_domains in self.session.execute(
-                    select(Organization.id, Organization.domains).order_by(Organization.id)).all():
+            for org_id, org_domains in self.session.connection().execute(_ORGANIZATION_DOMAINS).all():
                 for domain in org_domains or []:
                     self.by_domain.setdefault(str(domain).lower(), int(org_id))
         return next((self.by_domain[d] for d in domains if d in self.by_domain), None)
@@ -64,16 +72,9 @@ def resolve_contacts(session: Session, requests: Sequence[ContactRequest]) -> li
     """
     keys_per = [list(dict.fromkeys((a.kind.value, a.value) for a in r.addresses)) for r in requests]
     all_keys = list(dict.fromkeys(k for keys in keys_per for k in keys))
-    owners: dict[tuple[str, str], int] = {}
-    if all_keys:
-        rows = session.execute(select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
-                                     .where(key_in((ContactIdentity.kind, ContactIdentity.value), all_keys)))
-        owners = {(kind, value): contact_id for kind, value, contact_id in rows.all()}
-    existing: dict[int, tuple[str, int | None]] = {}
-    if owners:
-        found = session.execute(select(Contact.id, Contact.name, Contact.organization_id)
-                                      .where(Contact.id.in_(set(owners.values()))))
-        existing = {cid: (name, org) for cid, name, org in found.all()}
+    connection = session.connection()
+    owners = {(kind, value): contact_id for kind, value, contact_id in _OWNERS.rows(connection, all_keys)}
+    existing = {cid: (name, org) for cid, name, org in _NAMED.rows(connection, {(c,) for c in owners.values()})}
     organizations = _Organizations(session)
     Ref = tuple[str, int]  # ("old", contact id) or ("new", index into `new`)
     claimed: dict[tuple[str, str], Ref] = {}  # unknown address -> the contact it is linked to
@@ -105,10 +106,8 @@ def resolve_contacts(session: Session, requests: Sequence[ContactRequest]) -> li
             return ResolvedContact(value, existing[value][1])
         return ResolvedContact(new_ids[value], new[value]["organization_id"])
 
-    if names:
-        table = cast(Table, Contact.__table__)  # a Core executemany: the ORM form wants primary keys in every row
-        session.execute(update(table).where(table.c.id == bindparam("cid")).values(name=bindparam("cname")),
-                        [{"cid": cid, "cname": name} for cid, name in names.items()])
+    if names:  # a Core executemany: the ORM form wants primary keys in every row
+        connection.execute(_RENAME, [{"cid": cid, "cname": name} for cid, name in names.items()])
     insert_rows(session, ContactIdentity, [
         {"contact_id": resolved(ref).id, "kind": kind, "value": value, "method": LinkMethod.CLAIMED.value,
          "created_at": utcnow()} for (kind, value), ref in claimed.items()])

@@ -14,8 +14,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, event, insert, text
+from sqlalchemy import Insert, Table, TextClause, event, insert, text
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from contactcenter.db.bulk import insert_many
 
 _NEXT = "next_ids"  # session.info key: table name -> next free id (SQLite, this transaction)
 
@@ -33,12 +35,18 @@ def _forget_counters(session: Session, transaction: Any) -> None:
 def _prefetch(session: Session, tables: Sequence[Table]) -> None:
     """Read the highest id of every table not counted yet, all in one statement (SQLite)."""
     counters: dict[str, int] = session.info.setdefault(_NEXT, {})
-    missing = [t.name for t in tables if t.name not in counters]
+    missing = tuple(t.name for t in tables if t.name not in counters)
     if missing:
-        # Table names come from our own metadata, never from input.
-        columns = ", ".join(f'(SELECT coalesce(max(id), 0) FROM "{name}")' for name in missing)  # noqa: S608
-        highest = session.connection().execute(text(f"SELECT {columns}")).one()
+        highest = session.connection().execute(_highest_ids(missing)).one()
         counters.update({name: int(value) + 1 for name, value in zip(missing, highest, strict=True)})
+
+
+@functools.cache
+def _highest_ids(names: tuple[str, ...]) -> TextClause:
+    """One statement reading the highest id of each table (built once per set of tables)."""
+    # Table names come from our own metadata, never from input.
+    columns = ", ".join(f'(SELECT coalesce(max(id), 0) FROM "{name}")' for name in names)  # noqa: S608
+    return text(f"SELECT {columns}")
 
 
 def _allocate(session: Session, table: Table, count: int) -> list[int]:
@@ -49,9 +57,7 @@ def _allocate(session: Session, table: Table, count: int) -> list[int]:
         start = counters[table.name]
         counters[table.name] = start + count
         return list(range(start, start + count))
-    ids = connection.execute(text(
-        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),  # noqa: S608
-        {"n": count}).scalars().all()
+    ids = connection.execute(_next_ids(table.name), {"n": count}).scalars().all()
     return [int(i) for i in ids]
 
 
@@ -89,8 +95,28 @@ def insert_rows(session: Session, model: type[DeclarativeBase], rows: list[dict[
     ids = _allocate(session, table, len(rows))
     for row, new_id in zip(rows, ids, strict=True):
         row["id"] = new_id
-    session.connection().execute(_insert(table), rows)  # Core on the connection: the cheapest way through SQLAlchemy
+    _insert_all(session, table, rows)
     return ids
+
+
+def insert_keyed_rows(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` that carry their own primary key (not an ``id`` of ours) in one executemany."""
+    if rows:
+        table = model.__table__
+        assert isinstance(table, Table) and "id" not in table.primary_key.columns
+        _insert_all(session, table, rows)
+
+
+def _insert_all(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or not insert_many(connection, table, rows):
+        connection.execute(_insert(table), rows)  # Core on the connection: the cheapest way through SQLAlchemy
+
+
+@functools.cache
+def _next_ids(name: str) -> TextClause:
+    """PostgreSQL: ``n`` ids from the table's sequence (one statement per table, built once)."""
+    return text(f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) FROM generate_series(1, :n)")  # noqa: S608
 
 
 @functools.cache

@@ -18,21 +18,27 @@ def document(*parts: str) -> str:
     return search_key(" ".join(p for p in parts if p))[:MAX_INDEXED_CHARS]
 
 
+# (insert a new ticket's text, add to an indexed ticket's text) per dialect, built once
+_INDEX = {
+    "sqlite": (text("INSERT INTO ticket_search (rowid, body) VALUES (:id, :body)"),
+               text("UPDATE ticket_search SET body = substr(body || ' ' || :body, 1, :cap) WHERE rowid = :id")),
+    "postgresql": (
+        text("INSERT INTO ticket_search (ticket_id, document) VALUES (:id, to_tsvector('simple', :body))"),
+        text("UPDATE ticket_search SET document = document || to_tsvector('simple', :body) WHERE ticket_id = :id")),
+}
+
+
 def index_many(session: Session, rows: list[tuple[int, str, bool]]) -> None:
     """Index several texts at once: (ticket id, text, whether the ticket is new) each."""
     new = [{"id": i, "body": document(t) or " "} for i, t, is_new in rows if is_new]
     more = [{"id": i, "body": document(t), "cap": MAX_INDEXED_CHARS} for i, t, is_new in rows if not is_new]
     more = [row for row in more if row["body"]]
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    connection = session.connection()
+    insert, append = _INDEX[connection.dialect.name]
     if new:
-        session.execute(text(
-            "INSERT INTO ticket_search (rowid, body) VALUES (:id, :body)" if sqlite else
-            "INSERT INTO ticket_search (ticket_id, document) VALUES (:id, to_tsvector('simple', :body))"), new)
+        connection.execute(insert, new)
     if more:
-        session.execute(text(
-            "UPDATE ticket_search SET body = substr(body || ' ' || :body, 1, :cap) WHERE rowid = :id" if sqlite else
-            "UPDATE ticket_search SET document = document || to_tsvector('simple', :body) WHERE ticket_id = :id"),
-            more)
+        connection.execute(append, more)
 
 
 def _fts_query(words: list[str]) -> str:

@@ -64,10 +64,13 @@ class Metrics:
                                SlaWarning.topic, SlaBreached.topic), "metrics", self.on_events)
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        received: list[int] = []
+        received: list[int] = []  # events stored before they named their channel
         for event in events:
             if isinstance(event, MessageReceived):
-                received.append(event.message_id)
+                if event.channel:
+                    self.intake.labels(event.channel).inc()
+                else:
+                    received.append(event.message_id)
             elif isinstance(event, TicketCreated):
                 self.tickets.labels(event.channel).inc()
             elif isinstance(event, OfferMade):

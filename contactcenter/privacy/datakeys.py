@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from contactcenter.db.ids import insert_rows
+from contactcenter.db.keys import KeyedSelect
 from contactcenter.db.models import ContactKey
 from contactcenter.db.sealed import keyring_of
 from contactcenter.db.types import utcnow
@@ -20,6 +21,10 @@ from contactcenter.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from contactcenter.db.engine import Database
+
+
+_KEYS = cast(Table, ContactKey.__table__)
+_KEYS_OF = KeyedSelect(select(_KEYS.c.id, _KEYS.c.contact_id, _KEYS.c.wrapped), (_KEYS.c.contact_id,))  # built once
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,8 @@ def data_keys(session: Session, keyring: Keyring, contact_ids: Iterable[int]) ->
     wanted = set(contact_ids)
     if not wanted:
         return {}
-    query = select(ContactKey.id, ContactKey.contact_id, ContactKey.wrapped)
-    found = {r.contact_id: DataKey(r.id, r.wrapped)
-             for r in session.execute(query.where(ContactKey.contact_id.in_(wanted))).all()}
+    connection = session.connection()
+    found = {r.contact_id: DataKey(r.id, r.wrapped) for r in _KEYS_OF.rows(connection, {(c,) for c in wanted})}
     missing = sorted(wanted - set(found))
     if not missing:
         return found
@@ -81,7 +85,7 @@ def data_keys(session: Session, keyring: Keyring, contact_ids: Iterable[int]) ->
     # Another process may create the same contact's key meanwhile: the unique contact_id decides.
     session.execute(pg_insert(ContactKey).values(rows).on_conflict_do_nothing(index_elements=["contact_id"]))
     found.update({r.contact_id: DataKey(r.id, r.wrapped)
-                  for r in session.execute(query.where(ContactKey.contact_id.in_(missing))).all()})
+                  for r in _KEYS_OF.rows(connection, {(c,) for c in missing})})
     return found
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import BindParameter, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from contactcenter.actions.audit import SYSTEM, record
+from contactcenter.db.ids import insert_keyed_rows, insert_rows
 from contactcenter.db.models import (
     AuditEvent,
     Message,
@@ -56,11 +57,17 @@ class TicketInputs:
     sla_due_at: datetime | None  # as the ticket row lists it now (for the routing order)
 
 
-def policy_rows(session: Session) -> Sequence[SlaPolicy]:
-    return session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)).all()
-
-
+# Statements of every recompute, built once (docs/architecture.md, "Statements on hot paths").
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_POLICIES = select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)
+_TIMERS_OF = select(SlaTimer).where(SlaTimer.ticket_id.in_(_IDS))
+_FIGURES_OF = select(SlaTicket).where(SlaTicket.ticket_id.in_(_IDS))
+
+
+def policy_rows(session: Session) -> Sequence[SlaPolicy]:
+    return session.scalars(_POLICIES).all()
+
+
 TICKETS, _M, _A, _TT = (cast(Table, model.__table__) for model in (Ticket, Message, AuditEvent, TicketTag))
 _TICKETS = select(*(TICKETS.c[name] for name in ("id", "priority", "type", "channel", "organization_id", "status",
                                             "created_at", "updated_at", "merged_into_id", "sla_due_at"))
@@ -68,6 +75,7 @@ _TICKETS = select(*(TICKETS.c[name] for name in ("id", "priority", "type", "chan
 _TAGS = select(_TT.c.ticket_id, _TT.c.tag).where(_TT.c.ticket_id.in_(_IDS))
 _MESSAGES = select(_M.c.ticket_id, _M.c.id, _M.c.direction, _M.c.author_kind, _M.c.internal, _M.c.created_at
                    ).where(_M.c.ticket_id.in_(_IDS))
+_LIST_DUE = update(TICKETS).where(TICKETS.c.id == bindparam("ticket")).values(sla_due_at=bindparam("due"))
 _STATUS_CHANGES = select(_A.c.ticket_id, _A.c.created_at, _A.c.changes).where(_A.c.ticket_id.in_(_IDS),
                                                                              _A.c.action == "ticket.updated")
 
@@ -144,9 +152,9 @@ def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[C
     if not ids:
         return None
     existing: dict[int, dict[tuple[str, int, str], SlaTimer]] = {i: {} for i in ids}
-    for timer in session.scalars(select(SlaTimer).where(SlaTimer.ticket_id.in_(ids))):
+    for timer in session.scalars(_TIMERS_OF, {"ids": ids}):
         existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
-    figures_rows = {r.ticket_id: r for r in session.scalars(select(SlaTicket).where(SlaTicket.ticket_id.in_(ids)))}
+    figures_rows = {r.ticket_id: r for r in session.scalars(_FIGURES_OF, {"ids": ids})}
     new_timers: list[dict[str, Any]] = []
     new_figures: list[dict[str, Any]] = []
     changed: list[datetime] = []
@@ -165,10 +173,8 @@ def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[C
             record(session, SYSTEM, "sla.flagged", "ticket", ticket_id,
                    {"flags": [old_flags, figures["flags"]], "policy": figures["policy_name"],
                     "contract": figures["contract"]}, ticket_id=ticket_id)
-    if new_timers:
-        session.execute(insert(SlaTimer), new_timers)
-    if new_figures:
-        session.execute(insert(SlaTicket), new_figures)
+    insert_rows(session, SlaTimer, new_timers)
+    insert_keyed_rows(session, SlaTicket, new_figures)
     session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
     return min(changed, default=None)
 
@@ -222,8 +228,7 @@ def breach_due(clocks: Sequence[Clock]) -> datetime | None:
 def list_breach_due(session: Session, changes: Mapping[int, datetime | None]) -> None:
     """Copy changed breach times to the tickets (``tickets.sla_due_at``, read by the router's index)."""
     if changes:
-        session.execute(update(TICKETS).where(TICKETS.c.id == bindparam("ticket")).values(sla_due_at=bindparam("due")),
-                        [{"ticket": ticket_id, "due": due} for ticket_id, due in changes.items()])
+        session.connection().execute(_LIST_DUE, [{"ticket": ticket, "due": due} for ticket, due in changes.items()])
 
 
 def next_due(session: Session) -> datetime | None:

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Staff, create_staff
+from sqlalchemy import select
 
 from contactcenter.app import create_app
 from contactcenter.context import CTX
 from contactcenter.db.engine import Database
+from contactcenter.db.models import Message
 from contactcenter.domain.enums import Role
+from contactcenter.events import MessageReceived
 from contactcenter.ops.http import migration_head
 from contactcenter.ops.logs import JsonFormatter, RequestIdFilter, quiet_noisy_loggers, redact
 from contactcenter.settings import Settings
@@ -94,6 +97,19 @@ async def test_metrics_count_requests_by_route_template_and_intake_by_channel(cl
     assert sample(metrics, "cc_queue_depth", queue="") == 1
     assert sample(metrics, "cc_outbox_dead_letters") == 0
     assert sample(metrics, "cc_outbox_lag_seconds") is not None
+
+
+async def test_intake_metrics_read_the_channel_of_events_stored_without_one(client: Client) -> None:
+    created = await client.post("/api/v1/webform", json={"email": "m@example.com", "message": "Where is my order?"})
+    assert created.status in (200, 201, 202), await created.text()
+    ctx = client.app[CTX]
+    await ctx.relay.drain()
+    async with ctx.db.read() as session:
+        ticket_id, message_id = (await session.execute(select(Message.ticket_id, Message.id))).one()
+    assert ctx.metrics is not None
+    await ctx.metrics.on_events([MessageReceived(ticket_id=ticket_id, message_id=message_id)])  # an older event
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "cc_intake_messages_total", channel="webform") == 2
 
 
 async def test_metrics_need_the_token_when_one_is_set(make_client: MakeClient) -> None:
