@@ -30,6 +30,7 @@ from routing.policy import (
     AgentView,
     Candidate,
     Choice,
+    Need,
     Strategy,
     free_capacity,
     is_eligible,
@@ -53,6 +54,7 @@ class Router:
         self._loaded = False
         self._offered: set[int] = set()  # tickets offered in the unit of work under way
         self._verified: set[int] = set()  # agents read from the database in the unit under way (board is current)
+        self._needs: dict[tuple[int, int], Need] = {}  # (ticket, ring) -> its needs, in the unit under way
         self._rounds = 0
         self._timer = Repeater("router-timer", self.tick, settings.timer_interval, log=log,
                                failure="routing timer round failed; retrying")
@@ -102,6 +104,7 @@ class Router:
                 self._loaded = True
             self._offered.clear()
             self._verified.clear()
+            self._needs.clear()
             work(session, utcnow())
 
         try:
@@ -188,7 +191,7 @@ class Router:
                 session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(next_ring_at=None))
             return
         facts = self._current_ring(session, facts, now)
-        need = store.need_at(facts, self.settings, facts.ring)
+        need = self._need(facts, facts.ring)
         exclude = set(history.declined_by(facts.ring))
         for _ in range(3):  # the board may be stale: check the choice, try the next one
             choice = self.board.choose(need, now, strategy=self.strategy,
@@ -206,7 +209,7 @@ class Router:
                 else:
                     self.board.put(agent)
             if agent is not None and is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work):
-                self._offer(session, facts, agent, choice, now)
+                self._offer(session, facts, need, agent=agent, choice=choice, now=now)
                 return
             exclude.add(choice.agent_id)
         store.schedule_next_ring(session, facts, self.settings)
@@ -224,21 +227,28 @@ class Router:
             channels = None if "email" in free else [c for c, b in self.settings.channel_classes.items() if b in free]
             waiting = store.waiting_candidates(session, sorted(agent.skills), channels, self.settings.candidates)
             waiting.sort(key=lambda t: queue_key(t.as_waiting(), now, self.settings.aging_minutes))
-            picked = None
+            picked: tuple[store.TicketFacts, Need] | None = None
             for facts in waiting:
                 facts = replace(facts, ring=self._ring_reached(facts, now))
-                need = store.need_at(facts, self.settings, facts.ring)
+                need = self._need(facts, facts.ring)
                 if is_eligible(agent, need, now, voice_blocks=self.settings.voice_blocks_other_work) \
                         and agent.id not in store.offer_history(session, facts.id).declined_by(facts.ring):
-                    picked = self._current_ring(session, facts, now)
+                    picked = self._current_ring(session, facts, now), need
                     break
             if picked is None:
                 return
             choice = Choice(agent.id, self.strategy, (Candidate(agent.id, ("agent became free",)),), 1)
-            self._offer(session, picked, agent, choice, now)
+            self._offer(session, *picked, agent=agent, choice=choice, now=now)
             agent = self.board.get(agent.id)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _need(self, facts: store.TicketFacts, ring: int) -> Need:
+        """The ticket's needs in ``ring`` (worked out once per unit: its requirements are parsed from JSON)."""
+        key = (facts.id, ring)
+        if key not in self._needs:
+            self._needs[key] = store.need_at(facts, self.settings, ring)
+        return self._needs[key]
 
     def _ring_reached(self, facts: store.TicketFacts, now: datetime) -> int:
         waited = (now - (facts.waiting_since or facts.created_at)).total_seconds()
@@ -250,9 +260,9 @@ class Router:
             return store.advance_ring(session, facts, self.settings, now)
         return facts
 
-    def _offer(self, session: Session, facts: store.TicketFacts, agent: AgentView, choice: Choice,
+    def _offer(self, session: Session, facts: store.TicketFacts, need: Need, *, agent: AgentView, choice: Choice,
                now: datetime) -> None:
-        store.write_offer(session, facts, agent, choice, facts.ring, now, self.settings)
+        store.write_offer(session, facts, agent, choice, need, now, self.settings)
         self._offered.add(facts.id)
         bucket = self.settings.channel_class(facts.channel)
         self.board.put(replace(agent, load={**agent.load, bucket: agent.load.get(bucket, 0) + 1},
@@ -264,7 +274,7 @@ class Router:
         likely: set[int] = set()
         for facts in tickets:
             if facts.waiting:
-                need = store.need_at(facts, self.settings, self._ring_reached(facts, now))
+                need = self._need(facts, self._ring_reached(facts, now))
                 choice = self.board.choose(need, now, strategy=self.strategy,
                                            voice_blocks=self.settings.voice_blocks_other_work)
                 likely.update(c.agent_id for c in choice.candidates)

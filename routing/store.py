@@ -285,16 +285,17 @@ _HAS_WORK = update(USERS).where(USERS.c.id == bindparam("user")).values(last_ass
                                                                           missed_offers=0)
 
 
-def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, ring: int, now: datetime,
+def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, need: Need, now: datetime,
                 settings: RoutingSettings) -> int:
-    """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why;
-    return the offer's id. Core statements only: this runs for every offer."""
+    """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why (``need``:
+    the ticket's needs in its current ring, as chosen by); return the offer's id. Core statements only: this runs
+    for every offer."""
     timeout = settings.offer_timeout.get(settings.channel_class(ticket.channel), 0)
-    reason = {"ring": ring, **choice.explain(), "need": _need_dict(need_at(ticket, settings, ring))}
+    reason = {"ring": ticket.ring, **choice.explain(), "need": _need_dict(need)}
     pending = timeout > 0
     prefetch_ids(session, [Offer, AuditEvent, OutboxEvent])  # SQLite: the next ids of all three in one query
     [offer_id] = insert_rows(session, Offer, [{
-        "ticket_id": ticket.id, "user_id": agent.id, "ring": ring, "reason": reason, "created_at": now,
+        "ticket_id": ticket.id, "user_id": agent.id, "ring": ticket.ring, "reason": reason, "created_at": now,
         "status": OfferStatus.PENDING if pending else OfferStatus.ACCEPTED,
         "expires_at": now + timedelta(seconds=timeout) if pending else None, "decided_at": None if pending else now}])
     if pending:
