@@ -10,9 +10,10 @@ with a title or phrasing and similarity with the mean direction (``scores``), so
 be re-chosen afterwards without tuning again (``report``).
 
     python bench/kb_cv.py fold /tmp/kb-bench/banking77-train.csv /tmp/kb-cv --fold 0 --name s300-lr5e-5
+    python bench/kb_cv.py extra /tmp/kb-bench/banking77-train.csv /tmp/kb-cv OOS.csv --fold 0 --name NAME
     python bench/kb_cv.py scores ARTICLES.csv QUERIES.csv OUT.npz [--tuned DIR]   # any articles/queries pair
     python bench/kb_cv.py report /tmp/kb-cv [--baseline NAME]                     # CV table + weight grid
-    python bench/kb_cv.py answers OUT.npz                                         # threshold/margin grid
+    python bench/kb_cv.py answers OUT.npz [MORE.npz ...]                          # threshold/margin grid
 """
 
 from __future__ import annotations
@@ -147,6 +148,22 @@ def run_fold(args: argparse.Namespace) -> None:
     print(json.dumps({**meta, "top3_reference_weights": round(hit / total, 4)}))
 
 
+def run_extra(args: argparse.Namespace) -> None:
+    """Score other queries (e.g. out-of-scope ones) against fold ``--fold``'s articles with the model ``fold``
+    kept for ``--name`` (the packaged one if none was kept): OUT/extra/NAME-foldF.npz."""
+    with Path(args.train).open(newline="", encoding="utf-8") as fh:
+        rows = [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+    parts = folds(rows, args.folds)
+    entries = articles_from_rows([r for f, part in enumerate(parts) if f != args.fold for r in part])
+    tuned_dir = Path(args.out) / f"{args.name}-fold{args.fold}"
+    encoder = MiniLM(tuned=tuned_dir if tuned_dir.is_dir() else None)
+    s = score_queries(entries, read_queries(Path(args.queries)), encoder)
+    out = Path(args.out) / "extra" / f"{args.name}-fold{args.fold}.npz"
+    save(out, s, {"fold": args.fold, "folds": args.folds, "name": args.name, "queries": args.queries,
+                  "model": encoder.name})
+    print(out, encoder.name)
+
+
 def run_scores(args: argparse.Namespace) -> None:
     entries = entries_from_files(read_articles(Path(args.articles)))
     encoder = MiniLM(tuned=Path(args.tuned) if args.tuned else None)
@@ -210,14 +227,17 @@ def _hits_mask(s: Scores) -> npt.NDArray[np.bool_]:
 
 
 def grid_answers(args: argparse.Namespace) -> None:
-    s = load(Path(args.scores))
-    inside = int((s["truth"] >= 0).sum())
-    for threshold in (0.45, 0.5, 0.55, 0.6):
+    """The automatic-answer rule over a threshold/margin grid, summed over the scores files given (e.g. each
+    fold's in-scope queries and its extra out-of-scope ones)."""
+    runs = [load(Path(path)) for path in args.scores]
+    inside = sum(int((s["truth"] >= 0).sum()) for s in runs)
+    for threshold in (0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         for margin in (0.1, 0.15, 0.2):
-            given, correct, oos = answers(s, args.weight, args.mix, threshold, margin)
+            given, correct, oos = (sum(t) for t in zip(*(answers(s, args.weight, args.mix, threshold, margin)
+                                                         for s in runs), strict=True))
             print(json.dumps({"threshold": threshold, "margin": margin, "given": given, "correct": correct,
                               "precision": round(correct / given, 4) if given else 1.0, "oos_answered": oos,
-                              "coverage": round(correct / inside, 4)}))
+                              "coverage": round(correct / inside, 4) if inside else 0.0}))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -236,6 +256,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     fold.add_argument("--scale", type=float, default=20.0, help="similarity scale (1 / temperature)")
     fold.add_argument("--hard-negatives", type=int, default=0, help="mine each text's N nearest other-article texts")
     fold.add_argument("--threads", type=int, default=1)
+    extra = sub.add_parser("extra", help="score other queries against a fold's articles with its kept model")
+    extra.add_argument("train")
+    extra.add_argument("out")
+    extra.add_argument("queries")
+    extra.add_argument("--fold", type=int, required=True)
+    extra.add_argument("--folds", type=int, default=3)
+    extra.add_argument("--name", required=True)
     scores = sub.add_parser("scores", help="score any articles/queries pair (for the threshold grid)")
     scores.add_argument("articles")
     scores.add_argument("queries")
@@ -245,11 +272,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     rep.add_argument("out")
     rep.add_argument("--baseline", help="the setting the others are compared with (kb6's rule)")
     ans = sub.add_parser("answers", help="automatic-answer threshold/margin grid over a scores file")
-    ans.add_argument("scores")
+    ans.add_argument("scores", nargs="+")
     ans.add_argument("--weight", type=float, default=0.75)
     ans.add_argument("--mix", type=float, default=0.6)
     args = parser.parse_args(argv)
-    {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers}[args.command](args)
+    commands = {"fold": run_fold, "extra": run_extra, "scores": run_scores, "report": report, "answers": grid_answers}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
