@@ -10,7 +10,7 @@ with a title or phrasing and similarity with the mean direction (``scores``), so
 be re-chosen afterwards without tuning again (``report``).
 
     python bench/kb_cv.py fold /tmp/kb-bench/banking77-train.csv /tmp/kb-cv --fold 0 --name s300-lr5e-5
-    python bench/kb_cv.py extra /tmp/kb-bench/banking77-train.csv /tmp/kb-cv OOS.csv --fold 0 --name NAME
+    python bench/kb_cv.py fold ... --extra OOS.csv [--only-extra]                # + out-of-scope queries
     python bench/kb_cv.py scores ARTICLES.csv QUERIES.csv OUT.npz [--tuned DIR]   # any articles/queries pair
     python bench/kb_cv.py report /tmp/kb-cv [--baseline NAME]                     # CV table + weight grid
     python bench/kb_cv.py answers OUT.npz [MORE.npz ...]                          # threshold/margin grid
@@ -132,7 +132,10 @@ def run_fold(args: argparse.Namespace) -> None:
     entries = articles_from_rows([r for f, part in enumerate(parts) if f != args.fold for r in part])
     meta: dict[str, object] = {"fold": args.fold, "folds": args.folds, "name": args.name, "queries": len(queries)}
     tuned_dir = None
-    if args.steps > 0:
+    if args.only_extra:  # the fold's kept model (the packaged one if none was kept), the extra queries only
+        kept = Path(args.out) / f"{args.name}-fold{args.fold}"
+        tuned_dir, queries = (kept if kept.is_dir() else None), []
+    elif args.steps > 0:
         settings = replace(TuneSettings(), steps=args.steps, learning_rate=args.lr, layers=args.layers,
                            batch=args.batch, threads=args.threads, scale=args.scale,
                            hard_negatives=args.hard_negatives)
@@ -141,27 +144,19 @@ def run_fold(args: argparse.Namespace) -> None:
         save_tuned(tuned_dir, tuned.tensors, tuned.meta)
         meta["tune"] = tuned.meta
     started = time.monotonic()
-    s = score_queries(entries, queries, MiniLM(tuned=tuned_dir))
+    extra = read_queries(Path(args.extra)) if args.extra else []
+    both = score_queries(entries, [*queries, *extra], MiniLM(tuned=tuned_dir))
+    s = {key: value[: len(queries)] for key, value in both.items()}
     meta["scoring_seconds"] = round(time.monotonic() - started, 1)
-    save(Path(args.out) / f"{args.name}-fold{args.fold}.npz", s, meta)
-    hit, total = top_k(s, *REFERENCE, 3)
-    print(json.dumps({**meta, "top3_reference_weights": round(hit / total, 4)}))
-
-
-def run_extra(args: argparse.Namespace) -> None:
-    """Score other queries (e.g. out-of-scope ones) against fold ``--fold``'s articles with the model ``fold``
-    kept for ``--name`` (the packaged one if none was kept): OUT/extra/NAME-foldF.npz."""
-    with Path(args.train).open(newline="", encoding="utf-8") as fh:
-        rows = [(r["text"], r["category"]) for r in csv.DictReader(fh)]
-    parts = folds(rows, args.folds)
-    entries = articles_from_rows([r for f, part in enumerate(parts) if f != args.fold for r in part])
-    tuned_dir = Path(args.out) / f"{args.name}-fold{args.fold}"
-    encoder = MiniLM(tuned=tuned_dir if tuned_dir.is_dir() else None)
-    s = score_queries(entries, read_queries(Path(args.queries)), encoder)
-    out = Path(args.out) / "extra" / f"{args.name}-fold{args.fold}.npz"
-    save(out, s, {"fold": args.fold, "folds": args.folds, "name": args.name, "queries": args.queries,
-                  "model": encoder.name})
-    print(out, encoder.name)
+    if not args.only_extra:
+        save(Path(args.out) / f"{args.name}-fold{args.fold}.npz", s, meta)
+    if extra:  # scored with the same model and article vectors (the article texts are embedded once)
+        out = Path(args.out) / "extra" / f"{args.name}-fold{args.fold}.npz"
+        save(out, {key: value[len(queries):] for key, value in both.items()}, {**meta, "queries": args.extra})
+    if queries:
+        hit, total = top_k(s, *REFERENCE, 3)
+        meta["top3_reference_weights"] = round(hit / total, 4)
+    print(json.dumps(meta))
 
 
 def run_scores(args: argparse.Namespace) -> None:
@@ -256,13 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     fold.add_argument("--scale", type=float, default=20.0, help="similarity scale (1 / temperature)")
     fold.add_argument("--hard-negatives", type=int, default=0, help="mine each text's N nearest other-article texts")
     fold.add_argument("--threads", type=int, default=1)
-    extra = sub.add_parser("extra", help="score other queries against a fold's articles with its kept model")
-    extra.add_argument("train")
-    extra.add_argument("out")
-    extra.add_argument("queries")
-    extra.add_argument("--fold", type=int, required=True)
-    extra.add_argument("--folds", type=int, default=3)
-    extra.add_argument("--name", required=True)
+    fold.add_argument("--extra", help="also score these queries (e.g. out-of-scope ones): OUT/extra/NAME-foldF.npz")
+    fold.add_argument("--only-extra", action="store_true", help="no tune: the model kept for NAME, --extra only")
     scores = sub.add_parser("scores", help="score any articles/queries pair (for the threshold grid)")
     scores.add_argument("articles")
     scores.add_argument("queries")
@@ -276,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ans.add_argument("--weight", type=float, default=0.75)
     ans.add_argument("--mix", type=float, default=0.6)
     args = parser.parse_args(argv)
-    commands = {"fold": run_fold, "extra": run_extra, "scores": run_scores, "report": report, "answers": grid_answers}
+    commands = {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers}
     commands[args.command](args)
 
 
