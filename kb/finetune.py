@@ -3,7 +3,8 @@
 Contrastive, with in-batch negatives (the "multiple negatives ranking" loss): a step takes up to
 ``batch`` articles, two different texts (title or phrasings) of each, and teaches the model that each
 text's nearest neighbour among the other side's texts is its own article's. One pair per article per
-step, so no negative is a phrasing of the same article.
+step, so no negative is a phrasing of the same article. With ``hard_negatives`` (off by default), each
+anchor also meets one of its nearest texts of other articles (mined once, under the untuned model).
 
 Only the top ``layers`` transformer layers learn. The lower layers are frozen, so each text goes
 through them once, before training (their output is cached); a step then runs and back-propagates
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """What a tune does (defaults chosen by 3-fold cross-validation inside BANKING77's training part, BENCHMARKS.md)."""
+    """What a tune does (defaults chosen by 3-fold cross-validation inside BANKING77's training part, BENCHMARKS.md;
+    ``batch`` 77 and ``hard_negatives`` 8 were not better there, kb6)."""
 
     layers: int = 1  # top transformer layers that learn (of 6)
     steps: int = 300
