@@ -4,15 +4,16 @@ training part (``banking77-train.csv`` of bench/kb_split.py), never looking at t
 The training part's rows are shuffled with a fixed seed (``SEED``) and dealt into ``--folds`` folds. For
 fold ``i`` the articles are built from the other folds' rows (one article per intent, as ``kb evaluate``
 builds them), the model is tuned on them with the given settings (``--steps``, ``--lr``, ``--layers``,
-``--batch``; ``--steps 0``: the packaged model, no tune), and fold ``i``'s rows are the queries. For every
-query the script keeps each article's lexical score, best cosine similarity with a title or phrasing and
-similarity with the mean direction (``scores``), so that the ranking weights can be re-chosen afterwards
-without tuning again (``report``).
+``--batch``, ``--scale``, ``--hard-negatives``; ``--steps 0``: the packaged model, no tune), and fold ``i``'s
+rows are the queries. For every query the script keeps each article's lexical score, best cosine similarity
+with a title or phrasing and similarity with the mean direction (``scores``), so that the ranking weights can
+be re-chosen afterwards without tuning again (``report``).
 
     python bench/kb_cv.py fold /tmp/kb-bench/banking77-train.csv /tmp/kb-cv --fold 0 --name s300-lr5e-5
+    python bench/kb_cv.py fold ... --extra OOS.csv [--only-extra]                # + out-of-scope queries
     python bench/kb_cv.py scores ARTICLES.csv QUERIES.csv OUT.npz [--tuned DIR]   # any articles/queries pair
-    python bench/kb_cv.py report /tmp/kb-cv                                       # CV table + weight grid
-    python bench/kb_cv.py answers OUT.npz                                         # threshold/margin grid
+    python bench/kb_cv.py report /tmp/kb-cv [--baseline NAME]                     # CV table + weight grid
+    python bench/kb_cv.py answers OUT.npz [MORE.npz ...]                          # threshold/margin grid
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ from kb.ranker import Entry, Ranker, SemanticIndex, semantic_texts
 SEED = 7705
 WEIGHTS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0)  # semantic share of the score (shipped: 0.75)
 MIXES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # share of the best phrasing in the semantic part (shipped: 0.6)
-# The weights the cross-validation compared against (kb4's, before it chose 0.75 and 0.6).
-REFERENCE = (0.8, 0.7)
+# The shipped weights (``[kb] semantic_weight``, ``kb/ranker.py`` BEST_SHARE): settings are compared at these.
+REFERENCE = (0.75, 0.6)
+# kb6's rule, written before its results: a setting replaces the baseline only with at least this many more
+# top-3 hits over all folds, none fewer in any fold, and at most TOP1_SLACK fewer top-1 hits.
+MIN_GAIN, TOP1_SLACK = 8, 16
 Scores = dict[str, npt.NDArray[np.float64]]
 
 
@@ -128,19 +132,31 @@ def run_fold(args: argparse.Namespace) -> None:
     entries = articles_from_rows([r for f, part in enumerate(parts) if f != args.fold for r in part])
     meta: dict[str, object] = {"fold": args.fold, "folds": args.folds, "name": args.name, "queries": len(queries)}
     tuned_dir = None
-    if args.steps > 0:
+    if args.only_extra:  # the fold's kept model (the packaged one if none was kept), the extra queries only
+        kept = Path(args.out) / f"{args.name}-fold{args.fold}"
+        tuned_dir, queries = (kept if kept.is_dir() else None), []
+    elif args.steps > 0:
         settings = replace(TuneSettings(), steps=args.steps, learning_rate=args.lr, layers=args.layers,
-                           batch=args.batch, threads=args.threads)
+                           batch=args.batch, threads=args.threads, scale=args.scale,
+                           hard_negatives=args.hard_negatives)
         tuned = tune(groups_for_tuning(entries, MiniLM.languages), settings)
         tuned_dir = Path(args.out) / f"{args.name}-fold{args.fold}"
         save_tuned(tuned_dir, tuned.tensors, tuned.meta)
         meta["tune"] = tuned.meta
     started = time.monotonic()
-    s = score_queries(entries, queries, MiniLM(tuned=tuned_dir))
+    extra = read_queries(Path(args.extra)) if args.extra else []
+    both = score_queries(entries, [*queries, *extra], MiniLM(tuned=tuned_dir))
+    s = {key: value[: len(queries)] for key, value in both.items()}
     meta["scoring_seconds"] = round(time.monotonic() - started, 1)
-    save(Path(args.out) / f"{args.name}-fold{args.fold}.npz", s, meta)
-    hit, total = top_k(s, *REFERENCE, 3)
-    print(json.dumps({**meta, "top3_reference_weights": round(hit / total, 4)}))
+    if not args.only_extra:
+        save(Path(args.out) / f"{args.name}-fold{args.fold}.npz", s, meta)
+    if extra:  # scored with the same model and article vectors (the article texts are embedded once)
+        out = Path(args.out) / "extra" / f"{args.name}-fold{args.fold}.npz"
+        save(out, {key: value[len(queries):] for key, value in both.items()}, {**meta, "queries": args.extra})
+    if queries:
+        hit, total = top_k(s, *REFERENCE, 3)
+        meta["top3_reference_weights"] = round(hit / total, 4)
+    print(json.dumps(meta))
 
 
 def run_scores(args: argparse.Namespace) -> None:
@@ -159,6 +175,7 @@ def report(args: argparse.Namespace) -> None:
         name, fold = path.stem.rsplit("-fold", 1)
         runs.setdefault(name, {})[int(fold)] = load(path)
     grid = [(w, m) for w in WEIGHTS for m in MIXES]
+    base = runs.get(args.baseline) if args.baseline else None
     for name, by_fold in runs.items():
         hits = {p: [top_k(s, *p, 3) for _, s in sorted(by_fold.items())] for p in grid}
         top1 = [top_k(s, *REFERENCE, 1) for _, s in sorted(by_fold.items())]
@@ -169,25 +186,53 @@ def report(args: argparse.Namespace) -> None:
             chosen = max(grid, key=lambda p: (sum(h for i, (h, _) in enumerate(hits[p]) if i != f), p == REFERENCE))
             nested += hits[chosen][f][0]
         total = sum(t for _, t in shipped)
-        print(json.dumps({
+        row: dict[str, object] = {
             "setting": name, "folds": len(by_fold),
             "top3_per_fold": [round(h / t, 4) for h, t in shipped],
-            "top3": round(sum(h for h, _ in shipped) / total, 4),
-            "top1": round(sum(h for h, _ in top1) / total, 4),
+            "top3": round(sum(h for h, _ in shipped) / total, 4), "top3_hits": sum(h for h, _ in shipped),
+            "top1": round(sum(h for h, _ in top1) / total, 4), "top1_hits": sum(h for h, _ in top1),
             "best_weights": best, "top3_best_weights": round(sum(h for h, _ in hits[best]) / total, 4),
             "top3_weights_chosen_on_other_folds": round(nested / total, 4),
-        }))
+        }
+        if base is not None and sorted(base) == sorted(by_fold):
+            row.update(against_baseline(by_fold, base))
+        print(json.dumps(row))
+
+
+def against_baseline(runs: dict[int, Scores], base: dict[int, Scores]) -> dict[str, object]:
+    """Top-3 hits gained per fold, queries gained/lost over ``base`` (same folds, ``REFERENCE`` weights), and
+    whether the setting passes kb6's rule (``MIN_GAIN``, no fold worse, ``TOP1_SLACK``)."""
+    per_fold, gained, lost = [], 0, 0
+    for f in sorted(runs):
+        mine, theirs = (_hits_mask(s) for s in (runs[f], base[f]))
+        per_fold.append(int(mine.sum() - theirs.sum()))
+        gained += int((mine & ~theirs).sum())
+        lost += int((~mine & theirs).sum())
+    top1 = sum(top_k(runs[f], *REFERENCE, 1)[0] - top_k(base[f], *REFERENCE, 1)[0] for f in runs)
+    passes = sum(per_fold) >= MIN_GAIN and min(per_fold) >= 0 and top1 >= -TOP1_SLACK
+    return {"top3_gain_per_fold": per_fold, "gained": gained, "lost": lost, "top1_gain": top1, "passes": passes}
+
+
+def _hits_mask(s: Scores) -> npt.NDArray[np.bool_]:
+    """Per in-scope query: its article is among the 3 best at the ``REFERENCE`` weights."""
+    order = np.argsort(-combine(s, *REFERENCE), axis=1, kind="stable")[:, :3]
+    inside = s["truth"] >= 0
+    hit: npt.NDArray[np.bool_] = (order[inside] == s["truth"][inside, None]).any(axis=1)
+    return hit
 
 
 def grid_answers(args: argparse.Namespace) -> None:
-    s = load(Path(args.scores))
-    inside = int((s["truth"] >= 0).sum())
-    for threshold in (0.45, 0.5, 0.55, 0.6):
+    """The automatic-answer rule over a threshold/margin grid, summed over the scores files given (e.g. each
+    fold's in-scope queries and its extra out-of-scope ones)."""
+    runs = [load(Path(path)) for path in args.scores]
+    inside = sum(int((s["truth"] >= 0).sum()) for s in runs)
+    for threshold in (0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         for margin in (0.1, 0.15, 0.2):
-            given, correct, oos = answers(s, args.weight, args.mix, threshold, margin)
+            given, correct, oos = (sum(t) for t in zip(*(answers(s, args.weight, args.mix, threshold, margin)
+                                                         for s in runs), strict=True))
             print(json.dumps({"threshold": threshold, "margin": margin, "given": given, "correct": correct,
                               "precision": round(correct / given, 4) if given else 1.0, "oos_answered": oos,
-                              "coverage": round(correct / inside, 4)}))
+                              "coverage": round(correct / inside, 4) if inside else 0.0}))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -200,10 +245,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     fold.add_argument("--folds", type=int, default=3)
     fold.add_argument("--name", required=True)
     fold.add_argument("--steps", type=int, default=300, help="0: the packaged model, no tune")
-    fold.add_argument("--lr", type=float, default=5e-5)
+    fold.add_argument("--lr", type=float, default=2e-4)
     fold.add_argument("--layers", type=int, default=1)
     fold.add_argument("--batch", type=int, default=64)
+    fold.add_argument("--scale", type=float, default=20.0, help="similarity scale (1 / temperature)")
+    fold.add_argument("--hard-negatives", type=int, default=0, help="mine each text's N nearest other-article texts")
     fold.add_argument("--threads", type=int, default=1)
+    fold.add_argument("--extra", help="also score these queries (e.g. out-of-scope ones): OUT/extra/NAME-foldF.npz")
+    fold.add_argument("--only-extra", action="store_true", help="no tune: the model kept for NAME, --extra only")
     scores = sub.add_parser("scores", help="score any articles/queries pair (for the threshold grid)")
     scores.add_argument("articles")
     scores.add_argument("queries")
@@ -211,12 +260,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     scores.add_argument("--tuned")
     rep = sub.add_parser("report", help="the CV table and the weight grid")
     rep.add_argument("out")
+    rep.add_argument("--baseline", help="the setting the others are compared with (kb6's rule)")
     ans = sub.add_parser("answers", help="automatic-answer threshold/margin grid over a scores file")
-    ans.add_argument("scores")
+    ans.add_argument("scores", nargs="+")
     ans.add_argument("--weight", type=float, default=0.75)
     ans.add_argument("--mix", type=float, default=0.6)
     args = parser.parse_args(argv)
-    {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers}[args.command](args)
+    commands = {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

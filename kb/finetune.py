@@ -3,7 +3,8 @@
 Contrastive, with in-batch negatives (the "multiple negatives ranking" loss): a step takes up to
 ``batch`` articles, two different texts (title or phrasings) of each, and teaches the model that each
 text's nearest neighbour among the other side's texts is its own article's. One pair per article per
-step, so no negative is a phrasing of the same article.
+step, so no negative is a phrasing of the same article. With ``hard_negatives`` (off by default), each
+anchor also meets one of its nearest texts of other articles (mined once, under the untuned model).
 
 Only the top ``layers`` transformer layers learn. The lower layers are frozen, so each text goes
 through them once, before training (their output is cached); a step then runs and back-propagates
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """What a tune does (defaults chosen by 3-fold cross-validation inside BANKING77's training part, BENCHMARKS.md)."""
+    """What a tune does (defaults chosen by 3-fold cross-validation inside BANKING77's training part, BENCHMARKS.md;
+    ``batch`` 77 and ``hard_negatives`` 8 were not better there, kb6)."""
 
     layers: int = 1  # top transformer layers that learn (of 6)
     steps: int = 300
@@ -48,6 +50,7 @@ class TuneSettings:
     max_tokens: int = 48
     threads: int = 2
     seed: int = 77
+    hard_negatives: int = 0  # n > 0: each anchor also meets one of its n nearest texts of other articles
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,14 @@ def _tune(groups: Sequence[Sequence[str]], settings: TuneSettings, progress: Cal
     texts = list(dict.fromkeys(t for g in groups for t in g))
     row = {t: i for i, t in enumerate(texts)}
     cached = _lower_states(_quantized(model, torch), base.tokenize(texts, settings.max_tokens), first, torch)
-    prepared = time.monotonic() - started
     group_rows = [[row[t] for t in g] for g in groups]
+    owner = [0] * len(texts)
+    for number, rows in enumerate(group_rows):
+        for r in rows:
+            owner[r] = number
+    neighbours = (_nearest_others(cached, owner, top, settings.hard_negatives, torch)
+                  if settings.hard_negatives > 0 else None)
+    prepared = time.monotonic() - started
 
     optimizer = torch.optim.AdamW([p for p in top.parameters()], lr=settings.learning_rate)
     warmup = max(1, settings.steps // 10)
@@ -127,8 +136,15 @@ def _tune(groups: Sequence[Sequence[str]], settings: TuneSettings, progress: Cal
         anchors = _top_states([cached[a] for a, _ in pairs], top, torch)
         positives = _top_states([cached[p] for _, p in pairs], top, torch)
         similarity = settings.scale * anchors @ positives.T
-        loss: Any = (torch.nn.functional.cross_entropy(similarity, labels)
-                + torch.nn.functional.cross_entropy(similarity.T, labels)) / 2
+        forward = similarity
+        if neighbours is not None:
+            hard = [rng.choice(neighbours[a]) for a, _ in pairs]
+            negatives = settings.scale * anchors @ _top_states([cached[h] for h in hard], top, torch).T
+            # a hard negative of one anchor may belong to another row's article: not a negative there
+            same = torch.tensor([[owner[h] == owner[a] for h in hard] for a, _ in pairs])
+            forward = torch.cat([similarity, negatives.masked_fill(same, float("-inf"))], dim=1)
+        loss: Any = (torch.nn.functional.cross_entropy(forward, labels)
+                     + torch.nn.functional.cross_entropy(similarity.T, labels)) / 2
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -193,6 +209,21 @@ def _lower_states(model: Any, ids: Sequence[list[int]], first: int, torch: Any, 
                            return_dict=True).hidden_states[first]
             for row, i in enumerate(chunk):
                 out[i] = hidden[row, : len(ids[i])].clone()
+    return out
+
+
+def _nearest_others(cached: Sequence[Any], owner: Sequence[int], top: Any, n: int, torch: Any,
+                    chunk: int = 512) -> list[list[int]]:
+    """For each text, the ``n`` texts of other articles nearest to it under the untuned top layers (hard
+    negatives, mined once before training)."""
+    with torch.no_grad():
+        vectors = torch.cat([_top_states(cached[i:i + chunk], top, torch) for i in range(0, len(cached), chunk)])
+    groups = torch.tensor(owner)
+    out: list[list[int]] = []
+    for start in range(0, len(vectors), chunk):
+        similarity = vectors[start:start + chunk] @ vectors.T
+        similarity[groups[start:start + chunk, None] == groups[None, :]] = float("-inf")
+        out.extend(similarity.topk(min(n, len(vectors)), dim=1).indices.tolist())
     return out
 
 

@@ -4,6 +4,7 @@ the ranking weights (lexical scores only: no model needed)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -63,3 +64,31 @@ def test_offline_ranking_and_answers(kb_cv: ModuleType) -> None:
     s["mean"] = np.zeros((3, 3))
     assert kb_cv.top_k(s, 1.0, 1.0, 1) == (1, 2)
     assert kb_cv.answers(s, 1.0, 1.0, 0.5, 0.15) == (2, 0, 1)
+
+
+def _scores(best: list[list[float]], truth: list[int]) -> dict[str, np.ndarray]:
+    n = np.asarray(best, dtype=float)
+    return {"lexical": np.zeros_like(n), "best": n, "mean": n, "truth": np.asarray(truth),
+            "semantic": np.ones(len(n), dtype=bool)}
+
+
+def test_the_rule_against_a_baseline(kb_cv: ModuleType) -> None:
+    # 4 articles; query 0 is the 4th best (a top-3 miss) for the baseline and the best for the setting.
+    base = {0: _scores([[0.4, 0.9, 0.8, 0.7], [0.9, 0.1, 0.1, 0.1]], [0, 0])}
+    better = {0: _scores([[0.95, 0.9, 0.8, 0.7], [0.9, 0.1, 0.1, 0.1]], [0, 0])}
+    row = kb_cv.against_baseline(better, base)
+    assert row["top3_gain_per_fold"] == [1] and (row["gained"], row["lost"]) == (1, 0) and row["top1_gain"] == 1
+    assert not row["passes"]  # one query gained is below MIN_GAIN
+    assert kb_cv.against_baseline(base, base)["top3_gain_per_fold"] == [0]
+
+
+def test_answers_are_summed_over_files(kb_cv: ModuleType, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    inside = _scores([[0.9, 0.1], [0.2, 0.3]], [0, 1])
+    outside = _scores([[0.8, 0.1]], [-1])
+    for name, s in (("in", inside), ("out", outside)):
+        kb_cv.save(tmp_path / f"{name}.npz", s, {})
+    kb_cv.main(["answers", str(tmp_path / "in.npz"), str(tmp_path / "out.npz"), "--weight", "1", "--mix", "1"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    row = next(r for r in rows if r["threshold"] == 0.5 and r["margin"] == 0.15)
+    assert (row["given"], row["correct"], row["oos_answered"]) == (2, 1, 1) and row["coverage"] == 0.5

@@ -122,6 +122,26 @@ def test_a_tiny_tune_is_kept_used_and_falls_back(tmp_path: Path) -> None:
 
 
 @needs_extra
+def test_hard_negatives_are_other_articles_texts_and_the_tune_runs() -> None:
+    import torch
+
+    from kb.embeddings import base_model
+    from kb.finetune import TuneSettings, _lower_states, _nearest_others, tune
+
+    groups = groups_for_tuning(TINY_KB, frozenset({"en"}))
+    texts = [t for g in groups for t in g]
+    owner = [n for n, g in enumerate(groups) for _ in g]
+    base = base_model()
+    model = base.model.float().eval()
+    cached = _lower_states(model, base.tokenize(texts, 48), 5, torch)
+    nearest = _nearest_others(cached, owner, model.encoder.layer[5:], 2, torch)
+    assert len(nearest) == len(texts) and all(len(n) == 2 for n in nearest)
+    assert all(owner[j] != owner[i] for i, n in enumerate(nearest) for j in n)
+    tuned = tune(groups, TuneSettings(steps=2, batch=3, hard_negatives=2))
+    assert tuned.meta["settings"]["hard_negatives"] == 2 and np.isfinite(tuned.meta["loss_last"])
+
+
+@needs_extra
 def test_cli_tune_then_evaluate_with_the_tuned_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     articles = tmp_path / "train.csv"
     articles.write_text("text,category\n" + "".join(f"{p},{e.id}\n" for e in TINY_KB[:4] for p in e.phrasings),
