@@ -376,13 +376,14 @@ def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[st
                     return 1
                 out(f"tuned on {meta['articles']} articles ({meta['texts']} texts) in {meta['seconds']} s")
             encoder = load_encoder("auto", tuned=tuned)
-    report = evaluate(entries, queries, threshold=threshold, margin=margin,
-                      encoder=encoder, semantic_weight=settings.kb.semantic_weight)
+    report = evaluate(entries, queries, threshold=threshold, margin=margin, encoder=encoder,
+                      semantic_weight=settings.kb.semantic_weight, tuned_threshold=settings.kb.tuned_threshold)
     out(f"articles {report.articles}, queries {report.queries} ({report.in_scope} with an article), "
         f"ranking: {report.ranking}")
     out(f"top-1 accuracy {report.top1:.4f}, top-3 accuracy {report.top3:.4f}")
     out(f"{report.ms_p50:.3f} ms/query (p50), {report.ms_mean:.3f} ms/query (mean)")
-    out(f"automatic answers at threshold {threshold} and margin {margin}: {report.auto_answered} given, "
+    floor = f" ({settings.kb.tuned_threshold} for the fine-tuned model)" if report.ranking.endswith("+tuned") else ""
+    out(f"automatic answers at threshold {threshold}{floor} and margin {margin}: {report.auto_answered} given, "
         f"precision {report.auto_precision:.4f}, {report.auto_coverage:.4f} of in-scope queries answered rightly")
     out(json.dumps(report.as_dict()))
     return 0

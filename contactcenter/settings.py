@@ -260,6 +260,8 @@ class KbSettings:
     suggestions: int = 3
     min_score: float = 0.05
     auto_answer_margin: float = 0.15
+    # the least threshold while the fine-tuned model scores (`kb tune`): its scores run higher (BENCHMARKS.md, kb6)
+    tuned_threshold: float = 0.6
     thresholds: Mapping[str, float] = field(default_factory=lambda: {
         "chat": 0.5, "telegram": 0.5, "webform": 0.5, "email": 0.5, "sms": 1.01, "voice": 1.01})
     learn_phrasings: bool = True
@@ -275,6 +277,8 @@ class KbSettings:
             raise SettingsError(f'kb.embeddings must be "auto" or "off", not {self.embeddings!r}')
         if not 0 <= self.semantic_weight <= 1:
             raise SettingsError("kb.semantic_weight must be between 0 and 1")
+        if self.tuned_threshold < 0:
+            raise SettingsError("kb.tuned_threshold must not be negative")
         if self.answer_hold_seconds < 0 or self.hold_check_interval <= 0:
             raise SettingsError("kb.answer_hold_seconds must be >= 0 and kb.hold_check_interval > 0")
 

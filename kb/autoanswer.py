@@ -35,7 +35,7 @@ from contactcenter.events import ChannelEventRecorded, Event, TicketCreated
 from contactcenter.ops.repeat import Repeater
 from contactcenter.relay import Relay
 from contactcenter.settings import KbSettings
-from kb.confidence import confident_answer
+from kb.confidence import confident_answer, raised_for_tuned
 from kb.library import ArticleLibrary
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,10 @@ class AutoAnswerer:
         if ticket is None or not (first or ticket.subject) or ticket.assignee_id is not None \
                 or ticket.status not in (TicketStatus.NEW, TicketStatus.OPEN):
             return  # gone, empty, or an agent already has it
-        hits = await self.library.search(self.db, f"{ticket.subject}\n{first or ''}", k=3, language=ticket.language)
+        question = f"{ticket.subject}\n{first or ''}"
+        hits = await self.library.search(self.db, question, k=3, language=ticket.language)
+        if self.library.tuned_for(question):
+            threshold = raised_for_tuned(threshold, self.settings.tuned_threshold)
         best = confident_answer(hits, threshold, self.settings.auto_answer_margin)
         if best is None:
             return

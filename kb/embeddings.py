@@ -31,12 +31,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BaseModel", "EmbeddingsUnavailable", "Encoder", "MiniLM", "base_model", "load_encoder", "mean_pool_unit",
-           "writes_in_model_script"]
+__all__ = ["TUNED_SUFFIX", "BaseModel", "EmbeddingsUnavailable", "Encoder", "MiniLM", "base_model", "load_encoder",
+           "mean_pool_unit", "writes_in_model_script"]
 
 MODES = ("auto", "off")
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 _LATIN_LETTER = re.compile("[A-Za-z]")
+
+
+TUNED_SUFFIX = "+tuned"  # ends the name of an encoder running the layers `kb tune` fine-tuned
 
 
 class EmbeddingsUnavailable(RuntimeError):
@@ -97,7 +100,7 @@ class MiniLM:
             self.tuned = load_tuned(tuned, base=base.name, base_version=base.version, shapes=shapes)
         if self.tuned is not None:
             model.load_state_dict({n: torch.from_numpy(t.copy()) for n, t in self.tuned.tensors.items()}, strict=False)
-            self.name = f"{base.name}+tuned"
+            self.name = f"{base.name}{TUNED_SUFFIX}"
         if quantize:
             quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic
             with warnings.catch_warnings():  # deprecated in favour of torchao, still in the pinned torch 2.13

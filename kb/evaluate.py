@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from kb.confidence import confident_answer
+from kb.confidence import confident_answer, raised_for_tuned
 from kb.embeddings import Encoder
 from kb.files import ArticleFile
 from kb.library import VectorCache
@@ -46,9 +46,12 @@ def entries_from_files(articles: Sequence[ArticleFile]) -> list[Entry]:
 
 
 def evaluate(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], *, threshold: float,
-             margin: float, encoder: Encoder | None = None, semantic_weight: float = 0.75) -> Report:
+             margin: float, encoder: Encoder | None = None, semantic_weight: float = 0.75,
+             tuned_threshold: float | None = None) -> Report:
     """Rank every ``(text, category)`` query against ``entries`` and summarize (with ``encoder``: the
-    articles are embedded first, not timed; each query's embedding is part of its time)."""
+    articles are embedded first, not timed; each query's embedding is part of its time). Automatic answers
+    are judged as the server gives them: at least ``tuned_threshold`` (if given) for a query the fine-tuned model
+    scores."""
     ranker = Ranker(entries)
     if encoder is not None:
         ranker = ranker.with_semantic(VectorCache(encoder).semantic(ranker, semantic_weight))
@@ -64,7 +67,10 @@ def evaluate(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], *, th
             in_scope += 1
             top1 += ids[:1] == [category]
             top3 += category in ids
-        auto = confident_answer(hits, threshold, margin)
+        limit = threshold
+        if tuned_threshold is not None and ranker.tuned_for(text):
+            limit = raised_for_tuned(threshold, tuned_threshold)
+        auto = confident_answer(hits, limit, margin)
         if auto is not None:
             answered += 1
             correct += str(auto.id) == category

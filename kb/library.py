@@ -189,6 +189,10 @@ class ArticleLibrary:
             return await asyncio.to_thread(ranker.search, query, k, language=primary_language(language))
         return ranker.search(query, k, language=primary_language(language))
 
+    def tuned_for(self, query: str) -> bool:
+        """Whether searches for ``query`` are now scored with the fine-tuned model (``Ranker.tuned_for``)."""
+        return self._public.tuned_for(query)
+
     async def close(self) -> None:
         """Stop a pending embedding pass (server shutdown)."""
         if self._embedding is not None and not self._embedding.done():

@@ -44,7 +44,7 @@ from contactcenter.db.models import KbArticle, KbArticleVersion, KbDeflection, K
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import Role
 from contactcenter.errors import NotFound
-from kb.confidence import confident_answer
+from kb.confidence import confident_answer, raised_for_tuned
 from kb.markdown import render
 from kb.ranker import Hit
 
@@ -226,6 +226,8 @@ async def suggest(req: ApiRequest) -> SearchResult:
     if threshold > 1:
         return SearchResult(items=[])
     hits = await req.ctx.kb.search(req.ctx.db, q.q, k=3, language=q.language)
+    if req.ctx.kb.tuned_for(q.q):
+        threshold = raised_for_tuned(threshold, settings.tuned_threshold)
     best = confident_answer(hits, threshold, settings.auto_answer_margin)
     return SearchResult(items=[hit_out(best)] if best else [])
 

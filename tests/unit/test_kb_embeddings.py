@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from kb.confidence import raised_for_tuned
 from kb.embeddings import load_encoder, writes_in_model_script
 from kb.library import VectorCache
 from kb.ranker import Entry, Ranker
@@ -122,3 +123,17 @@ def test_the_traced_model_gives_the_eager_models_vectors_whatever_else_is_embedd
     for text, row in zip(texts, together, strict=True):
         np.testing.assert_array_equal(traced.encode([text])[0], row)
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, rtol=1e-4)
+
+
+class TunedWords(HashedWords):
+    name = "hashed-words+tuned"  # what MiniLM is called with the layers of `kb tune` (kb.embeddings.TUNED_SUFFIX)
+
+
+def test_only_questions_the_tuned_model_scores_ask_for_its_threshold() -> None:
+    tuned = Ranker(ARTICLES).with_semantic(VectorCache(TunedWords()).semantic(Ranker(ARTICLES), 0.75))
+    packaged = Ranker(ARTICLES).with_semantic(VectorCache(HashedWords()).semantic(Ranker(ARTICLES), 0.75))
+    assert tuned.tuned_for("Where is my card?")
+    assert not tuned.tuned_for("کارت من کجاست")  # Persian is ranked lexically: its own threshold
+    assert not packaged.tuned_for("Where is my card?") and not Ranker(ARTICLES).tuned_for("Where is my card?")
+    assert raised_for_tuned(0.5, 0.6) == 0.6 and raised_for_tuned(0.7, 0.6) == 0.7
+    assert raised_for_tuned(1.01, 0.6) == 1.01  # "never" stays never
