@@ -45,6 +45,7 @@ _DUE_FOR_UPDATE = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: rows ano
 _DONE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
     status=OutboxStatus.DONE, done_at=bindparam("now"), claimed_until=None)
 
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     name: str
