@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from kb.confidence import confident_answer, raised_for_tuned
-from kb.embeddings import Encoder
+from kb.embeddings import TUNED_SUFFIX, Encoder
 from kb.files import ArticleFile
 from kb.library import VectorCache
 from kb.ranker import Entry, Ranker
@@ -30,13 +30,14 @@ class Report:
     ms_p50: float
     ms_mean: float
     threshold: float
+    tuned_threshold: float | None  # the least threshold for questions the fine-tuned model scored (None: as above)
     margin: float
     auto_answered: int
     auto_correct: int
     auto_precision: float
     auto_coverage: float
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
 
@@ -81,6 +82,7 @@ def evaluate(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], *, th
         ms_p50=round(statistics.median(latencies), 3) if latencies else 0.0,
         ms_mean=round(statistics.fmean(latencies), 3) if latencies else 0.0,
         threshold=threshold, margin=margin, auto_answered=answered, auto_correct=correct,
+        tuned_threshold=tuned_threshold if encoder is not None and encoder.name.endswith(TUNED_SUFFIX) else None,
         auto_precision=round(correct / answered, 4) if answered else 1.0,
         auto_coverage=round(correct / in_scope, 4) if in_scope else 0.0,
     )
