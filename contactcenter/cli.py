@@ -382,7 +382,7 @@ def _kb_evaluate(settings: Settings, args: argparse.Namespace, out: Callable[[st
         f"ranking: {report.ranking}")
     out(f"top-1 accuracy {report.top1:.4f}, top-3 accuracy {report.top3:.4f}")
     out(f"{report.ms_p50:.3f} ms/query (p50), {report.ms_mean:.3f} ms/query (mean)")
-    floor = f" ({settings.kb.tuned_threshold} for the fine-tuned model)" if report.ranking.endswith("+tuned") else ""
+    floor = f" ({report.tuned_threshold} for the fine-tuned model)" if report.tuned_threshold is not None else ""
     out(f"automatic answers at threshold {threshold}{floor} and margin {margin}: {report.auto_answered} given, "
         f"precision {report.auto_precision:.4f}, {report.auto_coverage:.4f} of in-scope queries answered rightly")
     out(json.dumps(report.as_dict()))

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TUNED_SUFFIX", "BaseModel", "EmbeddingsUnavailable", "Encoder", "MiniLM", "base_model", "load_encoder",
-           "mean_pool_unit", "writes_in_model_script"]
+__all__ = ["TUNED_SUFFIX", "BaseModel", "EmbeddingsUnavailable", "Encoder", "MiniLM", "base_model", "is_tuned",
+           "load_encoder", "mean_pool_unit", "writes_in_model_script"]
 
 MODES = ("auto", "off")
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
@@ -55,6 +55,11 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """One L2-normalized row per text."""
         ...
+
+
+def is_tuned(encoder: Encoder) -> bool:
+    """Whether ``encoder`` runs the layers ``kb tune`` fine-tuned."""
+    return encoder.name.endswith(TUNED_SUFFIX)
 
 
 def writes_in_model_script(text: str) -> bool:

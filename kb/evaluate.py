@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from kb.confidence import confident_answer, raised_for_tuned
-from kb.embeddings import TUNED_SUFFIX, Encoder
+from kb.embeddings import Encoder, is_tuned
 from kb.files import ArticleFile
 from kb.library import VectorCache
 from kb.ranker import Entry, Ranker
@@ -82,7 +82,7 @@ def evaluate(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], *, th
         ms_p50=round(statistics.median(latencies), 3) if latencies else 0.0,
         ms_mean=round(statistics.fmean(latencies), 3) if latencies else 0.0,
         threshold=threshold, margin=margin, auto_answered=answered, auto_correct=correct,
-        tuned_threshold=tuned_threshold if encoder is not None and encoder.name.endswith(TUNED_SUFFIX) else None,
+        tuned_threshold=tuned_threshold if encoder is not None and is_tuned(encoder) else None,
         auto_precision=round(correct / answered, 4) if answered else 1.0,
         auto_coverage=round(correct / in_scope, 4) if in_scope else 0.0,
     )

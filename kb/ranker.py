@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.analyze import terms
-from kb.embeddings import TUNED_SUFFIX, Encoder, writes_in_model_script
+from kb.embeddings import Encoder, is_tuned, writes_in_model_script
 
 __all__ = ["Entry", "Hit", "Ranker", "SemanticIndex", "semantic_texts"]
 
@@ -201,7 +201,7 @@ class Ranker:
         """Whether ``query``'s scores mix in the similarity of a fine-tuned model (``kb tune``): they run higher,
         so an automatic answer asks for more (``[kb] tuned_threshold``)."""
         semantic = self.semantic
-        return semantic is not None and semantic.encoder.name.endswith(TUNED_SUFFIX) and writes_in_model_script(query)
+        return semantic is not None and is_tuned(semantic.encoder) and writes_in_model_script(query)
 
     def search(self, query: str, k: int = 3, *, language: str | None = None) -> list[Hit]:
         """Return the ``k`` best entries for ``query`` (score > 0), best first.
