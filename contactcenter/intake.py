@@ -9,6 +9,7 @@ as many database round trips as a single message.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -470,7 +471,9 @@ async def intake(db: Database, store: AttachmentStore, settings: Settings, msg: 
 
 class IntakeQueue:
     """Group commit for the intake path: whoever calls ``submit`` while a batch is being written waits
-    for the next one, and every waiting message goes into that next transaction together.
+    for the next one, and every waiting message goes into that next transaction together. The batch is
+    taken when its transaction starts, not when it begins to wait for the writer's turn: what arrives
+    while other work holds the writer goes into it instead of waiting for one more batch.
 
     Each caller is answered only after its batch is committed. If a batch fails, its messages are
     retried one per transaction so that one bad message cannot fail the others.
@@ -481,7 +484,8 @@ class IntakeQueue:
         self.store = store
         self.settings = settings
         self.max_batch = max_batch
-        self._waiting: list[tuple[Arrival, asyncio.Future[IntakeResult]]] = []
+        # appended on the event loop, taken from in the writer's thread (deque operations are atomic)
+        self._waiting: collections.deque[tuple[Arrival, asyncio.Future[IntakeResult]]] = collections.deque()
         self._writing = False
         self._task: asyncio.Task[None] | None = None
         # Steps that may take a message before it becomes a ticket message (an SMS survey rating); set in app.py.
@@ -507,22 +511,30 @@ class IntakeQueue:
     async def _write_all(self) -> None:
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
-                await self._write(batch)
+                await self._write()
         finally:
             self._writing = False
 
-    async def _write(self, batch: list[tuple[Arrival, asyncio.Future[IntakeResult]]]) -> None:
-        arrivals = [a for a, _ in batch]
+    def _take(self) -> list[tuple[Arrival, asyncio.Future[IntakeResult]]]:
+        """The waiting messages, oldest first, up to ``max_batch``."""
+        return [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+
+    async def _write(self) -> None:
+        batch: list[tuple[Arrival, asyncio.Future[IntakeResult]]] = []
+
+        def work(session: Session) -> list[IntakeResult | ActionError]:
+            batch[:] = self._take()  # at the writer's turn
+            return receive_batch(session, [a for a, _ in batch], self.settings)
+
         try:
-            results = await self.db.run_write(lambda session: receive_batch(session, arrivals, self.settings),
-                                              urgent=True)
+            results = await self.db.run_write(work, urgent=True)
         except DatabaseUnavailable as exc:
-            for _, future in batch:
+            for _, future in batch or self._take():  # also when it failed before the batch was taken
                 if not future.done():
                     future.set_exception(exc)
             return
         except Exception:
+            batch = batch or self._take()
             if len(batch) > 1:
                 log.info("intake batch of %d failed; storing its messages one by one", len(batch))
             for arrival, future in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -218,10 +219,33 @@ async def test_queue_groups_concurrent_messages_and_isolates_a_failing_one(ctx: 
     loop = asyncio.get_running_loop()
     bad_future: asyncio.Future[IntakeResult] = loop.create_future()
     ok_future: asyncio.Future[IntakeResult] = loop.create_future()
-    await queue._write([(broken, bad_future), (Arrival(message("fine")), ok_future)])
+    queue._waiting.extend([(broken, bad_future), (Arrival(message("fine")), ok_future)])
+    await queue._write()  # one batch: it fails, then each message is stored alone
+    assert not queue._waiting
     assert isinstance(bad_future.exception(), ValueError)
     assert ok_future.result().created_ticket
     assert await count(ctx, Message, Message.external_id == "fine") == 1
+
+
+async def test_messages_arriving_while_the_writer_is_busy_go_into_the_batch_taken_at_its_turn(ctx: Context) -> None:
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's single writer: PostgreSQL writes batches side by side")
+    queue = IntakeQueue(ctx.db, ctx.store, ctx.settings)
+    commits: list[int] = []
+    ctx.db.on_commit(lambda: commits.append(1))
+    release = threading.Event()
+    busy = asyncio.create_task(ctx.db.run_write(lambda session: release.wait(10)))
+    await asyncio.sleep(0.05)  # the writer is held
+    first = asyncio.create_task(queue.submit(message("busy0", Address(EMAIL, "a@busy.example"))))
+    await asyncio.sleep(0.05)  # its batch waits for the writer's turn
+    later = [asyncio.create_task(queue.submit(message(f"busy{i}", Address(EMAIL, "a@busy.example"))))
+             for i in range(1, 5)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await busy
+    results = await asyncio.gather(first, *later)
+    assert len({r.message_id for r in results}) == 5
+    assert len(commits) == 2  # the busy unit and one intake batch with all five
 
 
 async def test_two_writers_race_on_one_message_and_store_it_once(ctx: Context) -> None:
