@@ -235,6 +235,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx.settings.data_path.mkdir(parents=True, exist_ok=True)
     await upgrade(ctx.db.engine)
     await check_master_key(ctx.db)
+    ctx.db.start_checkpoints()
     yield
     await ctx.intake.wait_idle()
     await ctx.db.dispose()

@@ -140,9 +140,15 @@ async def kept_bytes(db: Database, row_id: int) -> bytes | None:
 
 def _serve(settings: Settings, demo: bool) -> int:
     from contactcenter.app import create_app
+    from contactcenter.ops import heap
     if demo:
         asyncio.run(_with_db(settings, "demo"))
     app = create_app(settings)
+
+    async def settle_heap(_app: web.Application) -> None:  # after every start-up step (the on_startup signal's last)
+        heap.settle()
+
+    app.on_startup.append(settle_heap)
     print(f"contactcenter listening on http://{settings.server.host}:{settings.server.port} "
           f"(database: {'SQLite in ' + str(settings.data_path) if not settings.database.url else 'PostgreSQL'})")
     try:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from contactcenter.db.checkpoint import SAFETY_PAGES, Checkpointer
 from contactcenter.db.ids import AppSession
 from contactcenter.db.sealed import attach_keyring
 from contactcenter.errors import Unavailable
@@ -59,6 +60,8 @@ def _configure_sqlite(engine: Engine, *, writer: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")
+        if writer:  # the checkpoints happen in a thread of their own (checkpoint.py); this is the safety net
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -159,7 +162,11 @@ class Database:
         self._sync_engine: Engine | None = None
         self._sync_writer: sessionmaker[Session] | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._checkpointer: Checkpointer | None = None
         if self.is_sqlite:
+            path = make_url(url).database
+            if path and path != ":memory:":
+                self._checkpointer = Checkpointer(path)
             self.engine = _sqlite_engine(url, writer=True, echo=echo)
             self.read_engine = _sqlite_engine(url, writer=False, echo=echo)
             self._sync_engine = create_engine(make_url(url).set(drivername="sqlite"), echo=echo, pool_size=1,
@@ -219,7 +226,15 @@ class Database:
         self._committed(used)
         return result
 
+    def start_checkpoints(self) -> None:
+        """SQLite: checkpoint the write-ahead log in a background thread from now on (the server does this;
+        without it the writer checkpoints inside a commit every ``SAFETY_PAGES``). Stopped by ``dispose``."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+
     def _committed(self, session: Session | AsyncSession) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
         for callback in self._on_commit:
             callback()
         if session.info.pop(WROTE_EVENTS, False):
@@ -233,6 +248,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
