@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select
+from sqlalchemy import Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,24 @@ _IN_FORCE = (select(ServiceContract.id).where(
     ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= bindparam("today"),
     or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= bindparam("today"))).exists())
 _ORGANIZATIONS = KeyedSelect(select(Organization.id, Organization.tier, _IN_FORCE), (Organization.id,))
+
+
+def _continued(status: bool, reopened: bool, requeued: bool) -> Update:
+    """A continued ticket's update: only the columns that change, so that a concurrent writer's others stay."""
+    values: dict[str, Any] = {"updated_at": bindparam("now"), "last_message_at": bindparam("now")}
+    if status:
+        values["status"] = bindparam("new_status")
+    if reopened:
+        values["solved_at"] = None
+    if requeued:  # back in the queue for the router
+        values.update(waiting_since=bindparam("now"), ring=0, next_ring_at=None,
+                      routing_queue=bindparam("ticket_queue"))
+    return update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket")).values(values)
+
+
+_TICKETS = cast(Table, Ticket.__table__)
+_CONTINUED = {kind: _continued(*kind) for kind in ((False, False, False), (True, False, False), (True, True, False),
+                                                    (True, True, True))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +142,7 @@ class _Batch:
         self.evidence: dict[int, str] = {}
         self.by_token: dict[Any, Ticket] = {}  # portal token hash -> ticket
         self.linked: dict[int, ResolvedContact] = {}  # messages identified by their portal link
+        self.continued: dict[int, tuple[TicketStatus, bool, bool]] = {}  # ticket -> (status, reopened, requeued)
 
     def audit(self, contact_id: int, action: str, object_type: str, object_id: int, changes: dict[str, Any],
               ticket_id: int) -> None:
@@ -312,6 +331,7 @@ class _Batch:
             elif step.opener is not None:
                 step.ticket_id = step.opener.ticket_id
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
+        self.update_continued(steps)
 
     def first_ring(self, queue: str | None) -> datetime | None:
         """When a new ticket's first overflow step applies (the router keeps it up to date from then on)."""
@@ -325,20 +345,31 @@ class _Batch:
         return {org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
 
     def continue_ticket(self, step: _Step) -> None:
+        """Note what a customer's message changes on its ticket (written by ``update_continued``; the ticket
+        object keeps its status from before the batch)."""
         ticket = step.ticket
         assert ticket is not None
-        status = status_after_customer_message(TicketStatus(ticket.status))
-        if status != ticket.status:
+        now_status, reopened, requeued = self.continued.get(ticket.id, (TicketStatus(ticket.status), False, False))
+        status = status_after_customer_message(now_status)
+        if status != now_status:
             self.audit(step.contact.id, "ticket.updated", "ticket", ticket.id,
-                       {"status": [ticket.status, status.value]}, ticket.id)
+                       {"status": [now_status.value, status.value]}, ticket.id)
             self.events.append(outbox_row(TicketChanged(ticket_id=ticket.id, fields=("status",)), self.now))
-            ticket.status = status
             if step.decision.reopen:
-                ticket.solved_at = None
-                if ticket.assignee_id is None:  # back in the queue for the router
-                    ticket.waiting_since, ticket.ring, ticket.next_ring_at = self.now, 0, None
-                    ticket.routing_queue = ticket.queue
-        ticket.updated_at = ticket.last_message_at = self.now
+                reopened, requeued = True, ticket.assignee_id is None  # back in the queue for the router
+        self.continued[ticket.id] = (status, reopened, requeued)
+
+    def update_continued(self, steps: list[_Step]) -> None:
+        """Write the continued tickets with one statement per kind of change (Core, not the ORM's flush)."""
+        before = {s.ticket.id: s.ticket for s in steps if s.ticket is not None}
+        kinds: dict[tuple[bool, bool, bool], list[dict[str, Any]]] = {}
+        for ticket_id, (status, reopened, requeued) in self.continued.items():
+            ticket = before[ticket_id]
+            changed = status != ticket.status
+            kinds.setdefault((changed, reopened and changed, requeued and changed), []).append(
+                {"ticket": ticket_id, "now": self.now, "new_status": status.value, "ticket_queue": ticket.queue})
+        for kind, rows in kinds.items():
+            self.session.connection().execute(_CONTINUED[kind], rows)
 
     def store_messages(self, steps: list[_Step]) -> None:
         # privacy: bodies, raw payloads and file keys are sealed with the sender's data key (docs/privacy.md)

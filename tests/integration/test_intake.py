@@ -25,11 +25,12 @@ from contactcenter.db.models import (
     Ticket,
 )
 from contactcenter.db.types import utcnow
-from contactcenter.domain.enums import IdentityKind, TicketStatus
+from contactcenter.domain.enums import IdentityKind, Role, TicketStatus
 from contactcenter.domain.identities import Address, normalize_phone
 from contactcenter.errors import NotFound
 from contactcenter.intake import Arrival, IntakeQueue, IntakeResult, intake, receive_batch
 from contactcenter.storage import AttachmentStore
+from tests.conftest import create_staff
 
 EMAIL = IdentityKind.EMAIL
 PHONE = IdentityKind.PHONE
@@ -148,6 +149,43 @@ async def test_conversation_continues_reopens_and_follows_up(ctx: Context) -> No
     async with ctx.db.read() as session:
         follow_up = await session.get(Ticket, after_close.ticket_id)
     assert follow_up is not None and follow_up.follow_up_of_id == late.ticket_id
+
+
+async def test_two_messages_in_one_batch_reopen_a_solved_ticket_once_and_queue_it_again(ctx: Context) -> None:
+    sender = Address(EMAIL, "twice@example.com")
+    hints = ThreadHints(conversation_key="c-twice")
+    first = await receive(ctx, message("t1", sender, hints=hints))
+    async with ctx.db.write() as session:  # solved, and out of the router's queue (as after an agent's work)
+        await session.execute(update(Ticket).where(Ticket.id == first.ticket_id).values(
+            status=TicketStatus.SOLVED, solved_at=utcnow() - timedelta(hours=1), waiting_since=None, ring=2,
+            routing_queue="overflow", next_ring_at=utcnow()))
+    before = utcnow()
+    batch = [Arrival(message(f"t{i}", sender, hints=hints)) for i in (2, 3)]
+    results = await ctx.db.run_write(lambda session: receive_batch(session, batch, ctx.settings))
+    assert {r.ticket_id for r in results if isinstance(r, IntakeResult)} == {first.ticket_id}
+    async with ctx.db.read() as session:
+        ticket = await session.get(Ticket, first.ticket_id)
+        changes = (await session.scalars(select(AuditEvent.changes).where(
+            AuditEvent.ticket_id == first.ticket_id, AuditEvent.action == "ticket.updated"))).all()
+    assert ticket is not None and ticket.status == "open" and ticket.solved_at is None
+    assert ticket.waiting_since is not None and ticket.waiting_since >= before and ticket.ring == 0
+    assert ticket.routing_queue == ticket.queue and ticket.next_ring_at is None
+    assert ticket.last_message_at is not None and ticket.last_message_at >= before
+    assert changes == [{"status": ["solved", "open"]}]  # one change, not one per message
+
+
+async def test_a_message_on_an_assigned_solved_ticket_reopens_it_for_its_agent(ctx: Context) -> None:
+    first = await receive(ctx, message("a1", Address(EMAIL, "mine@example.com")))
+    agent = await create_staff(ctx, Role.AGENT, "agent-reopen@example.com")
+    async with ctx.db.write() as session:
+        await session.execute(update(Ticket).where(Ticket.id == first.ticket_id).values(
+            status=TicketStatus.SOLVED, solved_at=utcnow(), assignee_id=agent.user_id, waiting_since=None))
+    assert first.portal_token
+    await receive(ctx, message("a2", hints=ThreadHints(portal_token=first.portal_token)))
+    async with ctx.db.read() as session:
+        ticket = await session.get(Ticket, first.ticket_id)
+    assert ticket is not None and ticket.status == "open" and ticket.assignee_id == agent.user_id
+    assert ticket.waiting_since is None  # not back in the queue: its agent has it
 
 
 async def test_pending_ticket_goes_back_to_open_on_a_customer_message(ctx: Context) -> None:
