@@ -60,8 +60,17 @@ class TicketInputs:
 # Statements of every recompute, built once (docs/architecture.md, "Statements on hot paths").
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _POLICIES = select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)
-_TIMERS_OF = select(SlaTimer).where(SlaTimer.ticket_id.in_(_IDS))
-_FIGURES_OF = select(SlaTicket).where(SlaTicket.ticket_id.in_(_IDS))
+_TIMERS, _FIGURES = cast(Table, SlaTimer.__table__), cast(Table, SlaTicket.__table__)
+_TIMERS_OF = select(*(_TIMERS.c[name] for name in ("id", "ticket_id", "metric", "cycle", "point", "due_at", "state",
+                                                   "policy_id"))).where(_TIMERS.c.ticket_id.in_(_IDS))
+_FIGURES_OF = select(_FIGURES).where(_FIGURES.c.ticket_id.in_(_IDS))
+_TIMER_ID = _TIMERS.c.id == bindparam("timer")
+_CANCEL = update(_TIMERS).where(_TIMER_ID).values(state=CANCELLED, updated_at=bindparam("now"))
+_MOVE = update(_TIMERS).where(_TIMER_ID).values(state=PENDING, due_at=bindparam("due"), policy_id=bindparam("policy"),
+                                                updated_at=bindparam("now"))
+_FIGURE_COLUMNS = tuple(c.key for c in _FIGURES.c if c.key != "ticket_id")
+_REFIGURE = update(_FIGURES).where(_FIGURES.c.ticket_id == bindparam("ticket")).values(
+    {name: bindparam(f"new_{name}") for name in _FIGURE_COLUMNS})
 
 
 def policy_rows(session: Session) -> Sequence[SlaPolicy]:
@@ -145,64 +154,77 @@ def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], dateti
 
 def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]],
          now: datetime) -> datetime | None:
-    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, Core inserts
-    for new rows, one flush for changed ones). Fired timers are never touched. Returns the earliest due time that
-    was written or moved (None when no pending timer changed)."""
+    """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, then Core
+    statements: inserts for new rows, one update per kind of change). Fired timers are never touched. Returns the
+    earliest due time that was written or moved (None when no pending timer changed)."""
     ids = sorted(results)
     if not ids:
         return None
-    existing: dict[int, dict[tuple[str, int, str], SlaTimer]] = {i: {} for i in ids}
-    for timer in session.scalars(_TIMERS_OF, {"ids": ids}):
+    connection = session.connection()
+    existing: dict[int, dict[tuple[str, int, str], Any]] = {i: {} for i in ids}
+    for timer in connection.execute(_TIMERS_OF, {"ids": ids}):
         existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
-    figures_rows = {r.ticket_id: r for r in session.scalars(_FIGURES_OF, {"ids": ids})}
-    new_timers: list[dict[str, Any]] = []
+    figures_rows = {r.ticket_id: r for r in connection.execute(_FIGURES_OF, {"ids": ids})}
+    writes = _TimerWrites(now)
     new_figures: list[dict[str, Any]] = []
+    refigured: list[dict[str, Any]] = []
     changed: list[datetime] = []
     for ticket_id in ids:
         choice, clocks = results[ticket_id]
-        changed += _save_timers(ticket_id, choice, clocks, existing[ticket_id], now, new_timers)
+        changed += writes.add(ticket_id, choice, clocks, existing[ticket_id])
         figures = _figures(choice, clocks, now)
         row = figures_rows.get(ticket_id)
         old_flags = list(row.flags or []) if row is not None else []
         if row is None:
             new_figures.append({"ticket_id": ticket_id, **figures})
         else:
-            for name, value in figures.items():
-                setattr(row, name, value)
+            refigured.append({"ticket": ticket_id, **{f"new_{name}": value for name, value in figures.items()}})
         if figures["flags"] != old_flags:  # e.g. the contract ended: the ticket fell back to the default policy
             record(session, SYSTEM, "sla.flagged", "ticket", ticket_id,
                    {"flags": [old_flags, figures["flags"]], "policy": figures["policy_name"],
                     "contract": figures["contract"]}, ticket_id=ticket_id)
-    insert_rows(session, SlaTimer, new_timers)
+    insert_rows(session, SlaTimer, writes.new)
+    for statement, rows in ((_CANCEL, writes.cancelled), (_MOVE, writes.moved), (_REFIGURE, refigured)):
+        if rows:
+            connection.execute(statement, rows)
     insert_keyed_rows(session, SlaTicket, new_figures)
-    session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see these rows
+    session.flush()  # sessions do not autoflush: the sweeper's next query and claim must see the audit rows
     return min(changed, default=None)
 
 
-def _save_timers(ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
-                 existing: dict[tuple[str, int, str], SlaTimer], now: datetime,
-                 new_rows: list[dict[str, Any]]) -> list[datetime]:
-    """Update the loaded timers in place and append the missing ones to ``new_rows``; return the due times of
-    pending timers that were added or changed."""
-    wanted = desired_timers(clocks)
-    policy_id = choice.policy.id if choice else None
-    changed: list[datetime] = []
-    for key, timer in existing.items():
-        if timer.state == FIRED:
-            continue
-        due = wanted.pop(key, None)
-        if due is None:
-            if timer.state != CANCELLED:
-                timer.state, timer.updated_at = CANCELLED, now
-        elif timer.state != PENDING or timer.due_at != due or timer.policy_id != policy_id:
-            timer.state, timer.due_at, timer.policy_id, timer.updated_at = PENDING, due, policy_id, now
-            changed.append(due)
-    for (metric, cycle, point), due in wanted.items():
-        if due is not None and (metric, cycle, point) not in existing:
-            new_rows.append({"ticket_id": ticket_id, "metric": metric, "cycle": cycle, "point": point, "due_at": due,
-                             "state": PENDING, "policy_id": policy_id, "fired_at": None, "updated_at": now})
-            changed.append(due)
-    return changed
+class _TimerWrites:
+    """The timer rows a recompute inserts, cancels and moves."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.new: list[dict[str, Any]] = []
+        self.cancelled: list[dict[str, Any]] = []
+        self.moved: list[dict[str, Any]] = []
+
+    def add(self, ticket_id: int, choice: Choice | None, clocks: Sequence[Clock],
+            existing: dict[tuple[str, int, str], Any]) -> list[datetime]:
+        """Line up one ticket's timers (``existing``: its rows) with its clocks; return the due times of pending
+        timers that were added or changed."""
+        wanted = desired_timers(clocks)
+        policy_id = choice.policy.id if choice else None
+        changed: list[datetime] = []
+        for key, timer in existing.items():
+            if timer.state == FIRED:
+                continue
+            due = wanted.pop(key, None)
+            if due is None:
+                if timer.state != CANCELLED:
+                    self.cancelled.append({"timer": timer.id, "now": self.now})
+            elif timer.state != PENDING or timer.due_at != due or timer.policy_id != policy_id:
+                self.moved.append({"timer": timer.id, "due": due, "policy": policy_id, "now": self.now})
+                changed.append(due)
+        for (metric, cycle, point), due in wanted.items():
+            if due is not None and (metric, cycle, point) not in existing:
+                self.new.append({"ticket_id": ticket_id, "metric": metric, "cycle": cycle, "point": point,
+                                 "due_at": due, "state": PENDING, "policy_id": policy_id, "fired_at": None,
+                                 "updated_at": self.now})
+                changed.append(due)
+        return changed
 
 
 def _figures(choice: Choice | None, clocks: Sequence[Clock], now: datetime) -> dict[str, Any]:
