@@ -69,6 +69,8 @@ _IN_FORCE = (select(ServiceContract.id).where(
     or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= bindparam("today"))).exists())
 _ORGANIZATIONS = KeyedSelect(select(Organization.id, Organization.tier, _IN_FORCE), (Organization.id,))
 
+_TICKETS = cast(Table, Ticket.__table__)
+
 
 def _continued(status: bool, reopened: bool, requeued: bool) -> Update:
     """A continued ticket's update: only the columns that change, so that a concurrent writer's others stay."""
@@ -83,7 +85,6 @@ def _continued(status: bool, reopened: bool, requeued: bool) -> Update:
     return update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket")).values(values)
 
 
-_TICKETS = cast(Table, Ticket.__table__)
 _CONTINUED = {kind: _continued(*kind) for kind in ((False, False, False), (True, False, False), (True, True, False),
                                                     (True, True, True))}
 

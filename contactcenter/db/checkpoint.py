@@ -1,8 +1,8 @@
 """SQLite WAL checkpoints in a thread of their own, off the writer's path.
 
 SQLite's default copies the write-ahead log into the database file (and syncs it) inside whichever commit
-takes the log past 1,000 pages: under a steady stream of intake batches that was one commit in 50 holding the
-single writer for 10-120 ms while every request waited behind it. While the server runs, a `Checkpointer` does
+takes the log past 1,000 pages: under a steady stream of intake batches that held the single writer for
+10-120 ms about once a second while every request waited behind it. While the server runs, a `Checkpointer` does
 that work in the background instead: a PASSIVE checkpoint, which never blocks the writer or the readers, every
 ``interval`` seconds after commits. The writer connections keep an automatic checkpoint as a safety net
 (``SAFETY_PAGES``, see engine.py) for when no checkpointer runs (command-line tools, tests) or it falls behind.

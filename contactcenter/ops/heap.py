@@ -1,6 +1,6 @@
 """The garbage collector of a long-running server process.
 
-A started server holds some 230,000 objects that live as long as it does (modules, classes, functions,
+A started server holds about 220,000 objects that live as long as it does (modules, classes, functions,
 SQLAlchemy's mappings and compiled statements). CPython's full collections walked all of them: under a steady
 load that was a pause of 100-160 ms with the GIL held about once every two seconds, during which no request,
 commit or offer moved (the slowest 1 % of intake requests were mostly these pauses). `settle` moves what exists
