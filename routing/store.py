@@ -261,13 +261,16 @@ def _candidates_statement(queues: int, by_channel: bool) -> CompoundSelect[Any]:
 
 # --- writes --------------------------------------------------------------------------------------
 
+_QUEUE_NEW = (update(TICKETS).where(TICKETS.c.id.in_(_IDS), TICKETS.c.waiting_since.is_(None))
+              .values(waiting_since=TICKETS.c.created_at))
+
+
 def queue_new(session: Session, ticket_ids: Sequence[int]) -> None:
     """Put new tickets in the queue (intake leaves ``waiting_since`` empty): until the router has read a
     ticket's creation, with the subscribers before it done (an automatic answer may hold it), no agent
     who becomes free can be given it."""
     if ticket_ids:
-        session.execute(update(TICKETS).where(TICKETS.c.id.in_(ticket_ids), TICKETS.c.waiting_since.is_(None))
-                        .values(waiting_since=TICKETS.c.created_at))
+        session.connection().execute(_QUEUE_NEW, {"ids": list(ticket_ids)})
 
 
 def queue_stragglers(session: Session, created_before: datetime) -> int:
