@@ -55,7 +55,7 @@ from contactcenter.db.migrate import upgrade
 from contactcenter.delivery import DeliveryWorker
 from contactcenter.events import ReplyQueued, TicketCreated
 from contactcenter.hub import Hub, LocalHub
-from contactcenter.intake import IntakeQueue
+from contactcenter.intake_queue import IntakeQueue
 from contactcenter.notifications import NotificationPusher
 from contactcenter.ops.http import request_middleware, setup_ops
 from contactcenter.ops.metrics import Metrics

@@ -11,7 +11,7 @@ from channels.email.listener import SmtpListener
 from contactcenter.cluster import PgNotifier
 from contactcenter.db.engine import Database
 from contactcenter.hub import Hub, LocalHub
-from contactcenter.intake import IntakeQueue
+from contactcenter.intake_queue import IntakeQueue
 from contactcenter.ops.metrics import Metrics
 from contactcenter.ratelimit import Backoff, RateLimiter
 from contactcenter.relay import Relay

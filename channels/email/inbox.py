@@ -22,7 +22,7 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import RawInbound
 from contactcenter.db.types import utcnow
 from contactcenter.errors import ActionError, Unavailable
-from contactcenter.intake import IntakeQueue
+from contactcenter.intake_queue import IntakeQueue
 from contactcenter.settings import EmailSettings
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import IdentityKind, Role, TicketStatus
 from contactcenter.domain.identities import Address, normalize_phone
 from contactcenter.errors import NotFound
-from contactcenter.intake import Arrival, IntakeQueue, IntakeResult, intake, receive_batch
+from contactcenter.intake import Arrival, IntakeResult, intake, receive_batch
+from contactcenter.intake_queue import IntakeQueue
 from contactcenter.storage import AttachmentStore
 from tests.conftest import create_staff
 
