@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TuneSettings:
     """What a tune does (defaults chosen by 3-fold cross-validation inside BANKING77's training part, BENCHMARKS.md;
-    ``batch`` 77 and ``hard_negatives`` 8 were not better there, kb6)."""
+    ``batch`` 77 and ``hard_negatives`` 8 were not better there, kb6; nor 600 steps, 2 layers at lr 1e-4 or
+    scale 30, kb7)."""
 
     layers: int = 1  # top transformer layers that learn (of 6)
     steps: int = 300
