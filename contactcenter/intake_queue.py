@@ -1,5 +1,4 @@
-"""Group commit for the intake path (``ctx.intake``): messages that arrive together are stored in one
-transaction by ``intake.receive_batch``; a batch that fails is retried one message per transaction."""
+"""``IntakeQueue`` (``ctx.intake``): the group commit in front of ``intake.receive_batch``."""
 
 from __future__ import annotations
 
