@@ -291,8 +291,8 @@ _HAS_WORK = update(USERS).where(USERS.c.id == bindparam("user")).values(last_ass
 def write_offer(session: Session, ticket: TicketFacts, agent: AgentView, choice: Choice, need: Need, now: datetime,
                 settings: RoutingSettings) -> int:
     """Offer the ticket to the agent (or assign it at once when the channel's timeout is 0) and say why (``need``:
-    the ticket's needs in its current ring, as chosen by); return the offer's id. Core statements only: this runs
-    for every offer."""
+    the ticket's needs in its current ring, which the agent was chosen for); return the offer's id. Core
+    statements only: this runs for every offer."""
     timeout = settings.offer_timeout.get(settings.channel_class(ticket.channel), 0)
     reason = {"ring": ticket.ring, **choice.explain(), "need": _need_dict(need)}
     pending = timeout > 0

@@ -164,12 +164,12 @@ class Database:
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._checkpointer: Checkpointer | None = None
         if self.is_sqlite:
-            path = make_url(url).database
-            if path and path != ":memory:":
-                self._checkpointer = Checkpointer(path)
+            sqlite_url = make_url(url)
+            if sqlite_url.database and sqlite_url.database != ":memory:":
+                self._checkpointer = Checkpointer(sqlite_url.database)
             self.engine = _sqlite_engine(url, writer=True, echo=echo)
             self.read_engine = _sqlite_engine(url, writer=False, echo=echo)
-            self._sync_engine = create_engine(make_url(url).set(drivername="sqlite"), echo=echo, pool_size=1,
+            self._sync_engine = create_engine(sqlite_url.set(drivername="sqlite"), echo=echo, pool_size=1,
                                               max_overflow=0, connect_args={"timeout": 30, "check_same_thread": False})
             _configure_sqlite(self._sync_engine, writer=True)
             self._sync_writer = sessionmaker(self._sync_engine, class_=AppSession, expire_on_commit=False,
