@@ -156,6 +156,7 @@ def build_context(settings: Settings) -> Context:
                   webhooks=Webhooks(db, settings.webhooks, metrics) if settings.webhooks.enabled else None,
                   kb=ArticleLibrary(settings.kb.embeddings, settings.kb.semantic_weight,
                                     tuned=settings.data_path / "kb"))  # written by `contactcenter kb tune`
+    ctx.intake.sla = ctx.sla
     if ctx.sla is not None and notifier is not None:
         sla = ctx.sla
         sla.due_listeners.append(lambda due: notifier.notify(SLA, due.isoformat()))

@@ -25,6 +25,7 @@ class TicketCreated(Event):
     topic: ClassVar[str] = "ticket.created"
     ticket_id: int
     channel: str
+    clocks_started: bool = False  # intake started its SLA clocks in the same transaction
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class MessageReceived(Event):
     ticket_id: int
     message_id: int
     channel: str = ""  # "" in events stored before the field existed
+    clocks_started: bool = False  # it opened its ticket, whose SLA clocks intake started with it
 
 
 @dataclass(frozen=True)

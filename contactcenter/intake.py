@@ -12,10 +12,10 @@ import dataclasses
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -49,8 +49,13 @@ from contactcenter.errors import ActionError, NotFound
 from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, outbox_row
 from contactcenter.privacy.sealing import Sealer
 from contactcenter.settings import Settings
+from contactcenter.sla import store as sla_store
+from contactcenter.sla.policies import Facts
 from contactcenter.storage import AttachmentStore
-from routing.requirements import derive
+from routing.requirements import Requirements, derive
+
+if TYPE_CHECKING:
+    from contactcenter.sla.service import SlaService, TicketSla
 
 log = logging.getLogger(__name__)
 SUBJECT_FROM_TEXT = 80
@@ -128,10 +133,12 @@ class _Step:
 class _Batch:
     """The work of one intake batch: set-based lookups, then one bulk insert per table."""
 
-    def __init__(self, session: Session, arrivals: Sequence[Arrival], settings: Settings) -> None:
+    def __init__(self, session: Session, arrivals: Sequence[Arrival], settings: Settings,
+                 sla: SlaService | None) -> None:
         self.session = session
         self.arrivals = arrivals
         self.settings = settings
+        self.sla = sla  # starts the SLA clocks of the tickets it opens (None: the SLA service does it later)
         self.now = utcnow()
         self.results: list[IntakeResult | ActionError | None] = [None] * len(arrivals)
         self.first_of: dict[tuple[str, str], int] = {}  # dedupe key -> first arrival in this batch
@@ -141,6 +148,7 @@ class _Batch:
         self.by_token: dict[Any, Ticket] = {}  # portal token hash -> ticket
         self.linked: dict[int, ResolvedContact] = {}  # messages identified by their portal link
         self.continued: dict[int, tuple[TicketStatus, bool, bool]] = {}  # ticket -> (status, reopened, requeued)
+        self.started: dict[int, TicketSla] = {}  # arrival index of a new ticket's opener -> its SLA clocks
 
     def audit(self, contact_id: int, action: str, object_type: str, object_id: int, changes: dict[str, Any],
               ticket_id: int) -> None:
@@ -290,20 +298,18 @@ class _Batch:
         return steps
 
     def open_tickets(self, steps: list[_Step]) -> None:
-        """Insert the new tickets (one statement) and give every step its ticket id."""
+        """Insert the new tickets (one statement) with their SLA clocks started, and give every step its ticket
+        id."""
         openers = [s for s in steps if s.ticket is None and s.opener is None]
         organizations = self.organizations({s.contact.organization_id for s in openers} - {None})
+        clocks = self.clocks_of_new(openers, steps)
         rows = []
         for step in openers:
             msg = self.arrivals[step.index].message
-            topic = self.settings.webform.topic(msg.topic) if msg.topic else None
-            tier, has_contract = organizations.get(step.contact.organization_id, ("", False))
-            needs = derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
-                           topic_type=topic.type if topic else "question",
-                           topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",
-                           tier=tier, has_contract=has_contract, rules=self.settings.routing.rules)
+            needs = self.needs(step, organizations)
             step.portal_token = secrets.token_urlsafe(32)
             subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
+            sla = clocks(step, needs.priority.value, needs.type.value)
             rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
                          "type": needs.type.value, "channel": msg.channel, "language": step.language,
                          "contact_id": step.contact.id, "organization_id": step.contact.organization_id,
@@ -312,16 +318,22 @@ class _Batch:
                          "conversation_key": msg.hints.conversation_key,
                          "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
                          "updated_at": self.now, "last_message_at": self.now,
+                         "sla_due_at": sla_store.breach_due(sla.clocks) if sla else None,
                          # Queued by the router once it has read the creation (after the subscribers
                          # before it, e.g. automatic answers, had their say): routing/store.py queue_new.
                          "waiting_since": None, "routing_queue": needs.queue,
                          "next_ring_at": self.first_ring(needs.queue)})
+            if sla is not None:
+                self.started[step.index] = sla
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
             self.audit(step.contact.id, "ticket.created", "ticket", ticket_id,
                        {"channel": msg.channel, "follow_up_of": step.decision.follow_up_of}, ticket_id)
-            self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel), self.now))
+            self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel,
+                                                        clocks_started=self.sla is not None), self.now))
+        if self.sla is not None:
+            self.sla.save_started(self.session, {s.ticket_id: self.started[s.index] for s in openers}, self.now)
         for step in steps:
             if step.ticket is not None:
                 step.ticket_id = step.ticket.id
@@ -330,6 +342,38 @@ class _Batch:
                 step.ticket_id = step.opener.ticket_id
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
         self.update_continued(steps)
+
+    def needs(self, step: _Step, organizations: dict[int | None, tuple[str, bool]]) -> Requirements:
+        """A new ticket's routing requirements, priority and type (from its topic, text and organization)."""
+        msg = self.arrivals[step.index].message
+        topic = self.settings.webform.topic(msg.topic) if msg.topic else None
+        tier, has_contract = organizations.get(step.contact.organization_id, ("", False))
+        return derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
+                      topic_type=topic.type if topic else "question",
+                      topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",
+                      tier=tier, has_contract=has_contract, rules=self.settings.routing.rules)
+
+    def clocks_of_new(self, openers: list[_Step], steps: list[_Step]) -> Callable[[_Step, str, str], TicketSla | None]:
+        """How to start the SLA clocks of a new ticket (opened by a step, with a priority and type) over every
+        message of this batch it gets: one read of the policies (and of the contracts of organizations)."""
+        sla = self.sla
+        if sla is None or not openers:
+            return lambda _step, _priority, _type: None
+        sla_store.lock_terms(self.session, shared=True)
+        policies = sla.policies(self.session)
+        tiers, contracts = sla_store.organization_terms(self.session, {s.contact.organization_id for s in openers})
+        received = {s.index: [self.arrivals[s.index].message.received_at] for s in openers}
+        for step in steps:
+            if step.opener is not None:
+                received[step.opener.index].append(self.arrivals[step.index].message.received_at)
+
+        def start(step: _Step, priority: str, ticket_type: str) -> TicketSla:
+            org = step.contact.organization_id
+            facts = Facts(priority, ticket_type, self.arrivals[step.index].message.channel, tiers.get(org, ""),
+                          frozenset(), tuple(contracts.get(org, ())))
+            return sla.start_clocks(policies, facts, received[step.index], self.now)
+
+        return start
 
     def first_ring(self, queue: str | None) -> datetime | None:
         """When a new ticket's first overflow step applies (the router keeps it up to date from then on)."""
@@ -397,7 +441,8 @@ class _Batch:
             index_rows.append((step.ticket_id, f"{msg.subject} {msg.text}" if opens else msg.text, opens))
             self.audit(step.contact.id, "message.received", "message", message_id,
                        {"channel": msg.channel, "thread_reason": row["thread_reason"]}, step.ticket_id)
-            received = MessageReceived(ticket_id=step.ticket_id, message_id=message_id, channel=msg.channel)
+            received = MessageReceived(ticket_id=step.ticket_id, message_id=message_id, channel=msg.channel,
+                                       clocks_started=self.sla is not None and step.ticket is None)
             self.events.append(outbox_row(received, self.now))
             self.results[step.index] = IntakeResult(step.ticket_id, message_id, step.contact.id,
                                                     created_ticket=opens, duplicate=False,
@@ -423,15 +468,16 @@ def _without_nul(arrival: Arrival) -> Arrival:
         html=msg.html and clean(msg.html)))
 
 
-def receive_batch(session: Session, arrivals: Sequence[Arrival],
-                        settings: Settings) -> list[IntakeResult | ActionError]:
+def receive_batch(session: Session, arrivals: Sequence[Arrival], settings: Settings,
+                  sla: SlaService | None = None) -> list[IntakeResult | ActionError]:
     """Store every arrival on the right ticket in the caller's transaction; results in arrival order.
 
     A message that cannot be taken (no sender and a portal link that names no ticket) gets an error
-    in its place; the others are stored.
+    in its place; the others are stored. With ``sla``, the clocks of the tickets it opens start in the same
+    transaction (without, the SLA service starts them when it hears of them).
     """
     arrivals = [_without_nul(a) for a in arrivals]
-    batch = _Batch(session, arrivals, settings)
+    batch = _Batch(session, arrivals, settings, sla)
     todo = batch.drop_redeliveries()
     if todo:
         prefetch_ids(session, (Contact, ContactIdentity, ContactKey, Ticket, Message, Attachment, AuditEvent,
@@ -478,11 +524,12 @@ async def save_attachments(store: AttachmentStore, msg: InboundMessage) -> Arriv
     return Arrival(msg, tuple(f.name for f in files), tuple(f.key for f in files))
 
 
-async def commit_one(db: Database, settings: Settings, arrival: Arrival) -> IntakeResult:
+async def commit_one(db: Database, settings: Settings, arrival: Arrival,
+                     sla: SlaService | None = None) -> IntakeResult:
     """One message in its own transaction. Losing a race on a unique constraint (a concurrent
     redelivery, or the same new address from another process) is retried once and then sees the winner."""
     def work(session: Session) -> IntakeResult:
-        result = receive_batch(session, [arrival], settings)[0]
+        result = receive_batch(session, [arrival], settings, sla)[0]
         if isinstance(result, ActionError):
             raise result
         return result

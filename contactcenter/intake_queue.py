@@ -14,6 +14,7 @@ from contactcenter.db.engine import Database, DatabaseUnavailable
 from contactcenter.errors import ActionError
 from contactcenter.intake import Arrival, IntakeResult, commit_one, receive_batch, save_attachments
 from contactcenter.settings import Settings
+from contactcenter.sla.service import SlaService
 from contactcenter.storage import AttachmentStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class IntakeQueue:
         self._task: asyncio.Task[None] | None = None
         # Steps that may take a message before it becomes a ticket message (an SMS survey rating); set in app.py.
         self.takers: list[Callable[[InboundMessage], Awaitable[IntakeResult | None]]] = []
+        self.sla: SlaService | None = None  # starts new tickets' SLA clocks in the batch (set in app.py)
 
     async def submit(self, msg: InboundMessage) -> IntakeResult:
         for take in self.takers:
@@ -75,7 +77,7 @@ class IntakeQueue:
 
         def work(session: Session) -> list[IntakeResult | ActionError]:
             batch[:] = self._take()  # at the writer's turn
-            return receive_batch(session, [a for a, _ in batch], self.settings)
+            return receive_batch(session, [a for a, _ in batch], self.settings, self.sla)
 
         try:
             results = await self.db.run_write(work, urgent=True)
@@ -90,7 +92,7 @@ class IntakeQueue:
                 log.info("intake batch of %d failed; storing its messages one by one", len(batch))
             for arrival, future in batch:
                 try:
-                    result = await commit_one(self.db, self.settings, arrival)
+                    result = await commit_one(self.db, self.settings, arrival, self.sla)
                 except Exception as exc:
                     if not future.done():
                         future.set_exception(exc)

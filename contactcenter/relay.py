@@ -133,16 +133,17 @@ class Relay:
     async def _dispatch(self, rows: list[Claimed]) -> dict[int, dict[str, str]]:
         """Run the subscribers still owed each event; return the failures by row id and subscriber name."""
         failures: dict[int, dict[str, str]] = {row.id: {} for row in rows}
+        owed = {row.id: self._owed(row) for row in rows}
         events: dict[int, Event] = {}
         for row in rows:
             try:
                 events[row.id] = decode(row.topic, row.payload)
             except (KeyError, TypeError) as exc:
-                failures[row.id] = {name: f"undecodable event: {exc!r}" for name in self._owed(row)}
+                failures[row.id] = {name: f"undecodable event: {exc!r}" for name in owed[row.id]}
         for sub in self._subscribers:
             if sub.batch_handler is None:
                 continue
-            mine = [row for row in rows if row.id in events and row.topic in sub.topics and sub.name in self._owed(row)]
+            mine = [row for row in rows if row.id in events and row.topic in sub.topics and sub.name in owed[row.id]]
             if mine:
                 try:
                     await sub.batch_handler([events[row.id] for row in mine])
@@ -153,9 +154,8 @@ class Relay:
         for row in rows:
             if row.id not in events:
                 continue
-            owed = self._owed(row)
             for sub in self._subscribers:
-                if sub.handler is not None and sub.name in owed and row.topic in sub.topics:
+                if sub.handler is not None and sub.name in owed[row.id] and row.topic in sub.topics:
                     try:
                         await sub.handler(events[row.id])
                     except Exception as exc:

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from contactcenter.actions.audit import Actor, record
+from contactcenter.actions.sla import emit_terms_changed
 from contactcenter.db.models import Base, Contact, Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.errors import Conflict, Invalid, NotFound
-from contactcenter.events import ServiceContractChanged, emit
+from contactcenter.events import ServiceContractChanged
 from contactcenter.sla.calendar import CalendarError
 from contactcenter.sla.policies import parse_support_hours
 
@@ -190,7 +191,7 @@ async def do_create_contract(session: AsyncSession, *, name: str, organization_i
            {"name": name, "organization_id": organization_id, "product_id": product_id,
             "sla_policy_id": sla_policy_id, "starts_on": starts_on.isoformat(),
             "ends_on": _plain(ends_on), "support_hours": support_hours, "channels": contract.channels})
-    emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=organization_id))
+    await emit_terms_changed(session, ServiceContractChanged(contract_id=contract.id, organization_id=organization_id))
     return contract
 
 
@@ -214,5 +215,6 @@ async def do_update_contract(session: AsyncSession, contract_id: int, changes: M
     if diff:
         await session.flush()
         record(session, actor, "contract.updated", "service_contract", contract.id, diff)
-        emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=contract.organization_id))
+        await emit_terms_changed(session, ServiceContractChanged(contract_id=contract.id,
+                                                                 organization_id=contract.organization_id))
     return contract

@@ -15,10 +15,17 @@ from contactcenter.db.models import Message, ServiceContract, SlaPolicy, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction
 from contactcenter.errors import Conflict, Invalid, NotFound
-from contactcenter.events import ReplyQueued, SlaPoliciesChanged, emit
+from contactcenter.events import ReplyQueued, ServiceContractChanged, SlaPoliciesChanged, emit
 from contactcenter.sla.policies import PolicyError, parse_policy
+from contactcenter.sla.store import lock_terms
 
 FIELDS = ("name", "description", "position", "conditions", "targets", "calendar", "escalation")
+
+
+async def emit_terms_changed(session: AsyncSession, event: SlaPoliciesChanged | ServiceContractChanged) -> None:
+    """Announce a change of policies or contracts, holding the terms lock until commit (``lock_terms``)."""
+    await session.run_sync(lambda s: lock_terms(s, shared=False))
+    emit(session, event)
 
 
 def _check(values: Mapping[str, Any], read_file: Callable[[str], bytes]) -> None:
@@ -41,7 +48,7 @@ async def do_create_sla_policy(session: AsyncSession, values: Mapping[str, Any],
     except IntegrityError:
         raise Conflict(f"SLA policy {values['name']!r} exists") from None
     record(session, actor, "sla_policy.created", "sla_policy", policy.id, {k: values[k] for k in FIELDS})
-    emit(session, SlaPoliciesChanged(policy_id=policy.id))
+    await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy.id))
     return policy
 
 
@@ -59,7 +66,7 @@ async def do_replace_sla_policy(session: AsyncSession, policy_id: int, values: M
         setattr(policy, key, values[key])
     if diff:
         record(session, actor, "sla_policy.updated", "sla_policy", policy.id, diff)
-        emit(session, SlaPoliciesChanged(policy_id=policy.id))
+        await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy.id))
     return policy
 
 
@@ -81,7 +88,7 @@ async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: 
         raise Conflict(f"SLA policy {policy.name!r} is the policy of a service contract")
     record(session, actor, "sla_policy.deleted", "sla_policy", policy.id, {"name": policy.name})
     await session.delete(policy)
-    emit(session, SlaPoliciesChanged(policy_id=policy_id))
+    await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy_id))
 
 
 async def do_send_customer_update(session: AsyncSession, ticket: Ticket, text: str, *, why: Mapping[str, Any],

@@ -90,6 +90,14 @@ def note_events(session: Session | AsyncSession) -> None:
     session.info[WROTE_EVENTS] = True
 
 
+AFTER_COMMIT = "after_commit"  # Session.info key: callbacks to run once this unit of work has committed
+
+
+def after_commit(session: Session | AsyncSession, callback: Callable[[], None]) -> None:
+    """Call ``callback`` on the event loop once this unit of work has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 @asynccontextmanager
 async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     with _outages_as_unavailable():
@@ -240,6 +248,8 @@ class Database:
         if session.info.pop(WROTE_EVENTS, False):
             for callback in self._on_events:
                 callback()
+        for callback in session.info.pop(AFTER_COMMIT, ()):
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

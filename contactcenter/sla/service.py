@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +29,7 @@ from contactcenter.actions.channel_events import is_opted_out
 from contactcenter.actions.notifications import do_notify, supervisors
 from contactcenter.actions.sla import do_send_customer_update
 from contactcenter.actions.tickets import do_update_ticket
-from contactcenter.db.engine import Database
+from contactcenter.db.engine import Database, after_commit
 from contactcenter.db.models import ContactIdentity, Message, SlaPolicy, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, Direction, IdentityKind, Priority, TicketType
@@ -52,9 +52,18 @@ from contactcenter.ops.logs import log_failure
 from contactcenter.relay import Relay
 from contactcenter.settings import SlaSettings
 from contactcenter.sla import store
-from contactcenter.sla.clocks import Clock, ClockState, compute_clocks
+from contactcenter.sla.clocks import Clock, ClockState, Happening, compute_clocks
 from contactcenter.sla.customer import UpdateFacts, skip_reason
-from contactcenter.sla.policies import COMPLAINT_BREACH_STEPS, Choice, Policy, PolicyError, Step, choose, parse_policy
+from contactcenter.sla.policies import (
+    COMPLAINT_BREACH_STEPS,
+    Choice,
+    Facts,
+    Policy,
+    PolicyError,
+    Step,
+    choose,
+    parse_policy,
+)
 
 log = logging.getLogger(__name__)
 IDLE_RETRY = 0.05  # seconds before looking again at due timers that another sweeper holds
@@ -114,6 +123,8 @@ class SlaService:
                 await self.recompute_active(organizations)
         ids: list[int] = []
         for event in events:
+            if getattr(event, "clocks_started", False):  # intake started this new ticket's clocks (start_clocks)
+                continue
             if isinstance(event, TicketsMerged):
                 ids += [event.source_id, event.target_id]
             else:
@@ -127,6 +138,10 @@ class SlaService:
         """Recompute and store the timers of these tickets (one transaction)."""
         at = now or utcnow()
         _, earliest = await self.db.run_write(lambda session: self._recompute(session, ticket_ids, at))
+        self.written(earliest)
+
+    def written(self, earliest: datetime | None) -> None:
+        """Tell the sweepers of a committed due time (``None``: nothing new is due)."""
         if earliest is None:
             return
         self.wake_for(earliest)
@@ -167,15 +182,23 @@ class SlaService:
 
     def _evaluate(self, session: Session, ticket_ids: Sequence[int], policies: Sequence[Policy],
                   now: datetime) -> dict[int, TicketSla]:
-        out: dict[int, TicketSla] = {}
-        for ticket_id, inputs in store.ticket_inputs(session, ticket_ids).items():
-            choice = choose(policies, inputs.facts, now.date())
-            if choice is None:
-                out[ticket_id] = TicketSla(None, (), inputs.sla_due_at)
-                continue
-            clocks = compute_clocks(inputs.history, choice.policy.targets, choice.calendar, now)
-            out[ticket_id] = TicketSla(choice, tuple(clocks), inputs.sla_due_at)
-        return out
+        return {ticket_id: evaluate(policies, inputs.facts, inputs.history, now, inputs.sla_due_at)
+                for ticket_id, inputs in store.ticket_inputs(session, ticket_ids).items()}
+
+    def start_clocks(self, policies: Sequence[Policy], facts: Facts,
+                     received: Sequence[datetime], now: datetime) -> TicketSla:
+        """The clocks of a ticket that intake creates ``now`` with the customer's messages ``received`` (no
+        query: intake knows everything the recompute would read back). Intake writes them with ``save_started``
+        in its own transaction and flags its events ``clocks_started``, so that ``on_events`` skips them."""
+        return evaluate(policies, facts, store.new_ticket_history(now, received), now)
+
+    def save_started(self, session: Session, started: Mapping[int, TicketSla], now: datetime) -> None:
+        """Write the timers and figures of tickets created in this transaction (``start_clocks``); the sweeper
+        hears of the earliest due time once the transaction commits."""
+        earliest = store.save(session, {ticket_id: (sla.choice, sla.clocks) for ticket_id, sla in started.items()},
+                              now, new_tickets=True)
+        if earliest is not None:
+            after_commit(session, lambda: self.written(earliest))
 
     def ticket_sla(self, session: Session, ticket_id: int, now: datetime) -> TicketSla | None:
         """A ticket's SLA computed now (for the API); None when there is no such ticket."""
@@ -351,6 +374,15 @@ class SlaService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay + 0.001):
                     await self._wake.wait()
+
+
+def evaluate(policies: Sequence[Policy], facts: Facts, history: Sequence[Happening], now: datetime,
+             listed_due: datetime | None = None) -> TicketSla:
+    """A ticket's SLA as of ``now``: the policy its facts choose and every clock over its history."""
+    choice = choose(policies, facts, now.date())
+    if choice is None:
+        return TicketSla(None, (), listed_due)
+    return TicketSla(choice, tuple(compute_clocks(history, choice.policy.targets, choice.calendar, now)), listed_due)
 
 
 def ladder(policy: Policy | None, ticket_type: str) -> tuple[Step, ...]:

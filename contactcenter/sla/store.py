@@ -45,6 +45,19 @@ def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
                              "WITH ORDINALITY AS t(id, n)"), {"space": SLA_LOCK_SPACE, "ids": ids})
 
 
+TERMS = 0  # second key of the lock on "the terms clocks are chosen by" (ticket ids, the other locks, start at 1)
+
+
+def lock_terms(session: Session, *, shared: bool) -> None:
+    """On PostgreSQL, hold the lock on the terms SLA clocks are chosen by (policies, service contracts) until the
+    transaction ends: intake starting new tickets' clocks takes it shared, a change of those terms exclusively. So
+    a change commits either before intake reads the terms, or after its new tickets are committed, where the
+    change's recompute finds them. SQLite serializes writers anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        session.execute(text(f"SELECT {how}(:space, :terms)"), {"space": SLA_LOCK_SPACE, "terms": TERMS})
+
+
 @dataclass(frozen=True, slots=True)
 class TicketInputs:
     """Everything the clocks and the policy choice need about one ticket."""
@@ -96,17 +109,7 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
         return {}
     conn = session.connection()  # Core statements on the connection: the cheapest way through SQLAlchemy
     tickets = conn.execute(_TICKETS, {"ids": ids}).all()
-    org_ids = {t.organization_id for t in tickets if t.organization_id is not None}
-    tiers: dict[int, str] = {}
-    contracts: dict[int, list[Contract]] = {}
-    if org_ids:  # most tickets of a busy day come from people of no organization: no queries for them
-        tiers = {org_id: tier for org_id, tier in session.execute(
-            select(Organization.id, Organization.tier).where(Organization.id.in_(org_ids)))}
-        for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(org_ids))
-                                 .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
-            contracts.setdefault(c.organization_id, []).append(
-                Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
-                         c.support_hours or ""))
+    tiers, contracts = organization_terms(session, {t.organization_id for t in tickets})
     tags: dict[int, set[str]] = {}
     for tagged, tag in conn.execute(_TAGS, {"ids": ids}):
         tags.setdefault(tagged, set()).add(tag)
@@ -125,17 +128,48 @@ def ticket_inputs(session: Session, ticket_ids: Iterable[int]) -> dict[int, Tick
             history[a.ticket_id].append((a.created_at, 2, entry))
     out: dict[int, TicketInputs] = {}
     for t in tickets:
-        entries = sorted(history[t.id], key=lambda e: (e[0], e[1]))
-        happenings = [Happening(t.created_at, Kind.CREATED)] + [h for _, _, h in entries]
-        last = next((h.status for h in reversed(happenings) if h.kind == Kind.STATUS), TicketStatus.NEW)
-        if last != t.status:  # a change without a status audit row (e.g. merged away): take it as of its update
-            happenings.append(Happening(max(t.updated_at, happenings[-1].at), Kind.STATUS, TicketStatus(t.status)))
-        tier = tiers.get(t.organization_id, "") if t.organization_id is not None else ""
-        org_contracts = tuple(contracts.get(t.organization_id, ())) if t.organization_id is not None else ()
-        facts = Facts(t.priority, t.type, t.channel, tier, frozenset(tags.get(t.id, ())), org_contracts)
-        out[t.id] = TicketInputs(t.id, facts, tuple(happenings), TicketStatus(t.status), t.merged_into_id is not None,
-                                 t.sla_due_at)
+        org = t.organization_id
+        facts = Facts(t.priority, t.type, t.channel, tiers.get(org, ""), frozenset(tags.get(t.id, ())),
+                      tuple(contracts.get(org, ())))
+        out[t.id] = TicketInputs(t.id, facts, ticket_history(t.created_at, history[t.id], TicketStatus(t.status),
+                                                             t.updated_at),
+                                 TicketStatus(t.status), t.merged_into_id is not None, t.sla_due_at)
     return out
+
+
+def organization_terms(session: Session, org_ids: Iterable[int | None]
+                       ) -> tuple[dict[int | None, str], dict[int | None, list[Contract]]]:
+    """The tier and the service contracts (newest first) of each organization; no query for none."""
+    ids = {org_id for org_id in org_ids if org_id is not None}
+    tiers: dict[int | None, str] = {}
+    contracts: dict[int | None, list[Contract]] = {}
+    if ids:  # most tickets of a busy day come from people of no organization: no queries for them
+        tiers = {org_id: tier for org_id, tier in session.execute(
+            select(Organization.id, Organization.tier).where(Organization.id.in_(ids)))}
+        for c in session.scalars(select(ServiceContract).where(ServiceContract.organization_id.in_(ids))
+                                 .order_by(ServiceContract.starts_on.desc(), ServiceContract.id)):
+            contracts.setdefault(c.organization_id, []).append(
+                Contract(c.name, c.sla_policy_id, c.starts_on, c.ends_on, tuple(str(x) for x in c.channels or ()),
+                         c.support_hours or ""))
+    return tiers, contracts
+
+
+def ticket_history(created_at: datetime, entries: list[tuple[datetime, int, Happening]], status: TicketStatus,
+                   updated_at: datetime) -> tuple[Happening, ...]:
+    """A ticket's history for the clocks: its creation, then ``entries`` (time, order at the same time, what)
+    in time order; a status the entries do not end on is taken as of ``updated_at``."""
+    happenings = [Happening(created_at, Kind.CREATED)] + [h for _, _, h in sorted(entries, key=lambda e: e[:2])]
+    last = next((h.status for h in reversed(happenings) if h.kind == Kind.STATUS), TicketStatus.NEW)
+    if last != status:  # a change without a status audit row (e.g. merged away): take it as of its update
+        happenings.append(Happening(max(updated_at, happenings[-1].at), Kind.STATUS, status))
+    return tuple(happenings)
+
+
+def new_ticket_history(created_at: datetime, received: Iterable[datetime]) -> tuple[Happening, ...]:
+    """The history of a ticket being created by intake with the customer's messages ``received`` at these times
+    (what ``ticket_inputs`` reads back once it is committed)."""
+    return ticket_history(created_at, [(at, 1, Happening(at, Kind.CUSTOMER_MESSAGE)) for at in received],
+                          TicketStatus.NEW, created_at)
 
 
 def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], datetime | None]:
@@ -153,18 +187,22 @@ def desired_timers(clocks: Sequence[Clock]) -> dict[tuple[str, int, str], dateti
 
 
 def save(session: Session, results: Mapping[int, tuple[Choice | None, Sequence[Clock]]],
-         now: datetime) -> datetime | None:
+         now: datetime, *, new_tickets: bool = False) -> datetime | None:
     """Bring each ticket's timers and figures in line with its clocks (two reads for the whole batch, then Core
     statements: inserts for new rows, one update per kind of change). Fired timers are never touched. Returns the
-    earliest due time that was written or moved (None when no pending timer changed)."""
+    earliest due time that was written or moved (None when no pending timer changed).
+
+    ``new_tickets``: tickets created in this transaction, which have no timers or figures to read yet."""
     ids = sorted(results)
     if not ids:
         return None
     connection = session.connection()
     existing: dict[int, dict[tuple[str, int, str], Any]] = {i: {} for i in ids}
-    for timer in connection.execute(_TIMERS_OF, {"ids": ids}):
-        existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
-    figures_rows = {r.ticket_id: r for r in connection.execute(_FIGURES_OF, {"ids": ids})}
+    figures_rows: dict[int, Any] = {}
+    if not new_tickets:
+        for timer in connection.execute(_TIMERS_OF, {"ids": ids}):
+            existing[timer.ticket_id][(timer.metric, timer.cycle, timer.point)] = timer
+        figures_rows = {r.ticket_id: r for r in connection.execute(_FIGURES_OF, {"ids": ids})}
     writes = _TimerWrites(now)
     new_figures: list[dict[str, Any]] = []
     refigured: list[dict[str, Any]] = []
