@@ -138,6 +138,17 @@ async def kept_bytes(db: Database, row_id: int) -> bytes | None:
     return raw
 
 
+def event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop | None:
+    """The server's event loop: uvloop's when asked for and installed, else None (aiohttp makes asyncio's)."""
+    if not use_uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:  # Windows, or installed without it
+        return None
+    return uvloop.new_event_loop()
+
+
 def _serve(settings: Settings, demo: bool) -> int:
     from contactcenter.app import create_app
     from contactcenter.ops import heap
@@ -153,7 +164,7 @@ def _serve(settings: Settings, demo: bool) -> int:
           f"(database: {'SQLite in ' + str(settings.data_path) if not settings.database.url else 'PostgreSQL'})")
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
-                    access_log=None, shutdown_timeout=10)
+                    access_log=None, shutdown_timeout=10, loop=event_loop(settings.server.uvloop))
     except SettingsError as exc:  # found at start (e.g. a master key that does not fit the database)
         print(f"contactcenter: {exc}", file=sys.stderr)
         return 2

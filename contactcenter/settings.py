@@ -31,6 +31,7 @@ class ServerSettings:
     secret_key: str = ""
     max_body_bytes: int = 25 * 1024 * 1024
     log_level: str = "INFO"
+    uvloop: bool = True  # `serve` runs on uvloop's event loop where it is installed (not on Windows)
 
 
 @dataclass(frozen=True)
