@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -17,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from contactcenter.db.checkpoint import SAFETY_PAGES, Checkpointer
 from contactcenter.db.ids import AppSession
 from contactcenter.db.sealed import attach_keyring
-from contactcenter.db.writer import Writer
 from contactcenter.errors import Unavailable
 from contactcenter.privacy.keyring import Keyring
 
@@ -104,6 +105,54 @@ async def _transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
             yield session
 
 
+class WriterLock:
+    """The SQLite writer's turn: urgent holders (what someone waits for: intake, the relay's claim, the router)
+    go first, but never more than ``URGENT_RUN`` in a row while other work waits, so that the SLA clocks and the
+    other subscribers keep up under a steady stream of requests. Otherwise first come, first served."""
+
+    URGENT_RUN = 3
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._background: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._run = 0  # urgent turns given in a row while background work waited
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if self._held or self._urgent or self._background:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._background).append(turn)
+            try:
+                await turn
+            except BaseException:
+                if turn.done() and not turn.cancelled():
+                    self._release()  # the turn was handed over just as we were cancelled: pass it on
+                else:
+                    with contextlib.suppress(ValueError):
+                        (self._urgent if urgent else self._background).remove(turn)
+                raise
+        self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._held = False
+        while self._urgent or self._background:
+            if self._urgent and (not self._background or self._run < self.URGENT_RUN):
+                turn = self._urgent.popleft()
+                self._run = self._run + 1 if self._background else 0
+            else:
+                turn = self._background.popleft()
+                self._run = 0
+            if not turn.done():
+                self._held = True
+                turn.set_result(None)
+                return
+
+
 class Database:
     """The session factory. ``write()`` is a unit of work that commits; ``read()`` never writes.
 
@@ -117,9 +166,10 @@ class Database:
         self.url = url
         self.keyring = keyring  # encrypts message bodies and attachments (None: stored in the clear)
         self.is_sqlite = url.startswith("sqlite")
-        self._writer = Writer()  # SQLite's one writer thread (writer.py)
+        self._write_lock = WriterLock()
         self._sync_engine: Engine | None = None
         self._sync_writer: sessionmaker[Session] | None = None
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._checkpointer: Checkpointer | None = None
         if self.is_sqlite:
             sqlite_url = make_url(url)
@@ -136,8 +186,8 @@ class Database:
             self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
                                               pool_pre_ping=True)
             self.read_engine = self.engine
-        self._write_sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False,
-                                                  sync_session_class=AppSession)
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False,
+                                          sync_session_class=AppSession)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
                                           sync_session_class=AppSession)
         self._on_events: list[Callable[[], None]] = []
@@ -159,8 +209,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        async with self._writer.hold() if self.is_sqlite else contextlib.nullcontext(), \
-                _transaction(self._write_sessions) as session:
+        async with self._write_lock.hold() if self.is_sqlite else contextlib.nullcontext(), \
+                _transaction(self._writer) as session:
             yield session
         self._committed(session)
 
@@ -168,7 +218,7 @@ class Database:
         """Run ``work(session)`` in a transaction that commits when it returns; return its result.
 
         ``urgent`` work (what a client waits for, such as an intake batch) goes before background work
-        waiting for SQLite's writer (see ``writer.py``)."""
+        waiting for SQLite's writer (see ``WriterLock``)."""
         if self._sync_writer is None:
             async with self.write() as session:
                 return await session.run_sync(work)
@@ -178,8 +228,9 @@ class Database:
             with factory() as session, session.begin():
                 return work(session), session
 
-        with _outages_as_unavailable():
-            result, used = await self._writer.run(unit, urgent=urgent)
+        async with self._write_lock.hold(urgent=urgent):
+            with _outages_as_unavailable():
+                result, used = await asyncio.get_running_loop().run_in_executor(self._writer_thread, unit)
         self._committed(used)
         return result
 
@@ -213,8 +264,7 @@ class Database:
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
         if self._sync_engine is not None:
-            await self._writer.run(self._sync_engine.dispose)
-        await asyncio.to_thread(self._writer.close)
+            await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._sync_engine.dispose)
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
