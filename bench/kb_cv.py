@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,7 @@ REFERENCE = (0.75, 0.6)
 # top-3 hits over all folds, none fewer in any fold, and at most TOP1_SLACK fewer top-1 hits.
 MIN_GAIN, TOP1_SLACK = 8, 16
 Scores = dict[str, npt.NDArray[np.float64]]
+Arrays = dict[str, npt.NDArray[Any]]  # vectors (float32), owners (intp), counts
 
 
 def folds(rows: Sequence[tuple[str, str]], k: int, seed: int = SEED) -> list[list[tuple[str, str]]]:
@@ -62,10 +64,16 @@ def articles_from_rows(rows: Sequence[tuple[str, str]]) -> list[Entry]:
     return entries_from_files(articles_by_category(rows))
 
 
-def score_queries(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], encoder: MiniLM | None) -> Scores:
+def score_queries(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], encoder: MiniLM | None,
+                  vectors_out: Arrays | None = None) -> Scores:
     """Per query and article: ``lexical``, ``best`` (best cosine with a title/phrasing), ``mean`` (cosine with
     their mean direction); ``truth`` = the query's article index (-1: none) and ``semantic`` = whether the
-    model reads the query. Without ``encoder`` best and mean are zero."""
+    model reads the query. Without ``encoder`` best and mean are zero.
+
+    With ``vectors_out`` (and ``encoder``), the vectors themselves are put there, so that other ranking formulas
+    over the per-phrasing cosines can be tried later without the model: ``phrasings`` (one unit row per title
+    and phrasing, ``semantic_texts`` order), ``owner`` (each row's article index) and ``queries`` (one row per
+    query; zeros where the model does not read it)."""
     ranker = Ranker(entries)
     n, index = len(entries), {str(e.id): i for i, e in enumerate(entries)}
     lexical, best, mean = (np.zeros((len(queries), n)) for _ in range(3))
@@ -73,13 +81,16 @@ def score_queries(entries: Sequence[Entry], queries: Sequence[tuple[str, str]], 
     if encoder is not None:
         vectors = encoder.encode([t for e in entries for t in semantic_texts(e)])
         sem = SemanticIndex.build(entries, encoder, vectors, 0.8)
+        query_vectors = np.zeros((len(queries), vectors.shape[1]), dtype=np.float32)
     for q, (text, _) in enumerate(queries):
         lexical[q] = ranker.lexical_scores(text)
         if encoder is not None and writes_in_model_script(text):
-            vector = encoder.encode([text])[0]
+            vector = query_vectors[q] = encoder.encode([text])[0]
             best[q] = np.maximum.reduceat(sem.vectors @ vector, sem.starts)
             mean[q] = sem.centroids @ vector
             semantic[q] = True
+    if vectors_out is not None and encoder is not None:
+        vectors_out.update(phrasings=sem.vectors, owner=sem.owner, queries=query_vectors)
     truth = np.asarray([index.get(c, -1) for _, c in queries])
     return {"lexical": lexical, "best": best, "mean": mean, "truth": truth, "semantic": semantic}
 
@@ -110,7 +121,7 @@ def answers(s: Scores, weight: float, mix: float, threshold: float, margin: floa
     return int(given.sum()), int(correct.sum()), int((given & (s["truth"] < 0)).sum())
 
 
-def save(path: Path, s: Scores, meta: dict[str, object]) -> None:
+def save(path: Path, s: Arrays, meta: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **s)  # type: ignore[arg-type]
     path.with_suffix(".json").write_text(json.dumps(meta))
@@ -145,9 +156,14 @@ def run_fold(args: argparse.Namespace) -> None:
         meta["tune"] = tuned.meta
     started = time.monotonic()
     extra = read_queries(Path(args.extra)) if args.extra else []
-    both = score_queries(entries, [*queries, *extra], MiniLM(tuned=tuned_dir))
+    kept_vectors: Arrays | None = {} if args.keep_vectors else None
+    both = score_queries(entries, [*queries, *extra], MiniLM(tuned=tuned_dir), kept_vectors)
     s = {key: value[: len(queries)] for key, value in both.items()}
     meta["scoring_seconds"] = round(time.monotonic() - started, 1)
+    if kept_vectors:  # the fold's queries first, then the extra ones (``extra`` = how many of those)
+        kept_vectors["extra"] = np.asarray(len(extra))
+        save(Path(args.out) / "vectors" / f"{args.name}-fold{args.fold}.npz", kept_vectors,
+             {**meta, "extra_queries": args.extra})
     if not args.only_extra:
         save(Path(args.out) / f"{args.name}-fold{args.fold}.npz", s, meta)
     if extra:  # scored with the same model and article vectors (the article texts are embedded once)
@@ -253,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     fold.add_argument("--threads", type=int, default=1)
     fold.add_argument("--extra", help="also score these queries (e.g. out-of-scope ones): OUT/extra/NAME-foldF.npz")
     fold.add_argument("--only-extra", action="store_true", help="no tune: the model kept for NAME, --extra only")
+    fold.add_argument("--keep-vectors", action="store_true",
+                      help="also keep the phrasing and query vectors (OUT/vectors/NAME-foldF.npz) for `variants`")
     scores = sub.add_parser("scores", help="score any articles/queries pair (for the threshold grid)")
     scores.add_argument("articles")
     scores.add_argument("queries")
