@@ -271,19 +271,25 @@ class FoldData:
     cache: dict[object, npt.NDArray[np.float64]]
 
 
-def load_fold(train: Path, out: Path, name: str, fold: int, k: int) -> FoldData:
+def load_fold(train: Path, out: Path, name: str, fold: int, k: int, *, extra: bool = False) -> FoldData:
+    """Fold ``fold`` of run ``name``: its queries, or with ``extra`` the extra (out-of-scope) queries it scored."""
     with train.open(newline="", encoding="utf-8") as fh:
         rows = [(r["text"], r["category"]) for r in csv.DictReader(fh)]
     parts = folds(rows, k)
     entries = articles_from_rows([r for f, part in enumerate(parts) if f != fold for r in part])
     s = load(out / f"{name}-fold{fold}.npz")
+    texts = parts[fold]
     with np.load(out / "vectors" / f"{name}-fold{fold}.npz") as data:
         phrasings, owner, queries = data["phrasings"], data["owner"].astype(np.intp), data["queries"]
+    if extra:
+        queries, s = queries[len(s["truth"]):], load(out / "extra" / f"{name}-fold{fold}.npz")
+        meta = json.loads((out / "vectors" / f"{name}-fold{fold}.json").read_text())
+        texts = read_queries(Path(meta["extra_queries"]))
     queries = queries[: len(s["truth"])]
     starts = np.searchsorted(owner, np.arange(len(entries))).astype(np.intp)
-    if len(queries) != len(parts[fold]) or int(owner[-1]) != len(entries) - 1:
+    if len(queries) != len(texts) or int(owner[-1]) != len(entries) - 1:
         raise ValueError(f"fold {fold}: the kept vectors do not match the folds of {train}")
-    return FoldData(s, queries @ phrasings.T, owner, starts, phrasings, queries, entries, parts[fold], {})
+    return FoldData(s, queries @ phrasings.T, owner, starts, phrasings, queries, entries, texts, {})
 
 
 def _sem_ok(d: FoldData, score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -476,6 +482,36 @@ def variants(args: argparse.Namespace) -> None:
         }), flush=True)
 
 
+def variant_answers(args: argparse.Namespace) -> None:
+    """The automatic-answer rule (threshold x margin) with candidate ``--candidate`` at ``--point``, and with the
+    shipped formula, over every fold's in-scope queries and its extra (out-of-scope) ones."""
+    point = tuple(args.point)
+    for label, name in (("current", "weights"), (args.candidate, args.candidate)):
+        p = REFERENCE if label == "current" else point
+        parts = []
+        for f in range(args.folds):
+            for extra in (False, True):
+                d = load_fold(Path(args.train), Path(args.out), args.name, f, args.folds, extra=extra)
+                parts.append({**d.s, "final": candidate_scores(name, d, p)})
+        inside = sum(int((s["truth"] >= 0).sum()) for s in parts)
+        for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+            for margin in (0.1, 0.15, 0.2):
+                given = correct = oos = 0
+                for s in parts:
+                    final = np.minimum(s["final"], 1.0)
+                    order = np.argsort(-final, axis=1, kind="stable")
+                    rows = np.arange(len(final))
+                    first, second = final[rows, order[:, 0]], final[rows, order[:, 1]]
+                    ok = (first >= threshold) & (first - second >= margin) & (first > 0)
+                    given += int(ok.sum())
+                    correct += int((ok & (order[:, 0] == s["truth"])).sum())
+                    oos += int((ok & (s["truth"] < 0)).sum())
+                print(json.dumps({"formula": label, "point": p, "threshold": threshold, "margin": margin,
+                                  "given": given, "correct": correct, "oos_answered": oos,
+                                  "precision": round(correct / given, 4) if given else 1.0,
+                                  "coverage": round(correct / inside, 4)}), flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -514,9 +550,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     var.add_argument("--name", default="base")
     var.add_argument("--folds", type=int, default=3)
     var.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="these candidates only")
+    va = sub.add_parser("variant-answers", help="kb8: the automatic-answer grid for one candidate formula")
+    va.add_argument("train")
+    va.add_argument("out")
+    va.add_argument("--candidate", required=True, choices=list(CANDIDATES))
+    va.add_argument("--point", type=float, nargs="+", required=True)
+    va.add_argument("--name", default="base")
+    va.add_argument("--folds", type=int, default=3)
     args = parser.parse_args(argv)
     commands = {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers,
-                "variants": variants}
+                "variants": variants, "variant-answers": variant_answers}
     commands[args.command](args)
 
 
