@@ -14,6 +14,13 @@ be re-chosen afterwards without tuning again (``report``).
     python bench/kb_cv.py scores ARTICLES.csv QUERIES.csv OUT.npz [--tuned DIR]   # any articles/queries pair
     python bench/kb_cv.py report /tmp/kb-cv [--baseline NAME]                     # CV table + weight grid
     python bench/kb_cv.py answers OUT.npz [MORE.npz ...]                          # threshold/margin grid
+
+kb8 (bench/kb8_rule.md): ``fold --keep-vectors`` also keeps the fold's title/phrasing vectors and the query vectors
+(OUT/vectors/), so other ranking formulas over the per-phrasing cosines are scored on the same tuned models without
+the model: ``variants`` (each candidate's parameters chosen on two folds and applied to the third, kb6's rule),
+``variant-answers`` (a candidate's automatic-answer grid) and ``misses`` (how near the current misses are).
+
+    python bench/kb_cv.py variants /tmp/kb-bench/banking77-train.csv /tmp/kb-cv [--name base] [--only topk knn]
 """
 
 from __future__ import annotations
@@ -512,6 +519,26 @@ def variant_answers(args: argparse.Namespace) -> None:
                                   "coverage": round(correct / inside, 4)}), flush=True)
 
 
+def misses(args: argparse.Namespace) -> None:
+    """Where the shipped formula's top-3 misses rank their article, and how many misses and third-place hits are
+    within a small score gap of changing sides (what any reweighting can flip either way)."""
+    ranks, short, spare = [], [], []
+    for f in range(args.folds):
+        d = load_fold(Path(args.train), Path(args.out), args.name, f, args.folds)
+        score, truth, rows = current(d), d.s["truth"], np.arange(len(d.s["truth"]))
+        order = np.argsort(-score, axis=1, kind="stable")
+        rank = np.argmax(order == truth[:, None], axis=1)
+        mine = score[rows, truth]
+        ranks += (rank[rank >= 3] + 1).tolist()
+        short += (score[rows, order[:, 2]] - mine)[rank >= 3].tolist()
+        spare += (mine - score[rows, order[:, 3]])[rank == 2].tolist()
+    print(json.dumps({"misses": len(ranks), "rank": {r: ranks.count(r) for r in sorted(set(ranks)) if r <= 10},
+                      "rank_beyond_10": sum(r > 10 for r in ranks)}))
+    for gap in (0.005, 0.01, 0.02, 0.05):
+        print(json.dumps({"gap": gap, "misses_within": sum(g < gap for g in short),
+                          "third_place_hits_within": sum(g < gap for g in spare)}))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -557,9 +584,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     va.add_argument("--point", type=float, nargs="+", required=True)
     va.add_argument("--name", default="base")
     va.add_argument("--folds", type=int, default=3)
+    mis = sub.add_parser("misses", help="kb8: how near the shipped formula's top-3 misses and hits are")
+    mis.add_argument("train")
+    mis.add_argument("out")
+    mis.add_argument("--name", default="base")
+    mis.add_argument("--folds", type=int, default=3)
     args = parser.parse_args(argv)
     commands = {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers,
-                "variants": variants, "variant-answers": variant_answers}
+                "variants": variants, "variant-answers": variant_answers, "misses": misses}
     commands[args.command](args)
 
 
