@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 @pytest.fixture(scope="module")
-def kb_cv() -> ModuleType:
+def kb_cv() -> Iterator[ModuleType]:
     if not HAS_TORCH:
         pytest.skip("bench/kb_cv.py needs the embeddings extra")
     path = Path(__file__).resolve().parents[2] / "bench" / "kb_cv.py"
@@ -24,11 +26,13 @@ def kb_cv() -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     saved = list(sys.path)
+    sys.modules["kb_cv"] = module  # dataclasses look their module up there
     try:
         spec.loader.exec_module(module)
     finally:
         sys.path[:] = saved
-    return module
+    yield module
+    sys.modules.pop("kb_cv", None)
 
 
 ROWS = [(f"question {i} about {c}", c) for c in ("card", "refund", "pin") for i in range(10)]
@@ -92,3 +96,29 @@ def test_answers_are_summed_over_files(kb_cv: ModuleType, tmp_path: Path,
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     row = next(r for r in rows if r["threshold"] == 0.5 and r["margin"] == 0.15)
     assert (row["given"], row["correct"], row["oos_answered"]) == (2, 1, 1) and row["coverage"] == 0.5
+
+
+def _fold(kb_cv: ModuleType, cosines: list[list[float]], owner: list[int], truth: list[int]) -> Any:
+    """A made-up fold: per-text cosines of each query, the texts' articles (grouped, in order)."""
+    c = np.asarray(cosines, dtype=np.float32)
+    own = np.asarray(owner, dtype=np.intp)
+    starts = np.searchsorted(own, np.arange(own.max() + 1))
+    best = np.maximum.reduceat(c, starts, axis=1).astype(float)
+    s = {"lexical": np.zeros_like(best), "best": best, "mean": best, "truth": np.asarray(truth),
+         "semantic": np.ones(len(c), dtype=bool)}
+    return kb_cv.FoldData(s, c, own, starts, np.zeros((len(own), 2), np.float32), np.zeros((len(c), 2), np.float32),
+                          [], [], {})
+
+
+def test_variant_formulas_over_the_text_cosines(kb_cv: ModuleType) -> None:
+    # Article 0 has one very close text and one far; article 1 two fairly close ones.
+    d = _fold(kb_cv, [[0.9, 0.1, 0.7, 0.7, 0.2]], [0, 0, 1, 1, 2], [1])
+    assert kb_cv.top_mean(d, 1)[0].tolist() == pytest.approx([0.9, 0.7, 0.2])
+    assert kb_cv.top_mean(d, 2)[0].tolist() == pytest.approx([0.5, 0.7, 0.2])
+    assert kb_cv.top_mean(d, 5)[0].tolist() == pytest.approx([0.5, 0.7, 0.2])  # k beyond an article's texts: all
+    vote = kb_cv.knn_vote(d, 3, 0.1)[0]  # the 3 nearest texts: one of article 0, two of article 1
+    assert vote.sum() == pytest.approx(1.0) and vote[2] == 0.0
+    assert vote[0] == pytest.approx(np.exp(2) / (np.exp(2) + 2))
+    # top-2 mean at mix 1, weight 1 ranks article 1 first; the shipped formula article 0.
+    assert kb_cv.hit_masks(kb_cv.candidate_scores("topk", d, (2, 1.0, 1.0)), d.s["truth"])[0].tolist() == [True]
+    assert kb_cv.hit_masks(kb_cv.current(d), d.s["truth"])[0].tolist() == [False]
