@@ -148,7 +148,6 @@ class _Batch:
         self.by_token: dict[Any, Ticket] = {}  # portal token hash -> ticket
         self.linked: dict[int, ResolvedContact] = {}  # messages identified by their portal link
         self.continued: dict[int, tuple[TicketStatus, bool, bool]] = {}  # ticket -> (status, reopened, requeued)
-        self.started: dict[int, TicketSla] = {}  # arrival index of a new ticket's opener -> its SLA clocks
 
     def audit(self, contact_id: int, action: str, object_type: str, object_id: int, changes: dict[str, Any],
               ticket_id: int) -> None:
@@ -303,6 +302,7 @@ class _Batch:
         openers = [s for s in steps if s.ticket is None and s.opener is None]
         organizations = self.organizations({s.contact.organization_id for s in openers} - {None})
         clocks = self.clocks_of_new(openers, steps)
+        started: dict[int, TicketSla] = {}  # arrival index of a new ticket's opener -> its SLA clocks
         rows = []
         for step in openers:
             msg = self.arrivals[step.index].message
@@ -324,7 +324,7 @@ class _Batch:
                          "waiting_since": None, "routing_queue": needs.queue,
                          "next_ring_at": self.first_ring(needs.queue)})
             if sla is not None:
-                self.started[step.index] = sla
+                started[step.index] = sla
         for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
             step.ticket_id = ticket_id
             msg = self.arrivals[step.index].message
@@ -333,7 +333,7 @@ class _Batch:
             self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel,
                                                         clocks_started=self.sla is not None), self.now))
         if self.sla is not None:
-            self.sla.save_started(self.session, {s.ticket_id: self.started[s.index] for s in openers}, self.now)
+            self.sla.save_started(self.session, {s.ticket_id: started[s.index] for s in openers}, self.now)
         for step in steps:
             if step.ticket is not None:
                 step.ticket_id = step.ticket.id
