@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from contactcenter.actions.audit import Actor, record
-from contactcenter.actions.sla import emit_terms_changed
+from contactcenter.actions.sla import lock_terms_to_change
 from contactcenter.db.models import Base, Contact, Organization, Product, ServiceContract, SlaPolicy
 from contactcenter.errors import Conflict, Invalid, NotFound
-from contactcenter.events import ServiceContractChanged
+from contactcenter.events import ServiceContractChanged, emit
 from contactcenter.sla.calendar import CalendarError
 from contactcenter.sla.policies import parse_support_hours
 
@@ -177,6 +177,7 @@ async def do_create_contract(session: AsyncSession, *, name: str, organization_i
                              ends_on: date | None = None, product_id: int | None = None,
                              sla_policy_id: int | None = None, support_hours: str = "",
                              channels: list[str] | None = None, actor: Actor) -> ServiceContract:
+    await lock_terms_to_change(session)
     _check_dates(starts_on, ends_on)
     await _must_exist(session, Organization, organization_id, "organization_id", "organization")
     await _must_exist(session, Product, product_id, "product_id", "product")
@@ -191,13 +192,14 @@ async def do_create_contract(session: AsyncSession, *, name: str, organization_i
            {"name": name, "organization_id": organization_id, "product_id": product_id,
             "sla_policy_id": sla_policy_id, "starts_on": starts_on.isoformat(),
             "ends_on": _plain(ends_on), "support_hours": support_hours, "channels": contract.channels})
-    await emit_terms_changed(session, ServiceContractChanged(contract_id=contract.id, organization_id=organization_id))
+    emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=organization_id))
     return contract
 
 
 async def do_update_contract(session: AsyncSession, contract_id: int, changes: Mapping[str, Any], *,
                              actor: Actor) -> ServiceContract:
     """Change name, product, SLA policy, dates, support hours or channels (not the organization)."""
+    await lock_terms_to_change(session)
     contract = await _get(session, ServiceContract, contract_id, "service contract", lock=True)
     changes = dict(changes)
     if "organization_id" in changes:
@@ -215,6 +217,5 @@ async def do_update_contract(session: AsyncSession, contract_id: int, changes: M
     if diff:
         await session.flush()
         record(session, actor, "contract.updated", "service_contract", contract.id, diff)
-        await emit_terms_changed(session, ServiceContractChanged(contract_id=contract.id,
-                                                                 organization_id=contract.organization_id))
+        emit(session, ServiceContractChanged(contract_id=contract.id, organization_id=contract.organization_id))
     return contract

@@ -15,17 +15,17 @@ from contactcenter.db.models import Message, ServiceContract, SlaPolicy, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.domain.enums import AuthorKind, DeliveryStatus, Direction
 from contactcenter.errors import Conflict, Invalid, NotFound
-from contactcenter.events import ReplyQueued, ServiceContractChanged, SlaPoliciesChanged, emit
+from contactcenter.events import ReplyQueued, SlaPoliciesChanged, emit
 from contactcenter.sla.policies import PolicyError, parse_policy
 from contactcenter.sla.store import lock_terms
 
 FIELDS = ("name", "description", "position", "conditions", "targets", "calendar", "escalation")
 
 
-async def emit_terms_changed(session: AsyncSession, event: SlaPoliciesChanged | ServiceContractChanged) -> None:
-    """Announce a change of policies or contracts, holding the terms lock until commit (``lock_terms``)."""
+async def lock_terms_to_change(session: AsyncSession) -> None:
+    """Before changing policies or contracts: the terms lock until commit (``sla.store.lock_terms``). Taken first,
+    before any row lock, since an intake batch holding it shared may need those rows (its timers' foreign keys)."""
     await session.run_sync(lambda s: lock_terms(s, shared=False))
-    emit(session, event)
 
 
 def _check(values: Mapping[str, Any], read_file: Callable[[str], bytes]) -> None:
@@ -38,6 +38,7 @@ def _check(values: Mapping[str, Any], read_file: Callable[[str], bytes]) -> None
 
 async def do_create_sla_policy(session: AsyncSession, values: Mapping[str, Any], *, read_file: Callable[[str], bytes],
                                actor: Actor) -> SlaPolicy:
+    await lock_terms_to_change(session)
     _check(values, read_file)
     if await session.scalar(select(SlaPolicy.id).where(SlaPolicy.name == values["name"])) is not None:
         raise Conflict(f"SLA policy {values['name']!r} exists")
@@ -48,12 +49,13 @@ async def do_create_sla_policy(session: AsyncSession, values: Mapping[str, Any],
     except IntegrityError:
         raise Conflict(f"SLA policy {values['name']!r} exists") from None
     record(session, actor, "sla_policy.created", "sla_policy", policy.id, {k: values[k] for k in FIELDS})
-    await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy.id))
+    emit(session, SlaPoliciesChanged(policy_id=policy.id))
     return policy
 
 
 async def do_replace_sla_policy(session: AsyncSession, policy_id: int, values: Mapping[str, Any], *,
                                 read_file: Callable[[str], bytes], actor: Actor) -> SlaPolicy:
+    await lock_terms_to_change(session)
     policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
     if policy is None:
         raise NotFound(f"SLA policy {policy_id} not found")
@@ -66,13 +68,14 @@ async def do_replace_sla_policy(session: AsyncSession, policy_id: int, values: M
         setattr(policy, key, values[key])
     if diff:
         record(session, actor, "sla_policy.updated", "sla_policy", policy.id, diff)
-        await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy.id))
+        emit(session, SlaPoliciesChanged(policy_id=policy.id))
     return policy
 
 
 async def do_update_sla_policy(session: AsyncSession, policy_id: int, changes: Mapping[str, Any], *,
                                 read_file: Callable[[str], bytes], actor: Actor) -> SlaPolicy:
     """Change some fields of a policy (each given field is replaced whole), checked like a whole policy."""
+    await lock_terms_to_change(session)
     policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
     if policy is None:
         raise NotFound(f"SLA policy {policy_id} not found")
@@ -81,6 +84,7 @@ async def do_update_sla_policy(session: AsyncSession, policy_id: int, changes: M
 
 
 async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: Actor) -> None:
+    await lock_terms_to_change(session)
     policy = await session.get(SlaPolicy, policy_id, with_for_update=True)
     if policy is None:
         raise NotFound(f"SLA policy {policy_id} not found")
@@ -88,7 +92,7 @@ async def do_delete_sla_policy(session: AsyncSession, policy_id: int, *, actor: 
         raise Conflict(f"SLA policy {policy.name!r} is the policy of a service contract")
     record(session, actor, "sla_policy.deleted", "sla_policy", policy.id, {"name": policy.name})
     await session.delete(policy)
-    await emit_terms_changed(session, SlaPoliciesChanged(policy_id=policy_id))
+    emit(session, SlaPoliciesChanged(policy_id=policy_id))
 
 
 async def do_send_customer_update(session: AsyncSession, ticket: Ticket, text: str, *, why: Mapping[str, Any],

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from channels.base import InboundMessage, ThreadHints
@@ -150,6 +150,9 @@ async def test_on_postgresql_a_change_of_policies_waits_for_intake_batches_in_fl
             await session.run_sync(lambda s: lock_terms(s, shared=True))  # what a batch opening tickets takes
             holding.set()
             await release.wait()
+            # then it writes timers, whose foreign key takes KEY SHARE on the policy row: no deadlock with the
+            # change, which must not hold that row while it waits for the terms lock
+            await session.execute(text("SELECT id FROM sla_policies WHERE name = 'Default' FOR KEY SHARE"))
 
     async def change_default_policy() -> None:
         async with demo.db.write() as session:
@@ -164,8 +167,7 @@ async def test_on_postgresql_a_change_of_policies_waits_for_intake_batches_in_fl
     await asyncio.sleep(0.5)
     assert not change.done()  # it waits for the batch's commit
     release.set()
-    await batch
-    await asyncio.wait_for(change, 10)
+    await asyncio.wait_for(asyncio.gather(batch, change), 10)  # neither is aborted as a deadlock
 
 
 async def test_without_the_sla_service_intake_leaves_the_clocks_to_it(demo: Context) -> None:
