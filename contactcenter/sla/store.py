@@ -50,9 +50,10 @@ TERMS = 0  # second key of the lock on "the terms clocks are chosen by" (ticket 
 
 def lock_terms(session: Session, *, shared: bool) -> None:
     """On PostgreSQL, hold the lock on the terms SLA clocks are chosen by (policies, service contracts) until the
-    transaction ends: intake starting new tickets' clocks takes it shared, a change of those terms exclusively. So
-    a change commits either before intake reads the terms, or after its new tickets are committed, where the
-    change's recompute finds them. SQLite serializes writers anyway."""
+    transaction ends: intake starting new tickets' clocks takes it shared, a change of those terms exclusively and
+    before any row lock (``actions.sla.lock_terms_to_change``). So a change commits either before intake reads the
+    terms, or after its new tickets are committed, where the change's recompute finds them. SQLite serializes
+    writers anyway."""
     if session.get_bind().dialect.name == "postgresql":
         how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         session.execute(text(f"SELECT {how}(:space, :terms)"), {"space": SLA_LOCK_SPACE, "terms": TERMS})
