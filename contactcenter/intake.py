@@ -12,12 +12,12 @@ import dataclasses
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,9 +35,7 @@ from contactcenter.db.models import (
     ContactIdentity,
     ContactKey,
     Message,
-    Organization,
     OutboxEvent,
-    ServiceContract,
     Ticket,
 )
 from contactcenter.db.types import utcnow
@@ -47,12 +45,11 @@ from contactcenter.domain.lifecycle import status_after_customer_message
 from contactcenter.domain.threading import FoundTicket, ThreadDecision, decide
 from contactcenter.errors import ActionError, NotFound
 from contactcenter.events import MessageReceived, TicketChanged, TicketCreated, outbox_row
+from contactcenter.new_tickets import NewTickets
 from contactcenter.privacy.sealing import Sealer
 from contactcenter.settings import Settings
 from contactcenter.sla import store as sla_store
-from contactcenter.sla.policies import Facts
 from contactcenter.storage import AttachmentStore
-from routing.requirements import Requirements, derive
 
 if TYPE_CHECKING:
     from contactcenter.sla.service import SlaService, TicketSla
@@ -66,10 +63,6 @@ _STORED = KeyedSelect(select(_MESSAGES.c.channel, _MESSAGES.c.external_id, _MESS
                              _MESSAGES.c.contact_id, _MESSAGES.c.thread_reason),
                       (_MESSAGES.c.channel, _MESSAGES.c.external_id))
 _TICKETS_BY = {column.key: KeyedSelect(select(Ticket), (column,)) for column in (Ticket.id, Ticket.portal_token_hash)}
-_IN_FORCE = (select(ServiceContract.id).where(
-    ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= bindparam("today"),
-    or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= bindparam("today"))).exists())
-_ORGANIZATIONS = KeyedSelect(select(Organization.id, Organization.tier, _IN_FORCE), (Organization.id,))
 
 _TICKETS = cast(Table, Ticket.__table__)
 
@@ -300,40 +293,8 @@ class _Batch:
         """Insert the new tickets (one statement) with their SLA clocks started, and give every step its ticket
         id."""
         openers = [s for s in steps if s.ticket is None and s.opener is None]
-        organizations = self.organizations({s.contact.organization_id for s in openers} - {None})
-        clocks = self.clocks_of_new(openers, steps)
-        started: dict[int, TicketSla] = {}  # arrival index of a new ticket's opener -> its SLA clocks
-        rows = []
-        for step in openers:
-            msg = self.arrivals[step.index].message
-            needs = self.needs(step, organizations)
-            step.portal_token = secrets.token_urlsafe(32)
-            subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
-            sla = clocks(step, needs.priority.value, needs.type.value)
-            rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
-                         "type": needs.type.value, "channel": msg.channel, "language": step.language,
-                         "contact_id": step.contact.id, "organization_id": step.contact.organization_id,
-                         "queue": needs.queue, "requirements": needs.to_dict(),
-                         "portal_token_hash": token_hash(step.portal_token),
-                         "conversation_key": msg.hints.conversation_key,
-                         "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
-                         "updated_at": self.now, "last_message_at": self.now,
-                         "sla_due_at": sla_store.breach_due(sla.clocks) if sla else None,
-                         # Queued by the router once it has read the creation (after the subscribers
-                         # before it, e.g. automatic answers, had their say): routing/store.py queue_new.
-                         "waiting_since": None, "routing_queue": needs.queue,
-                         "next_ring_at": self.first_ring(needs.queue)})
-            if sla is not None:
-                started[step.index] = sla
-        for step, ticket_id in zip(openers, insert_rows(self.session, Ticket, rows), strict=True):
-            step.ticket_id = ticket_id
-            msg = self.arrivals[step.index].message
-            self.audit(step.contact.id, "ticket.created", "ticket", ticket_id,
-                       {"channel": msg.channel, "follow_up_of": step.decision.follow_up_of}, ticket_id)
-            self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel,
-                                                        clocks_started=self.sla is not None), self.now))
-        if self.sla is not None:
-            self.sla.save_started(self.session, {s.ticket_id: started[s.index] for s in openers}, self.now)
+        if openers:
+            self.insert_new(openers, steps)
         for step in steps:
             if step.ticket is not None:
                 step.ticket_id = step.ticket.id
@@ -343,48 +304,48 @@ class _Batch:
                 step.decision = ThreadDecision(step.ticket_id, f"conversation: continues new #{step.ticket_id}")
         self.update_continued(steps)
 
-    def needs(self, step: _Step, organizations: dict[int | None, tuple[str, bool]]) -> Requirements:
-        """A new ticket's routing requirements, priority and type (from its topic, text and organization)."""
-        msg = self.arrivals[step.index].message
-        topic = self.settings.webform.topic(msg.topic) if msg.topic else None
-        tier, has_contract = organizations.get(step.contact.organization_id, ("", False))
-        return derive(channel=msg.channel, language=step.language, topic_skill=topic.skill if topic else "",
-                      topic_type=topic.type if topic else "question",
-                      topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",
-                      tier=tier, has_contract=has_contract, rules=self.settings.routing.rules)
-
-    def clocks_of_new(self, openers: list[_Step], steps: list[_Step]) -> Callable[[_Step, str, str], TicketSla | None]:
-        """How to start the SLA clocks of a new ticket (opened by a step, with a priority and type) over every
-        message of this batch it gets: one read of the policies (and of the contracts of organizations)."""
-        sla = self.sla
-        if sla is None or not openers:
-            return lambda _step, _priority, _type: None
-        sla_store.lock_terms(self.session, shared=True)
-        policies = sla.policies(self.session)
-        tiers, contracts = sla_store.organization_terms(self.session, {s.contact.organization_id for s in openers})
+    def insert_new(self, openers: list[_Step], steps: list[_Step]) -> None:
+        """The tickets these steps open, each over every message of the batch it gets (new_tickets.py)."""
+        orgs = {s.contact.organization_id for s in openers}
+        terms = NewTickets(self.session, self.settings, self.sla, self.now, orgs)
         received = {s.index: [self.arrivals[s.index].message.received_at] for s in openers}
-        for step in steps:
+        for step in steps:  # messages of this batch that join a new ticket count for its clocks too
             if step.opener is not None:
                 received[step.opener.index].append(self.arrivals[step.index].message.received_at)
-
-        def start(step: _Step, priority: str, ticket_type: str) -> TicketSla:
+        rows: list[dict[str, Any]] = []
+        slas: list[TicketSla | None] = []  # each new ticket's SLA clocks (None: without the SLA service)
+        for step in openers:
+            msg = self.arrivals[step.index].message
             org = step.contact.organization_id
-            facts = Facts(priority, ticket_type, self.arrivals[step.index].message.channel, tiers.get(org, ""),
-                          frozenset(), tuple(contracts.get(org, ())))
-            return sla.start_clocks(policies, facts, received[step.index], self.now)
-
-        return start
-
-    def first_ring(self, queue: str | None) -> datetime | None:
-        """When a new ticket's first overflow step applies (the router keeps it up to date from then on)."""
-        steps = self.settings.routing.steps(queue)
-        return self.now + timedelta(seconds=steps[0].after) if steps and self.settings.routing.enabled else None
-
-    def organizations(self, ids: set[int | None]) -> dict[int | None, tuple[str, bool]]:
-        """The tier of each organization and whether it has a service contract in force today."""
-        rows = _ORGANIZATIONS.rows(self.session.connection(), ((org_id,) for org_id in ids),
-                                   {"today": self.now.date()})
-        return {org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
+            needs = terms.needs(msg, step.language, org)
+            step.portal_token = secrets.token_urlsafe(32)
+            subject = msg.subject.strip() or msg.text.strip().split("\n", 1)[0][:SUBJECT_FROM_TEXT]
+            slas.append(sla := terms.clocks(needs, msg.channel, org, received[step.index]))
+            rows.append({"subject": subject[:500], "status": TicketStatus.NEW.value, "priority": needs.priority.value,
+                         "type": needs.type.value, "channel": msg.channel, "language": step.language,
+                         "contact_id": step.contact.id, "organization_id": org,
+                         "queue": needs.queue, "requirements": needs.to_dict(),
+                         "portal_token_hash": token_hash(step.portal_token),
+                         "conversation_key": msg.hints.conversation_key,
+                         "follow_up_of_id": step.decision.follow_up_of, "created_at": self.now,
+                         "updated_at": self.now, "last_message_at": self.now,
+                         "sla_due_at": sla_store.breach_due(sla.clocks) if sla else None,
+                         # Queued by the router once it has read the creation (after the subscribers
+                         # before it, e.g. automatic answers, had their say): routing/store.py queue_new.
+                         "waiting_since": None, "routing_queue": needs.queue,
+                         "next_ring_at": terms.first_ring(needs.queue)})
+        started: dict[int, TicketSla] = {}  # ticket id -> its SLA clocks
+        for step, ticket_id, sla in zip(openers, insert_rows(self.session, Ticket, rows), slas, strict=True):
+            step.ticket_id = ticket_id
+            msg = self.arrivals[step.index].message
+            if sla is not None:
+                started[ticket_id] = sla
+            self.audit(step.contact.id, "ticket.created", "ticket", ticket_id,
+                       {"channel": msg.channel, "follow_up_of": step.decision.follow_up_of}, ticket_id)
+            self.events.append(outbox_row(TicketCreated(ticket_id=ticket_id, channel=msg.channel,
+                                                        clocks_started=self.sla is not None), self.now))
+        if self.sla is not None:
+            self.sla.save_started(self.session, started, self.now)
 
     def continue_ticket(self, step: _Step) -> None:
         """Note what a customer's message changes on its ticket (written by ``update_continued``; the ticket
