@@ -7,48 +7,39 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from channels.base import InboundMessage
-from contactcenter.db.keys import KeyedSelect
-from contactcenter.db.models import Organization, ServiceContract
 from contactcenter.settings import Settings
 from contactcenter.sla import store as sla_store
-from contactcenter.sla.policies import Facts
+from contactcenter.sla.policies import Facts, Policy
 from routing.requirements import Requirements, derive
 
 if TYPE_CHECKING:
     from contactcenter.sla.service import SlaService, TicketSla
 
-_IN_FORCE = (select(ServiceContract.id).where(
-    ServiceContract.organization_id == Organization.id, ServiceContract.starts_on <= bindparam("today"),
-    or_(ServiceContract.ends_on.is_(None), ServiceContract.ends_on >= bindparam("today"))).exists())
-_ORGANIZATIONS = KeyedSelect(select(Organization.id, Organization.tier, _IN_FORCE), (Organization.id,))
-
 
 class NewTickets:
-    """The terms of one batch's new tickets, read once for all of them: each organization's tier and whether a
-    contract is in force (routing); with the SLA service, its policies and the organizations' contracts (clocks)."""
+    """The terms of one batch's new tickets, read once for all of them: each organization's tier and contracts
+    (routing asks whether one is in force; the SLA policies choose by them) and, with the SLA service, its
+    policies."""
 
     def __init__(self, session: Session, settings: Settings, sla: SlaService | None, now: datetime,
                  organization_ids: Iterable[int | None]) -> None:
         self.settings = settings
         self.sla = sla
         self.now = now
-        ids = set(organization_ids) - {None}
-        rows = _ORGANIZATIONS.rows(session.connection(), ((org_id,) for org_id in ids), {"today": now.date()})
-        self.organizations: dict[int | None, tuple[str, bool]] = {
-            org_id: (tier, bool(contract)) for org_id, tier, contract in rows}
-        if sla is not None:
+        self.policies: list[Policy] = []
+        if sla is not None:  # before the terms are read (sla.store.lock_terms)
             sla_store.lock_terms(session, shared=True)
             self.policies = sla.policies(session)
-            self.tiers, self.contracts = sla_store.organization_terms(session, ids)
+        self.tiers, self.contracts = sla_store.organization_terms(session, organization_ids)
 
     def needs(self, msg: InboundMessage, language: str, organization_id: int | None) -> Requirements:
         """A new ticket's routing requirements, priority and type (from its topic, text and organization)."""
         topic = self.settings.webform.topic(msg.topic) if msg.topic else None
-        tier, has_contract = self.organizations.get(organization_id, ("", False))
+        tier = self.tiers.get(organization_id, "")
+        has_contract = any(c.in_force(self.now.date()) for c in self.contracts.get(organization_id, ()))
         return derive(channel=msg.channel, language=language, topic_skill=topic.skill if topic else "",
                       topic_type=topic.type if topic else "question",
                       topic_priority=topic.priority if topic else "normal", text=f"{msg.subject}\n{msg.text}",

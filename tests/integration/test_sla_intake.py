@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from contactcenter.actions.sla import do_update_sla_policy
 from contactcenter.app import build_context
 from contactcenter.context import Context
 from contactcenter.db.engine import after_commit
-from contactcenter.db.models import OutboxEvent, SlaPolicy, SlaTicket, SlaTimer, Ticket
+from contactcenter.db.models import Organization, OutboxEvent, ServiceContract, SlaPolicy, SlaTicket, SlaTimer, Ticket
 from contactcenter.db.types import utcnow
 from contactcenter.demo import load_demo
 from contactcenter.domain.enums import IdentityKind
@@ -178,3 +178,30 @@ async def test_without_the_sla_service_intake_leaves_the_clocks_to_it(demo: Cont
     await demo.relay.drain()  # the subscriber starts them
     state = (await sla_state(demo, [result.ticket_id]))[result.ticket_id]
     assert state["timers"] and state["figures"][1] == "Default"
+
+
+async def test_routing_rules_see_whether_a_contract_is_in_force(settings: Settings) -> None:
+    """The terms a batch reads once serve routing too: a `contract = true` rule matches an organization whose
+    contract is in force today (the demo's Parsian), not one whose contract has ended."""
+    rule = {"name": "contract customers", "contract": True, "skill": "billing", "level": 3}
+    ctx = build_context(settings.with_overrides({"routing": {"enabled": False, "rules": [rule]}}))
+    try:
+        await load_demo(ctx.db, ctx.settings, out=lambda _: None)
+        async with ctx.db.write() as session:
+            northwind = await session.scalar(select(Organization).where(Organization.name == "Northwind Retail"))
+            assert northwind is not None
+            yesterday = utcnow().date() - timedelta(days=1)
+            session.add(ServiceContract(name="Northwind 2025", organization_id=northwind.id,
+                                        starts_on=date(2025, 1, 1), ends_on=yesterday))
+        arrivals = [Arrival(message("in-force", "buyer@parsian.example")),
+                    Arrival(message("ended", "buyer@northwind.example"))]
+        results = await ctx.db.run_write(lambda s: receive_batch(s, arrivals, ctx.settings, service(ctx)))
+        ids = [r.ticket_id for r in results if not isinstance(r, Exception)]
+        async with ctx.db.read() as session:
+            requirements: dict[int, dict[str, Any]] = dict((await session.execute(
+                select(Ticket.id, Ticket.requirements).where(Ticket.id.in_(ids)))).all())
+        in_force, ended = (requirements[ticket_id] for ticket_id in ids)
+        assert "contract customers" in in_force["rules"] and in_force["skills"].get("billing") == 3
+        assert "contract customers" not in ended["rules"]
+    finally:
+        await ctx.db.dispose()
