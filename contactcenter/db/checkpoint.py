@@ -6,6 +6,13 @@ takes the log past 1,000 pages: under a steady stream of intake batches that hel
 that work in the background instead: a PASSIVE checkpoint, which never blocks the writer or the readers, every
 ``interval`` seconds after commits. The writer connections keep an automatic checkpoint as a safety net
 (``SAFETY_PAGES``, see engine.py) for when no checkpointer runs (command-line tools, tests) or it falls behind.
+
+Copying the log is not enough: SQLite starts writing the log from its beginning again only when a write
+transaction *begins* with every frame already copied, and under load the writer always begins its next
+transaction while a background checkpoint is still copying. The log then grew to ``SAFETY_PAGES`` about once a
+second (intake writes ~10,000 pages a second) and the writer's own checkpoint stalled every request for 30-45 ms.
+So after its passes have caught up, the checkpointer asks the writer to copy the last few frames itself, just
+before its next ``BEGIN`` (``finish_on``): a millisecond or two, and the log restarts at that transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import threading
 log = logging.getLogger(__name__)
 
 SAFETY_PAGES = 10_000  # the writers' wal_autocheckpoint (about 40 MB of log) instead of SQLite's 1,000
+CAUGHT_UP_FRAMES = 256  # a background pass that found fewer new frames than this has caught up with the writer
+MAX_PASSES = 4  # background passes in a row, each copying what the writer appended during the one before
 
 
 class Checkpointer:
@@ -27,6 +36,7 @@ class Checkpointer:
         self.interval = interval
         self._committed = threading.Event()
         self._stopping = threading.Event()
+        self._finish = threading.Event()  # caught up: the writer copies the last frames before its next BEGIN
         self._thread: threading.Thread | None = None
 
     def committed(self) -> None:
@@ -56,8 +66,36 @@ class Checkpointer:
                     break
                 self._committed.clear()
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.catch_up(connection)
                 except sqlite3.Error:
                     log.warning("WAL checkpoint failed; the writer's automatic checkpoint remains", exc_info=True)
         finally:
             connection.close()
+
+    def catch_up(self, connection: sqlite3.Connection) -> None:
+        """Checkpoint passes until one finds few new frames, then leave the rest to the writer."""
+        copied = -1
+        for _ in range(MAX_PASSES):
+            busy, frames, done = passive_checkpoint(connection)
+            if busy or frames < 0 or done < frames:  # another checkpoint runs, or a reader holds frames back
+                return
+            if frames - copied < CAUGHT_UP_FRAMES:
+                self._finish.set()
+                return
+            copied = frames
+
+    def finish_on(self, connection: sqlite3.Connection) -> None:
+        """Called by the writer before it begins a transaction (engine.py): copy the frames appended since the
+        background caught up, if it asked, so that this transaction restarts the log."""
+        if self._finish.is_set():
+            self._finish.clear()
+            try:
+                passive_checkpoint(connection)
+            except sqlite3.Error:
+                log.debug("the writer's share of a checkpoint failed", exc_info=True)
+
+
+def passive_checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:
+    """One PASSIVE checkpoint: (busy, frames in the log, frames copied); frames -1 when it could not run."""
+    busy, frames, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(busy), int(frames), int(done)

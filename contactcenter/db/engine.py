@@ -49,7 +49,7 @@ def _sqlite_engine(url: str, *, writer: bool, echo: bool) -> AsyncEngine:
     return engine
 
 
-def _configure_sqlite(engine: Engine, *, writer: bool) -> None:
+def _configure_sqlite(engine: Engine, *, writer: bool, checkpointer: Checkpointer | None = None) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy (not the driver) decide when transactions begin, so SAVEPOINT works.
@@ -66,6 +66,8 @@ def _configure_sqlite(engine: Engine, *, writer: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
+        if checkpointer is not None:
+            checkpointer.finish_on(conn.connection.dbapi_connection)
         # The writer takes the write lock up front: no deadlock between two upgrading readers.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
@@ -170,16 +172,16 @@ class Database:
         self._sync_engine: Engine | None = None
         self._sync_writer: sessionmaker[Session] | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self._checkpointer: Checkpointer | None = None
+        self.checkpointer: Checkpointer | None = None
         if self.is_sqlite:
             sqlite_url = make_url(url)
             if sqlite_url.database and sqlite_url.database != ":memory:":
-                self._checkpointer = Checkpointer(sqlite_url.database)
+                self.checkpointer = Checkpointer(sqlite_url.database)
             self.engine = _sqlite_engine(url, writer=True, echo=echo)
             self.read_engine = _sqlite_engine(url, writer=False, echo=echo)
             self._sync_engine = create_engine(sqlite_url.set(drivername="sqlite"), echo=echo, pool_size=1,
                                               max_overflow=0, connect_args={"timeout": 30, "check_same_thread": False})
-            _configure_sqlite(self._sync_engine, writer=True)
+            _configure_sqlite(self._sync_engine, writer=True, checkpointer=self.checkpointer)
             self._sync_writer = sessionmaker(self._sync_engine, class_=AppSession, expire_on_commit=False,
                                              autoflush=False)
         else:
@@ -237,12 +239,12 @@ class Database:
     def start_checkpoints(self) -> None:
         """SQLite: checkpoint the write-ahead log in a background thread from now on (the server does this;
         without it the writer checkpoints inside a commit every ``SAFETY_PAGES``). Stopped by ``dispose``."""
-        if self._checkpointer is not None:
-            self._checkpointer.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     def _committed(self, session: Session | AsyncSession) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
         for callback in self._on_commit:
             callback()
         if session.info.pop(WROTE_EVENTS, False):
@@ -258,8 +260,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.stop)
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
