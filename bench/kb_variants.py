@@ -330,8 +330,10 @@ def ensemble_score(members: Sequence[FoldData], weights: Point) -> npt.NDArray[n
     w = np.asarray(weights, dtype=np.float32) / np.float32(sum(weights))
     cosines = sum((wi * d.cosines for wi, d in zip(w, members, strict=True)), np.zeros_like(members[0].cosines))
     first = members[0]
-    s = {**first.s, "best": np.maximum.reduceat(cosines, first.starts, axis=1).astype(np.float64),
-         "mean": sum(float(wi) * d.s["mean"] for wi, d in zip(w, members, strict=True))}
+    mean = np.zeros_like(first.s["mean"])
+    for wi, d in zip(w, members, strict=True):
+        mean += float(wi) * d.s["mean"]
+    s = {**first.s, "best": np.maximum.reduceat(cosines, first.starts, axis=1).astype(np.float64), "mean": mean}
     for d in members[1:]:  # the same queries and articles in every member's run
         if not (np.array_equal(d.s["truth"], first.s["truth"]) and np.array_equal(d.owner, first.owner)
                 and np.array_equal(d.s["lexical"], first.s["lexical"])):
