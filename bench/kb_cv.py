@@ -21,6 +21,11 @@ the model: ``variants`` (each candidate's parameters chosen on two folds and app
 ``variant-answers`` (a candidate's automatic-answer grid) and ``misses`` (how near the current misses are).
 
     python bench/kb_cv.py variants /tmp/kb-bench/banking77-train.csv /tmp/kb-cv [--name base] [--only topk knn]
+
+kb9 (bench/kb9_rule.md): ``fold --seed`` tunes with another seed; ``ensemble`` and ``ensemble-answers`` score
+several fold runs averaged as the members of one model, from their kept vectors (bench/kb_variants.py).
+
+    python bench/kb_cv.py ensemble /tmp/kb-bench/banking77-train.csv /tmp/kb-cv --members s77 s78 s79 packaged
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from kb.embeddings import MiniLM, writes_in_model_script
 from kb.evaluate import entries_from_files
 from kb.files import articles_by_category, read_articles, read_queries
+from kb.finetune import TuneSettings
 from kb.ranker import Entry, Ranker, SemanticIndex, semantic_texts
 
 SEED = 7705
@@ -140,7 +146,7 @@ def load(path: Path) -> Scores:
 
 
 def run_fold(args: argparse.Namespace) -> None:
-    from kb.finetune import TuneSettings, groups_for_tuning, tune
+    from kb.finetune import groups_for_tuning, tune
     from kb.tuned import save_tuned
 
     with Path(args.train).open(newline="", encoding="utf-8") as fh:
@@ -156,7 +162,7 @@ def run_fold(args: argparse.Namespace) -> None:
     elif args.steps > 0:
         settings = replace(TuneSettings(), steps=args.steps, learning_rate=args.lr, layers=args.layers,
                            batch=args.batch, threads=args.threads, scale=args.scale,
-                           hard_negatives=args.hard_negatives)
+                           hard_negatives=args.hard_negatives, seed=args.seed)
         tuned = tune(groups_for_tuning(entries, MiniLM.languages), settings)
         tuned_dir = Path(args.out) / f"{args.name}-fold{args.fold}"
         save_tuned(tuned_dir, tuned.tensors, tuned.meta)
@@ -555,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fold.add_argument("--scale", type=float, default=20.0, help="similarity scale (1 / temperature)")
     fold.add_argument("--hard-negatives", type=int, default=0, help="mine each text's N nearest other-article texts")
     fold.add_argument("--threads", type=int, default=1)
+    fold.add_argument("--seed", type=int, default=TuneSettings().seed, help="the tune's seed (kb9: 77, 78, 79)")
     fold.add_argument("--extra", help="also score these queries (e.g. out-of-scope ones): OUT/extra/NAME-foldF.npz")
     fold.add_argument("--only-extra", action="store_true", help="no tune: the model kept for NAME, --extra only")
     fold.add_argument("--keep-vectors", action="store_true",
@@ -578,11 +585,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     va.add_argument("--point", type=float, nargs="+", required=True)
     mis = sub.add_parser("misses", help="kb8: how near the shipped formula's top-3 misses and hits are")
     for kept in (var, va, mis):  # all three read the fold runs kept with --keep-vectors
+        kept.add_argument("--name", default="base")
+    ens = sub.add_parser("ensemble", help="kb9: fold runs averaged as one model's members, nested CV")
+    ensa = sub.add_parser("ensemble-answers", help="kb9: the automatic-answer grid for an ensemble")
+    ensa.add_argument("--weights", type=float, nargs="+", help="the members' relative weights (default: equal)")
+    for many in (ens, ensa):
+        many.add_argument("--members", nargs="+", default=["s77", "s78", "s79", "packaged"],
+                          help="fold run names; the first alone is the baseline")
+    for kept in (var, va, mis, ens, ensa):
         kept.add_argument("train")
         kept.add_argument("out")
-        kept.add_argument("--name", default="base")
         kept.add_argument("--folds", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.command in ("ensemble", "ensemble-answers"):
+        sys.modules.setdefault("bench.kb_cv", sys.modules[__name__])  # kb_variants imports this module, not a copy
+        from bench import kb_variants
+
+        kb_variants.COMMANDS[args.command](args)
+        return
     commands = {"fold": run_fold, "scores": run_scores, "report": report, "answers": grid_answers,
                 "variants": variants, "variant-answers": variant_answers, "misses": misses}
     commands[args.command](args)
