@@ -12,7 +12,7 @@ transaction *begins* with every frame already copied, and under load the writer 
 transaction while a background checkpoint is still copying. The log then grew to ``SAFETY_PAGES`` about once a
 second (intake writes ~10,000 pages a second) and the writer's own checkpoint stalled every request for 30-45 ms.
 So after its passes have caught up, the checkpointer asks the writer to copy the last few frames itself, just
-before its next ``BEGIN`` (``finish_on``): a millisecond or two, and the log restarts at that transaction.
+before its next ``BEGIN`` (``finish_on``): a few milliseconds, and the log restarts at that transaction.
 """
 
 from __future__ import annotations
