@@ -36,7 +36,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -439,12 +439,44 @@ def candidate_scores(name: str, d: FoldData, p: Point) -> npt.NDArray[np.float64
     raise ValueError(name)
 
 
-def hit_masks(score: npt.NDArray[np.float64], truth: npt.NDArray[Any]) -> tuple[npt.NDArray[np.bool_], ...]:
+Masks = tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]  # per in-scope query: top-1 hit, top-3 hit
+
+
+def hit_masks(score: npt.NDArray[np.float64], truth: npt.NDArray[Any]) -> Masks:
     """Per in-scope query: its article first, and among the 3 best (stable ties, as the ranker)."""
     order = np.argsort(-score, axis=1, kind="stable")[:, :3]
     inside = truth >= 0
     found = order[inside] == truth[inside, None]
     return found[:, 0], found.any(axis=1)
+
+
+def nested_choice(grid: Sequence[Any], masks: Callable[[int, int], Masks], base: Sequence[Masks]) -> dict[str, Any]:
+    """kb6's nested choice and rule: fold f is ranked with the grid point that has the most top-3 hits (then top-1,
+    then the first) on the other folds; ``masks(i, f)`` are point i's hits on fold f, ``base`` the baseline's per
+    fold. Also the point best on all folds at once (optimistic: chosen on the queries it is scored on)."""
+    folds = len(base)
+    hits = {(i, f): masks(i, f) for i in range(len(grid)) for f in range(folds)}
+    counts = np.array([[[int(hits[i, f][0].sum()), int(hits[i, f][1].sum())] for f in range(folds)]
+                       for i in range(len(grid))])  # (points, folds, top-1 / top-3)
+    chosen, nested3, gain, top1_gain, gained, lost = [], [], [], 0, 0, 0
+    for f in range(folds):
+        totals = counts[:, [g for g in range(folds) if g != f]].sum(axis=1)
+        i = max(range(len(grid)), key=lambda j: (totals[j, 1], totals[j, 0], -j))
+        chosen.append(grid[i])
+        top1, top3 = hits[i, f]
+        nested3.append(int(top3.sum()))
+        gain.append(int(top3.sum() - base[f][1].sum()))
+        top1_gain += int(top1.sum() - base[f][0].sum())
+        gained += int((top3 & ~base[f][1]).sum())
+        lost += int((~top3 & base[f][1]).sum())
+    whole = counts.sum(axis=1)
+    best = max(range(len(grid)), key=lambda j: (whole[j, 1], whole[j, 0], -j))
+    return {"chosen_per_fold": chosen, "nested_top3_per_fold": nested3, "nested_top3_hits": sum(nested3),
+            "top3_gain_per_fold": gain, "gained": gained, "lost": lost,
+            "nested_top1_hits": sum(int(b[0].sum()) for b in base) + top1_gain, "top1_gain": top1_gain,
+            "passes": sum(gain) >= MIN_GAIN and min(gain) >= 0 and top1_gain >= -TOP1_SLACK,
+            "optimistic_best_point": grid[best], "optimistic_top3_hits": int(whole[best, 1]),
+            "optimistic_top1_hits": int(whole[best, 0])}
 
 
 def variants(args: argparse.Namespace) -> None:
@@ -466,33 +498,12 @@ def variants(args: argparse.Namespace) -> None:
         if args.only and name not in args.only:
             continue
         started = time.monotonic()
-        counts = np.zeros((len(grid), len(data), 2), dtype=np.int64)  # top-1, top-3 hits
-        for i, p in enumerate(grid):
-            for f, d in enumerate(data):
-                top1, top3 = hit_masks(candidate_scores(name, d, p), d.s["truth"])
-                counts[i, f] = top1.sum(), top3.sum()
-        chosen, gain, top1_gain, gained, lost, nested3 = [], [], 0, 0, 0, []
-        for f, d in enumerate(data):
-            others = [g for g in range(len(data)) if g != f]
-            totals = counts[:, others].sum(axis=1)  # (points, 2)
-            i = max(range(len(grid)), key=lambda j: (totals[j, 1], totals[j, 0], -j))
-            chosen.append(grid[i])
-            top1, top3 = hit_masks(candidate_scores(name, d, grid[i]), d.s["truth"])
-            nested3.append(int(top3.sum()))
-            gain.append(int(top3.sum() - base[f][1].sum()))
-            top1_gain += int(top1.sum() - base[f][0].sum())
-            gained += int((top3 & ~base[f][1]).sum())
-            lost += int((~top3 & base[f][1]).sum())
-        whole = counts.sum(axis=1)
-        best_i = max(range(len(grid)), key=lambda j: (whole[j, 1], whole[j, 0], -j))
-        print(json.dumps({
-            "candidate": name, "axes": axes, "points": len(grid), "chosen_per_fold": chosen,
-            "nested_top3_per_fold": nested3, "nested_top3_hits": sum(nested3), "top3_gain_per_fold": gain,
-            "gained": gained, "lost": lost, "top1_gain": top1_gain,
-            "passes": sum(gain) >= MIN_GAIN and min(gain) >= 0 and top1_gain >= -TOP1_SLACK,
-            "optimistic_best_point": grid[best_i], "optimistic_top3_hits": int(whole[best_i, 1]),
-            "optimistic_top1_hits": int(whole[best_i, 0]), "seconds": round(time.monotonic() - started, 1),
-        }), flush=True)
+
+        def masks(i: int, f: int, name: str = name, grid: list[Point] = grid) -> Masks:
+            return hit_masks(candidate_scores(name, data[f], grid[i]), data[f].s["truth"])
+        row = nested_choice(grid, masks, base)
+        print(json.dumps({"candidate": name, "axes": axes, "points": len(grid), **row,
+                          "seconds": round(time.monotonic() - started, 1)}), flush=True)
 
 
 def variant_answers(args: argparse.Namespace) -> None:

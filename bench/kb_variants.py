@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.kb_cv import MIN_GAIN, REFERENCE, TOP1_SLACK, FoldData, Point, combine, current, hit_masks, load_fold
+from bench.kb_cv import REFERENCE, FoldData, Masks, Point, combine, current, hit_masks, load_fold, nested_choice
 
 # name: (members as indices into --members, the grid of their relative weights), in kb9_rule.md's order of ties;
 # the diagnostics (one other seed alone) are reported, not candidates.
@@ -65,35 +65,12 @@ def ensemble(args: argparse.Namespace) -> None:
     for name, (chosen_members, grid) in {**ENSEMBLES, **DIAGNOSTICS}.items():
         if max(chosen_members) >= len(args.members):
             continue
-        counts = np.zeros((len(grid), len(data), 2), dtype=np.int64)  # top-1, top-3 hits
-        masks = {}
-        for i, p in enumerate(grid):
-            for f, runs in enumerate(data):
-                masks[i, f] = hit_masks(ensemble_score([runs[m] for m in chosen_members], p), runs[0].s["truth"])
-                counts[i, f] = masks[i, f][0].sum(), masks[i, f][1].sum()
-        chosen, nested3, gain, top1_gain, gained, lost = [], [], [], 0, 0, 0
-        for f in range(len(data)):
-            others = [g for g in range(len(data)) if g != f]
-            totals = counts[:, others].sum(axis=1)
-            i = max(range(len(grid)), key=lambda j: (totals[j, 1], totals[j, 0], -j))
-            chosen.append(grid[i])
-            top1, top3 = masks[i, f]
-            nested3.append(int(top3.sum()))
-            gain.append(int(top3.sum() - base[f][1].sum()))
-            top1_gain += int(top1.sum() - base[f][0].sum())
-            gained += int((top3 & ~base[f][1]).sum())
-            lost += int((~top3 & base[f][1]).sum())
-        whole = counts.sum(axis=1)
-        best_i = max(range(len(grid)), key=lambda j: (whole[j, 1], whole[j, 0], -j))
-        print(json.dumps({
-            "candidate": name, "members": [args.members[m] for m in chosen_members], "points": len(grid),
-            "diagnostic": name in DIAGNOSTICS, "chosen_per_fold": chosen, "nested_top3_per_fold": nested3,
-            "nested_top3_hits": sum(nested3), "top3_gain_per_fold": gain, "gained": gained, "lost": lost,
-            "nested_top1_hits": sum(int(b[0].sum()) for b in base) + top1_gain, "top1_gain": top1_gain,
-            "passes": sum(gain) >= MIN_GAIN and min(gain) >= 0 and top1_gain >= -TOP1_SLACK,
-            "optimistic_best_point": grid[best_i], "optimistic_top3_hits": int(whole[best_i, 1]),
-            "optimistic_top1_hits": int(whole[best_i, 0]),
-        }), flush=True)
+
+        def masks(i: int, f: int, members: tuple[int, ...] = chosen_members, grid: list[Point] = grid) -> Masks:
+            return hit_masks(ensemble_score([data[f][m] for m in members], grid[i]), data[f][0].s["truth"])
+        row = nested_choice(grid, masks, base)
+        print(json.dumps({"candidate": name, "members": [args.members[m] for m in chosen_members], "points": len(grid),
+                          "diagnostic": name in DIAGNOSTICS, **row}), flush=True)
 
 
 def ensemble_answers(args: argparse.Namespace) -> None:

@@ -122,3 +122,18 @@ def test_variant_formulas_over_the_text_cosines(kb_cv: ModuleType) -> None:
     # top-2 mean at mix 1, weight 1 ranks article 1 first; the shipped formula article 0.
     assert kb_cv.hit_masks(kb_cv.candidate_scores("topk", d, (2, 1.0, 1.0)), d.s["truth"])[0].tolist() == [True]
     assert kb_cv.hit_masks(kb_cv.current(d), d.s["truth"])[0].tolist() == [False]
+
+
+def test_nested_choice_scores_each_fold_with_the_point_chosen_on_the_others(kb_cv: ModuleType) -> None:
+    t, f = True, False
+    base = [(np.array([t, f, f, f]), np.array([t, t, f, f]))] * 3
+    better = (np.array([t, f, f, f]), np.array([t, t, t, f]))
+    worse = (np.array([t, f, f, f]), np.array([t, f, f, f]))
+    point1 = {0: better, 1: better, 2: worse}  # better on folds 0 and 1, worse on fold 2
+
+    row = kb_cv.nested_choice(["same", "other"], lambda i, fold: base[fold] if i == 0 else point1[fold], base)
+    # folds 0 and 1: a tie on the other folds (4 top-3 hits each way) keeps the first point; fold 2: the second
+    assert row["chosen_per_fold"] == ["same", "same", "other"]
+    assert row["top3_gain_per_fold"] == [0, 0, -1] and (row["gained"], row["lost"]) == (0, 1)
+    assert row["passes"] is False
+    assert (row["optimistic_best_point"], row["optimistic_top3_hits"]) == ("other", 7)  # chosen on what it scores
