@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.db.engine import Database
@@ -37,11 +37,25 @@ DeadHandler = Callable[[Event, str], Awaitable[None]]
 
 # The claim and the outcome of every batch, built once (docs/architecture.md, "Statements on hot paths").
 _OUTBOX = cast(Table, OutboxEvent.__table__)
-_DUE = select(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.pending_subscribers
-              ).where(or_(and_(_OUTBOX.c.status == OutboxStatus.PENDING, _OUTBOX.c.available_at <= bindparam("now")),
-                          and_(_OUTBOX.c.status == OutboxStatus.CLAIMED, _OUTBOX.c.claimed_until < bindparam("now")))
-                      ).order_by(_OUTBOX.c.id).limit(bindparam("limit"))
-_DUE_FOR_UPDATE = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: rows another process claims are skipped
+
+
+def _due(available_at: ColumnElement[datetime]) -> tuple[Select[Any], Select[Any]]:
+    """Due events, oldest first, in two walks of ``ix_outbox_status_id`` that stop after a batch however many are
+    waiting: pending events whose time has come, and claims left by a process that died. (One statement with OR
+    gathered and sorted every due event: 3.5 ms a claim with 20,000 waiting, when the relay most needs to catch up.)"""
+    columns = (_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.payload, _OUTBOX.c.attempts, _OUTBOX.c.pending_subscribers)
+    pending = select(*columns).where(_OUTBOX.c.status == OutboxStatus.PENDING, available_at <= bindparam("now"))
+    stale = select(*columns).where(_OUTBOX.c.status == OutboxStatus.CLAIMED,
+                                   _OUTBOX.c.claimed_until < bindparam("now"))
+    return (pending.order_by(_OUTBOX.c.id).limit(bindparam("limit")),
+            stale.order_by(_OUTBOX.c.id).limit(bindparam("limit")))
+
+
+# SQLite's planner has no statistics and would take the (status, available_at) index and sort every due row; a
+# unary + keeps available_at out of its choice of index.
+_DUE_SQLITE = _due(literal_column("+outbox.available_at", _OUTBOX.c.available_at.type))
+# PostgreSQL: rows another process claims are skipped.
+_DUE_FOR_UPDATE = tuple(q.with_for_update(skip_locked=True) for q in _due(_OUTBOX.c.available_at))
 _DONE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
     status=OutboxStatus.DONE, done_at=bindparam("now"), claimed_until=None)
 
@@ -97,11 +111,13 @@ class Relay:
 
     def _claim(self, session: Session, now: datetime) -> list[Claimed]:
         """Due events, oldest first, up to a batch (those nobody subscribes to are simply marked done)."""
-        params = {"now": now, "limit": self.settings.batch_size}
-        if self.db.is_sqlite:
-            # One server process per SQLite file: nobody to share with, so reading is claim enough.
-            return [Claimed(*row) for row in session.connection().execute(_DUE, params).all()]
-        claimed = [Claimed(*row) for row in session.connection().execute(_DUE_FOR_UPDATE, params).all()]
+        limit = self.settings.batch_size
+        connection = session.connection()
+        claimed = sorted((Claimed(*row) for query in (_DUE_SQLITE if self.db.is_sqlite else _DUE_FOR_UPDATE)
+                          for row in connection.execute(query, {"now": now, "limit": limit})),
+                         key=lambda c: c.id)[:limit]
+        if self.db.is_sqlite:  # one server process per SQLite file: nobody to share with, so reading is claim enough
+            return claimed
         if claimed:
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
                             .values(status=OutboxStatus.CLAIMED,

@@ -399,7 +399,8 @@ class OutboxEvent(Base):
     """An event written in the same transaction as the change; relayed to subscribers after commit."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_available_at", "status", "available_at"),)
+    __table_args__ = (Index("ix_outbox_status_available_at", "status", "available_at"),  # retries, housekeeping
+                      Index("ix_outbox_status_id", "status", "id"))  # the relay's claim, oldest first
     id: Mapped[int] = _id()
     topic: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column()

@@ -36,7 +36,7 @@ class IntakeSettings:
 class RelaySettings:
     enabled: bool = True
     poll_interval: float = 1.0
-    batch_size: int = 100
+    batch_size: int = 300
     max_attempts: int = 8
     retry_base_delay: float = 2.0
     claim_timeout: float = 60.0

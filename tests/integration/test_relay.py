@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.dialects import sqlite
 
 from contactcenter.context import Context
 from contactcenter.db.models import OutboxEvent
 from contactcenter.db.types import utcnow
 from contactcenter.events import Event, TicketChanged, emit
-from contactcenter.relay import Relay
+from contactcenter.relay import _DUE_SQLITE, Relay
 from contactcenter.settings import RelaySettings
 
 FAST = RelaySettings(poll_interval=0.01, batch_size=10, max_attempts=3, retry_base_delay=0.0, claim_timeout=30)
@@ -171,3 +173,29 @@ async def test_a_dead_letter_is_reported_to_its_subscriber_once(ctx: Context) ->
     await relay.drain()
     assert [(e, "provider gone" in msg) for e, msg in reported] == [(TicketChanged(ticket_id=3, fields=("status",)),
                                                                        True)]
+
+
+async def test_the_claim_takes_the_oldest_due_events_of_both_kinds_up_to_a_batch(ctx: Context) -> None:
+    relay = Relay(ctx.db, RelaySettings(batch_size=3))
+    for ticket in range(1, 7):
+        await write_event(ctx, TicketChanged(ticket_id=ticket, fields=("status",)))
+    ids = [r.id for r in await rows(ctx)]
+    async with ctx.db.write() as session:  # 1: claimed by a process that died; 2: a retry not due yet
+        await session.execute(update(OutboxEvent).where(OutboxEvent.id == ids[0]).values(
+            status="claimed", claimed_until=utcnow() - timedelta(seconds=1)))
+        await session.execute(update(OutboxEvent).where(OutboxEvent.id == ids[1]).values(
+            available_at=utcnow() + timedelta(hours=1)))
+    claimed = await ctx.db.run_write(lambda session: relay._claim(session, utcnow()))
+    assert [c.id for c in claimed] == [ids[0], ids[2], ids[3]]
+
+
+async def test_the_claim_walks_an_index_in_id_order_on_sqlite(ctx: Context) -> None:
+    """However many events wait, the claim of pending events reads one batch: no sort of every due event. (SQLite
+    has no statistics and took the (status, available_at) index and a sort before the unary + of _DUE_SQLITE.)"""
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's query plan")
+    pending = str(_DUE_SQLITE[0].compile(dialect=sqlite.dialect()))
+    with sqlite3.connect(ctx.settings.data_path / "contactcenter.db") as connection:
+        plan = " ".join(row[-1] for row in connection.execute(
+            f"EXPLAIN QUERY PLAN {pending}", ("pending", "2030-01-01 00:00:00.000000", 10, 0)))
+    assert "ix_outbox_status_id" in plan and "TEMP B-TREE" not in plan, plan
