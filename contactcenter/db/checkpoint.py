@@ -9,10 +9,13 @@ that work in the background instead: a PASSIVE checkpoint, which never blocks th
 
 Copying the log is not enough: SQLite starts writing the log from its beginning again only when a write
 transaction *begins* with every frame already copied, and under load the writer always begins its next
-transaction while a background checkpoint is still copying. The log then grew to ``SAFETY_PAGES`` about once a
-second (intake writes ~10,000 pages a second) and the writer's own checkpoint stalled every request for 30-45 ms.
+transaction while a background checkpoint is still copying. The log then grew to the safety net (10,000 pages
+then) about once a second (intake writes ~10,000 pages a second) and the writer's own checkpoint stalled every
+request for 30-45 ms.
 So after its passes have caught up, the checkpointer asks the writer to copy the last few frames itself, just
-before its next ``BEGIN`` (``finish_on``): a few milliseconds, and the log restarts at that transaction.
+before its next ``BEGIN`` (``finish_on``): a few milliseconds, and the log restarts at that transaction. Once a
+second rather than every 0.25 s: a page written by many commits is copied once, the writer's share comes a quarter
+as often, and the slowest requests were 2-3 ms faster (BENCHMARKS.md, intake, 2026-11-24).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import threading
 
 log = logging.getLogger(__name__)
 
-SAFETY_PAGES = 10_000  # the writers' wal_autocheckpoint (about 40 MB of log) instead of SQLite's 1,000
+SAFETY_PAGES = 30_000  # the writers' wal_autocheckpoint (about 120 MB of log) instead of SQLite's 1,000
 CAUGHT_UP_FRAMES = 256  # a background pass that found fewer new frames than this has caught up with the writer
 MAX_PASSES = 4  # background passes in a row, each copying what the writer appended during the one before
 
@@ -31,7 +34,7 @@ MAX_PASSES = 4  # background passes in a row, each copying what the writer appen
 class Checkpointer:
     """Checkpoints the WAL of the SQLite file at ``path`` every ``interval`` seconds while commits happen."""
 
-    def __init__(self, path: str, interval: float = 0.25) -> None:
+    def __init__(self, path: str, interval: float = 1.0) -> None:
         self.path = path
         self.interval = interval
         self._committed = threading.Event()
