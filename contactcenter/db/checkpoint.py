@@ -11,11 +11,10 @@ Copying the log is not enough: SQLite starts writing the log from its beginning 
 transaction *begins* with every frame already copied, and under load the writer always begins its next
 transaction while a background checkpoint is still copying. The log then grew to the safety net (10,000 pages
 then) about once a second (intake writes ~10,000 pages a second) and the writer's own checkpoint stalled every
-request for 30-45 ms.
-So after its passes have caught up, the checkpointer asks the writer to copy the last few frames itself, just
-before its next ``BEGIN`` (``finish_on``): a few milliseconds, and the log restarts at that transaction. Once a
-second rather than every 0.25 s: a page written by many commits is copied once, the writer's share comes a quarter
-as often, and the slowest requests were 2-3 ms faster (BENCHMARKS.md, intake, 2026-11-24).
+request for 30-45 ms. So after its passes have caught up, the checkpointer asks the writer to copy the last few
+frames itself, just before its next ``BEGIN`` (``finish_on``): a few milliseconds, and the log restarts at that
+transaction. Once a second rather than every 0.25 s: a page written by many commits is copied once, the writer's
+share comes a quarter as often, and the slowest requests were 2-3 ms faster (BENCHMARKS.md, intake, 2026-11-24).
 """
 
 from __future__ import annotations
