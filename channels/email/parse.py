@@ -121,12 +121,12 @@ def _uudecode(text: str, body: _Body, settings: EmailSettings) -> str:
         for line in match[2].splitlines():
             if not line.strip() or line.strip() == "`":
                 continue
-            try:
+            try:  # ValueError: binascii.Error, or a line with non-ASCII characters
                 data += binascii.a2b_uu(line)
-            except binascii.Error:
+            except ValueError:
                 try:  # some encoders write lines one character too long
                     data += binascii.a2b_uu(line[:((ord(line[0]) - 32) & 63) * 4 // 3 + 1])
-                except (binascii.Error, IndexError):
+                except (ValueError, IndexError):
                     return match[0]
         name = sanitize_filename(match[1].strip())
         _attach(body, name, mimetypes.guess_type(name)[0] or "application/octet-stream", bytes(data), settings)

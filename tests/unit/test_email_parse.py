@@ -107,6 +107,18 @@ def test_bounds_on_parts_and_links() -> None:
     assert isinstance(parsed, Accepted) and parsed.message.html is None and parsed.message.text
 
 
+def test_uuencoded_files_become_attachments_and_broken_ones_stay_text() -> None:
+    import binascii
+    encoded = binascii.b2a_uu(b"hello").decode().rstrip("\n")
+    parsed = parse(f"From: a@example.org\r\n\r\nSee:\r\nbegin 644 note.txt\r\n{encoded}\r\n`\r\nend\r\n".encode())
+    assert isinstance(parsed, Accepted)
+    assert [(a.filename, a.data) for a in parsed.message.attachments] == [("note.txt", b"hello")]
+    # a line with non-ASCII characters (found by test_parser_properties) is not uuencode: the text stays as it is
+    raw = "From: a@example.org\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbegin 644 x.bin\r\nMسلام\r\nend\r\n"
+    parsed = parse(raw.encode())
+    assert isinstance(parsed, Accepted) and not parsed.message.attachments and "سلام" in parsed.message.text
+
+
 def test_signed_and_encrypted_mail_are_kept_as_attachments() -> None:
     if not CORPORA.is_dir():
         pytest.skip("../shared/corpora/mail is not here")
