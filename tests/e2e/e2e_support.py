@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/e2e/`` (git-ignored) so that a person can loo
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,6 @@ from contactcenter.context import CTX, Context
 from contactcenter.db.models import Skill
 from contactcenter.domain.enums import Presence, Role
 from contactcenter.settings import Settings
-from tests.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -52,15 +52,18 @@ class Server:
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Server]:
     """The whole application on 127.0.0.1; e-mail-class tickets are offered (60 s) instead of assigned at once."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # The socket stays bound from the choice of its port until the server listens on it: a port chosen and let go
+    # (free_port) can be taken meanwhile by any outgoing connection, which failed a CI run once.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(settings.with_overrides({
         "server": {"public_url": url},
         "routing": {"offer_timeout": {"email": 60, "chat": 60, "voice": 20, "messaging": 60}},
     }))
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         yield Server(url, app)
     finally:
