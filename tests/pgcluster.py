@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.ports import free_port
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -22,12 +23,6 @@ def postgres_bin() -> Path | None:
     return Path(found).parent if found and shutil.which("initdb") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivateCluster:
     """One throw-away cluster: ``start()`` (initdb on first use), ``stop()`` (immediate: like a crash),
     ``remove()``. As root the server runs as the ``postgres`` OS user (PostgreSQL refuses root)."""
@@ -37,7 +32,7 @@ class PrivateCluster:
         if binaries is None:
             raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl)")
         self.bin = binaries
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,11 @@ import pytest
 
 from contactcenter.privacy.keyring import key_file_keys
 from contactcenter.settings import Settings
+from tests.ports import free_port
+
+__all__ = ["ROOT", "free_port", "master_keys", "serve_processes", "wait_healthy"]
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def master_keys(settings: Settings) -> str:

@@ -3,7 +3,6 @@ replies, typing both ways, reconnect with exactly the missed messages, no duplic
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,17 +19,11 @@ from contactcenter.db.engine import Database
 from contactcenter.db.models import ContactIdentity, Message
 from contactcenter.settings import Settings
 from tests.conftest import Staff, handled_reply
+from tests.ports import free_port
 
 Client = TestClient[Any, Any]
 WS = aiohttp.ClientWebSocketResponse
 PRECHAT = {"name": "Sara", "email": "sara@example.com", "topic": "billing"}
-
-
-def closed_port() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def receive(ws: WS) -> dict[str, Any]:
@@ -301,7 +294,7 @@ async def test_database_down_gives_an_error_frame_and_the_resend_is_stored_once(
     ws, _ = await connect(client)
     ctx = client.app[CTX]
     working = ctx.db
-    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{closed_port()}/cc")
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{free_port()}/cc")
     ctx.db = ctx.intake.db = down
     try:
         await ws.send_json({"type": "message", "client_id": "d1", "text": "are you there?"})

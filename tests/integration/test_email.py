@@ -28,6 +28,7 @@ from contactcenter.context import CTX, Context
 from contactcenter.db.models import AuditEvent, Message, RawInbound, Ticket
 from contactcenter.domain.enums import Role
 from contactcenter.settings import Settings
+from tests.ports import free_port
 
 Client = TestClient[Any, Any]
 SECRET = b"test-secret-key-not-for-production"
@@ -345,32 +346,18 @@ async def test_database_down_answers_451_and_redelivery_is_stored_once(app: Clie
     ctx = app.app[CTX]
     raw = mail("Reza <reza@example.ir>", "Hi", "Are you there?", Message_ID="<once@example.ir>")
     working = ctx.db
-    with socket_closed() as closed:
-        down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{closed}/cc")
-        ctx.intake.db = down
-        try:
-            code, text = await send(port(app), raw)
-        finally:
-            ctx.intake.db = working
-            await down.dispose()
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{free_port()}/cc")
+    ctx.intake.db = down
+    try:
+        code, text = await send(port(app), raw)
+    finally:
+        ctx.intake.db = working
+        await down.dispose()
     assert code == 451 and "try again" in text
     ticket = await ticket_of(await send(port(app), raw))
     code, text = await send(port(app), raw)
     assert "already received" in text and await ticket_of((code, text)) == ticket
     assert len(await message_on(ctx, ticket)) == 1
-
-
-class socket_closed:
-    """A local port nobody listens on."""
-
-    def __enter__(self) -> int:
-        import socket
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

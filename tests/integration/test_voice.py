@@ -5,7 +5,6 @@ reaches a local recording server through the real twilio client."""
 from __future__ import annotations
 
 import json
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from contactcenter.db.models import Call, CallEvent, Message, Ticket
 from contactcenter.domain.enums import Role
 from contactcenter.settings import Settings
 from tests.conftest import Staff, create_staff
+from tests.ports import free_port
 
 Client = TestClient[Any, Any]
 TOKEN = "voice-test-auth-token"
@@ -275,10 +275,7 @@ async def test_callback_needs_configuration(client: Client, agent: Staff) -> Non
 async def test_database_down_is_503(voice: Client) -> None:
     ctx = voice.app[CTX]
     working = ctx.db
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{port}/cc")
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{free_port()}/cc")
     ctx.db = ctx.intake.db = down
     try:
         response = await signed(voice, "/webhooks/twilio/voice/incoming", {"CallSid": call_sid(9), "From": CUSTOMER})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from contactcenter.context import CTX
 from contactcenter.db.engine import Database
 from contactcenter.db.models import Attachment, ContactIdentity, Message, Ticket
 from contactcenter.settings import Settings
+from tests.ports import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
@@ -375,18 +375,11 @@ async def test_openapi_describes_the_webform_and_portal_endpoints(client: Client
     assert "PortalTicketOut" in spec["components"]["schemas"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_database_down_is_503_with_retry_after(client: Client) -> None:
     csrf, submission = await open_form(client)  # the form itself needs no database
     ctx = client.app[CTX]
     working = ctx.db
-    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{_closed_port()}/cc")
+    down = Database(f"postgresql+asyncpg://cc@127.0.0.1:{free_port()}/cc")
     ctx.db = ctx.intake.db = down
     try:
         form = await client.post("/contact", data=form_body(csrf, submission), allow_redirects=False)
