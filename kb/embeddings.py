@@ -106,6 +106,9 @@ class MiniLM:
         if self.tuned is not None:
             model.load_state_dict({n: torch.from_numpy(t.copy()) for n, t in self.tuned.tensors.items()}, strict=False)
             self.name = f"{base.name}{TUNED_SUFFIX}"
+        # What the vectors depend on: kept vectors (``kb/vector_file.py``) made under another identity are not used.
+        weights = self.tuned.meta.get("weights_sha256", "?") if self.tuned is not None else "packaged"
+        self.identity = f"{base.name} {base.version}; torch {torch.__version__}; int8 {quantize}; weights {weights}"
         if quantize:
             quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic
             with warnings.catch_warnings():  # deprecated in favour of torchao, still in the pinned torch 2.13

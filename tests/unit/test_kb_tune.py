@@ -112,6 +112,8 @@ def test_a_tiny_tune_is_kept_used_and_falls_back(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-4)
     assert not np.allclose(a, b, atol=1e-3)  # the top layer changed
     np.testing.assert_array_equal(tuned.encode(texts[:1])[0], a[0])  # still one text at a time
+    assert tuned.identity != packaged.identity  # vectors kept for one are not used by the other
+    assert meta["settings"]["seed"] != 0 and tuned.tuned.meta["weights_sha256"] in tuned.identity
     # Stale (another base version) or missing: the packaged model, the same vectors as without a folder.
     _, meta_path = tuned_paths(tmp_path)
     meta_path.write_text(meta_path.read_text().replace('"base_version"', '"base_version_was"'))
