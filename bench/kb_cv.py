@@ -603,12 +603,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     for many in (ens, ensa):
         many.add_argument("--members", nargs="+", default=["s77", "s78", "s79", "packaged"],
                           help="fold run names; the first alone is the baseline")
-    for kept in (var, va, mis, ens, ensa):
+    second = sub.add_parser("second-model", help="kb12: a second model's similarities added, nested CV")
+    second.add_argument("--name", default="base")
+    for kept in (var, va, mis, ens, ensa, second):
         kept.add_argument("train")
         kept.add_argument("out")
         kept.add_argument("--folds", type=int, default=3)
     args = parser.parse_args(argv)
-    if args.command in ("ensemble", "ensemble-answers"):
+    if args.command in ("ensemble", "ensemble-answers", "second-model"):
         sys.modules.setdefault("bench.kb_cv", sys.modules[__name__])  # kb_variants imports this module, not a copy
         from bench import kb_variants
 

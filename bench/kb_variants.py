@@ -4,6 +4,11 @@ averaged, from the kept vectors (no model). The commands are ``kb_cv.py``'s:
 
     python bench/kb_cv.py ensemble /tmp/kb-bench/banking77-train.csv /tmp/kb-cv --members s77 s78 s79 packaged
     python bench/kb_cv.py ensemble-answers ... --members s77 s78 s79 [--weights 1 1 1]   # automatic-answer grid
+
+kb12 (bench/kb12_rule.md): ``second-model`` adds the similarities of a second, different embedding model (wordllama,
+``pip install wordllama``; not a dependency of the project) to the fold runs' shipped score, nested CV.
+
+    python bench/kb_cv.py second-model /tmp/kb-bench/banking77-train.csv /tmp/kb-cv [--name base]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.kb_cv import REFERENCE, FoldData, Masks, Point, combine, current, hit_masks, load_fold, nested_choice
+from kb.ranker import semantic_texts
 
 # name: (members as indices into --members, the grid of their relative weights), in kb9_rule.md's order of ties;
 # the diagnostics (one other seed alone) are reported, not candidates.
@@ -107,4 +113,66 @@ def _answer_grid(label: str, point: Point, parts: Sequence[tuple[npt.NDArray[np.
                               "coverage": round(correct / inside, 4)}), flush=True)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"ensemble": ensemble, "ensemble-answers": ensemble_answers}
+# kb12_rule.md's grid, in its order of ties: (share l of the second model, its best-phrasing share m).
+SECOND_GRID: list[Point] = [(share, mix) for share in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3) for mix in (0.6, 1.0)]
+
+
+def second_similarities(d: FoldData, encode: Callable[[list[str]], npt.NDArray[np.float32]]
+                        ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The second model's (best, mean) per query and article: its best cosine with the article's title or a
+    phrasing, and its cosine with their normalized mean direction (as ``SemanticIndex`` for MiniLM)."""
+    def unit(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        norms = np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.float32(1e-12))
+        out: npt.NDArray[np.float32] = (v / norms).astype(np.float32)
+        return out
+
+    texts = [t for e in d.entries for t in semantic_texts(e)]
+    owner = np.repeat(np.arange(len(d.entries)), [len(semantic_texts(e)) for e in d.entries])
+    vectors, queries = unit(encode(texts)), unit(encode([text for text, _ in d.texts]))
+    starts = np.searchsorted(owner, np.arange(len(d.entries)))
+    centroids = np.zeros((len(d.entries), vectors.shape[1]), dtype=np.float32)
+    np.add.at(centroids, owner, vectors)
+    best = np.maximum.reduceat(queries @ vectors.T, starts, axis=1).astype(np.float64)
+    return best, (queries @ unit(centroids).T).astype(np.float64)
+
+
+def second_score(d: FoldData, second: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+                 point: Point) -> npt.NDArray[np.float64]:
+    """(1 - l) S0 + l clip(m Bw + (1 - m) Mw) for the queries MiniLM reads; S0 elsewhere."""
+    share, mix = point
+    base = current(d)
+    mixed = (1 - share) * base + share * np.clip(mix * second[0] + (1 - mix) * second[1], 0.0, 1.0)
+    return np.where(d.s["semantic"][:, None], mixed, base)
+
+
+def second_model(args: argparse.Namespace) -> None:
+    """kb12: the shipped score with a second model's similarities added, nested CV (bench/kb12_rule.md)."""
+    import wordllama
+    from wordllama import WordLlama
+
+    model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)  # its wheel's weights
+
+    def encode(texts: list[str]) -> npt.NDArray[np.float32]:
+        return np.asarray(model.embed(texts, norm=True), dtype=np.float32)
+
+    data = [load_fold(Path(args.train), Path(args.out), args.name, f, args.folds) for f in range(args.folds)]
+    base = [hit_masks(current(d), d.s["truth"]) for d in data]
+    seconds = [second_similarities(d, encode) for d in data]
+    for f, (d, (best, _)) in enumerate(zip(data, seconds, strict=True)):
+        alone = hit_masks(best, d.s["truth"])
+        print(json.dumps({"fold": f, "top3_hits": int(base[f][1].sum()), "top1_hits": int(base[f][0].sum()),
+                          "second_alone_best_top3": int(alone[1].sum()), "second_alone_best_top1": int(alone[0].sum()),
+                          "queries": len(base[f][1])}), flush=True)
+
+    def masks(i: int, f: int) -> Masks:
+        return hit_masks(second_score(data[f], seconds[f], SECOND_GRID[i]), data[f].s["truth"])
+    row = nested_choice(SECOND_GRID, masks, base)
+    print(json.dumps({"candidate": "wordllama", "points": len(SECOND_GRID), **row}), flush=True)
+    for i, point in enumerate(SECOND_GRID):  # every point over all folds (diagnostic)
+        hits = [masks(i, f) for f in range(args.folds)]
+        print(json.dumps({"point": point, "top3_per_fold": [int(h[1].sum()) for h in hits],
+                          "top1_hits": sum(int(h[0].sum()) for h in hits)}), flush=True)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"ensemble": ensemble, "ensemble-answers": ensemble_answers,
+                                                          "second-model": second_model}
