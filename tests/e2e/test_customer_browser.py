@@ -1,5 +1,6 @@
-"""The customer's side in a real browser: the web form suggests an article while they type, and the chat
-widget reaches an agent who accepts the offer and answers in the console."""
+"""The customer's side in a real browser: the web form suggests an article while they type, the chat widget
+reaches an agent who accepts the offer and answers in the console, and a chat answered from the knowledge base
+is solved or sent to an agent by the customer's "did this help?"."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from typing import Any
 
 from e2e_support import Server, browser, seed_article, seed_staff, server, shot, sign_in
 from playwright.async_api import expect
+from sqlalchemy import select
 
+from contactcenter.actions.audit import SYSTEM
 from contactcenter.actions.customer_signin import do_request_magic_link, signin_url
+from contactcenter.actions.kb import do_create_article
+from contactcenter.actions.tickets import ticket_tags
+from contactcenter.db.models import KbDeflection, Ticket
 from contactcenter.db.types import utcnow
 
 __all__ = ["browser", "server"]  # fixtures
@@ -82,3 +88,72 @@ async def test_my_tickets_after_a_magic_link(server: Server, browser: Any) -> No
     await expect(customer.locator("h1")).to_have_text("تیکت‌های من")
     await customer.click("#my-signout")
     await expect(customer.locator("#my-signin")).to_be_visible()
+
+
+async def _chat(browser: Any, url: str, name: str, question: str) -> Any:
+    """A new visitor who opens the widget on ``url``, gives a name and asks ``question``."""
+    customer = await browser.new_page()
+    await customer.goto(url)
+    await customer.click(".ccchat-open")
+    await customer.fill(".ccchat-prechat input:not([type=email])", name)
+    await customer.click(".ccchat-prechat button[type=submit]")
+    await customer.fill(".ccchat-form textarea", question)
+    await customer.click(".ccchat-form button[type=submit]")
+    return customer
+
+
+async def _ticket(server: Server, subject_part: str) -> tuple[Ticket, list[str], list[KbDeflection]]:
+    async with server.ctx.db.read() as session:
+        tickets = [t for t in (await session.scalars(select(Ticket))).all() if subject_part in (t.subject or "")]
+        assert len(tickets) == 1, tickets
+        tags = (await ticket_tags(session, [tickets[0].id]))[tickets[0].id]
+        return tickets[0], tags, list((await session.scalars(select(KbDeflection))).all())
+
+
+async def test_a_chat_answered_from_the_knowledge_base_is_deflected_or_sent_to_an_agent(
+        server: Server, browser: Any) -> None:
+    ctx = server.ctx
+    await seed_article(ctx)
+    async with ctx.db.write() as session:
+        await do_create_article(session, title="بازیابی رمز عبور", language="fa", category="حساب", status="published",
+                                body="در **تنظیمات ← امنیت** گزینهٔ *بازیابی رمز* را بزنید. پیوندی برایتان ایمیل می‌شود.",
+                                phrasings=["رمز عبورم را فراموش کرده‌ام", "چطور رمزم را عوض کنم"], actor=SYSTEM)
+    await seed_staff(ctx, "kb-chat@e2e.example", "Sara Agent")
+
+    # Persian, right to left: the widget shows the article's answer with working links, and "yes" solves it.
+    customer = await _chat(browser, f"{server.url}/chat?lang=fa", "مینا", "رمز عبورم را فراموش کرده‌ام")
+    await expect(customer.locator(".ccchat")).to_have_attribute("dir", "rtl")
+    answer = customer.locator(".ccchat-theirs .ccchat-text").last
+    await expect(answer).to_contain_text("بازیابی رمز عبور", timeout=15000)
+    links = answer.locator("a")
+    await expect(links).to_have_count(2)  # the article, then "did this help?"
+    await expect(links.first).to_have_attribute("href", re.compile(r"/help/\d+$"))
+    await expect(links.first).to_have_attribute("rel", "noopener noreferrer nofollow")
+    await shot(customer, "chat-kb-answer-fa")
+    async with customer.context.expect_page() as opened:
+        await links.last.click()
+    helped = await opened.value
+    await expect(helped.locator("h1")).to_contain_text("Did the article answer your question?")
+    assert (await _ticket(server, "رمز عبورم"))[0].status == "pending"  # opening the page changes nothing
+    await helped.click("button[value=yes]")
+    await expect(helped.locator("main, body").first).to_contain_text("We are glad it helped")
+    ticket, tags, deflections = await _ticket(server, "رمز عبورم")
+    assert ticket.status == "solved" and "deflected" in tags
+    assert [(d.channel, d.helpful) for d in deflections] == [("chat", True)]
+
+    # English: "no" sends the chat to an agent at once, whose console is offered it.
+    agent = await browser.new_page()
+    await sign_in(agent, f"{server.url}/console", "kb-chat@e2e.example")
+    await agent.select_option("#presence", "available")
+    customer = await _chat(browser, f"{server.url}/chat", "Reza", "I forgot my password")
+    answer = customer.locator(".ccchat-theirs .ccchat-text").last
+    await expect(answer).to_contain_text("Reset your password", timeout=15000)
+    async with customer.context.expect_page() as opened:
+        await answer.locator("a").last.click()
+    helped = await opened.value
+    await helped.click("button[value=no]")
+    await expect(helped.locator("main, body").first).to_contain_text("One of our team will answer you soon")
+    await expect(agent.locator(".offer").first).to_contain_text("chat", timeout=15000)
+    ticket, tags, deflections = await _ticket(server, "I forgot my password")
+    assert ticket.status == "open" and "deflected" not in tags
+    assert sorted((d.channel, d.helpful) for d in deflections) == [("chat", False), ("chat", True)]

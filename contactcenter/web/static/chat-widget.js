@@ -1,7 +1,8 @@
 /* contactcenter live chat widget. Embed with one tag:
  *   <script src="https://support.example.com/static/chat-widget.js" data-lang="fa" async></script>
  * Optional: window.ccChatIdentity = {user_id, email, name, expires, signature} (signed by your server,
- * see docs/chat.md) before the tag. Text is only ever inserted with textContent, never as HTML.
+ * see docs/chat.md) before the tag. Text is only ever inserted with textContent, never as HTML; http(s)
+ * addresses in a message become links (new tab, no referrer), nothing else does.
  */
 (function () {
   "use strict";
@@ -65,8 +66,25 @@
     });
   }).catch(function () { topicIn.hidden = true; });
 
+  // ``box`` filled with ``text``, its http(s) addresses as links; trailing punctuation stays text ("see https://x.")
+  function withLinks(box, text) {
+    var at = 0, found, re = /https?:\/\/[^\s<>"']+/g;
+    while ((found = re.exec(text || "")) !== null) {
+      var address = found[0].replace(/[.,;:!?)\]»،؛]+$/, ""), url = null;
+      try { url = new URL(address); } catch (e) { url = null; }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) { continue; }
+      box.appendChild(document.createTextNode(text.slice(at, found.index)));
+      var a = el("a", null, address); a.href = url.href; a.target = "_blank"; a.rel = "noopener noreferrer nofollow";
+      box.appendChild(a);
+      at = found.index + address.length;
+      re.lastIndex = at;
+    }
+    box.appendChild(document.createTextNode((text || "").slice(at)));
+    return box;
+  }
+
   function showForms(needPrechat) { pre.hidden = !needPrechat; form.hidden = needPrechat; }
-  function showNotice(text) { notice.textContent = text || ""; notice.hidden = !text; }
+  function showNotice(text) { notice.replaceChildren(); withLinks(notice, text); notice.hidden = !text; }
   function scroll() { log.scrollTop = log.scrollHeight; }
 
   function render(m) {
@@ -76,7 +94,7 @@
     var mine = m.author === "you";
     var row = el("div", "ccchat-msg " + (mine ? "ccchat-mine" : "ccchat-theirs") + (m.id ? "" : " ccchat-pending"));
     row.appendChild(el("div", "ccchat-who", mine ? T.you : (m.author_name || T.agent)));
-    row.appendChild(el("div", "ccchat-text", m.text));
+    row.appendChild(withLinks(el("div", "ccchat-text"), m.text));
     log.appendChild(row);
     state.shown[key] = row;
     if (m.client_id) { state.shown["c:" + m.client_id] = row; }
