@@ -1,4 +1,5 @@
-"""The browser pages of the staff and the customers' "my tickets": agent console, wallboard, reports, /my.
+"""The browser pages of the staff and the customers' "my tickets": agent console, wallboard, reports, the
+knowledge base's administration, /my.
 
 Each page is a small server-rendered shell (language, direction, the CSRF token of a signed-in session)
 that loads plain ES modules from ``/static/app/``; the modules talk to the JSON API and the agents'
@@ -18,7 +19,7 @@ from contactcenter.web import setup_static
 from contactcenter.web.i18n import LANG_COOKIE, choose_language, direction
 
 SHELL = "app_shell.html"
-PAGES = {"console": Role.AGENT, "wallboard": Role.SUPERVISOR, "reports": Role.SUPERVISOR}
+PAGES = {"console": Role.AGENT, "wallboard": Role.SUPERVISOR, "reports": Role.SUPERVISOR, "knowledge": Role.ADMIN}
 
 
 def _page(request: web.Request, template: str, **values: Any) -> web.Response:

@@ -35,7 +35,8 @@ PUBLIC_ROUTES = {
     "/webhooks/twilio/voice/{step}": "X-Twilio-Signature", "/webhooks/twilio/sms": "X-Twilio-Signature",
     "/webhooks/twilio/sms/status": "X-Twilio-Signature", "/webhooks/telegram": "Telegram secret header",
     "/console": "public shell; its data comes from the staff API", "/wallboard": "public shell; supervisor API",
-    "/reports": "public shell; supervisor API", "/my": "public shell; customer cookie API",
+    "/reports": "public shell; supervisor API", "/knowledge": "public shell; admin API",
+    "/my": "public shell; customer cookie API",
     "/my/tickets/{id}": "public shell; customer cookie API", "/my/signin": "single-use magic link",
     "/survey/{token}": "the survey token",
 }

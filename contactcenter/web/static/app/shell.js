@@ -15,6 +15,7 @@ export function isSupervisor() {
 export function topBar(page, extra = []) {
   const links = [["console", "/console"]];
   if (isSupervisor()) links.push(["wallboard", "/wallboard"], ["reports", "/reports"]);
+  if (me.role === "admin") links.push(["knowledge", "/knowledge"]);
   return h("header", { class: "topbar" },
     h("strong", { class: "brand" }, t("app.name")),
     h("nav", { class: "nav" }, links.map(([name, href]) =>
