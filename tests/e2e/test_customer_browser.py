@@ -4,6 +4,7 @@ is solved or sent to an agent by the customer's "did this help?"."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -35,7 +36,18 @@ async def test_web_form_suggestions_then_a_live_chat_with_an_agent(server: Serve
     await customer.fill("#subject", "I forgot my password")
     box = customer.locator("#kb-suggestion")
     await expect(box).to_contain_text("Reset your password", timeout=10000)
+    await box.locator(".kb-more").click()  # the article, rendered and sanitized by the server
+    await expect(box.locator(".kb-body strong")).to_have_text("Settings → Security")
     await shot(customer, "webform-suggestion")
+    await box.locator(".kb-yes").click()
+    await expect(box.locator(".kb-thanks")).to_be_visible()
+    for _ in range(100):  # the page posts the feedback in the background
+        async with ctx.db.read() as session:
+            deflections = (await session.scalars(select(KbDeflection))).all()
+        if deflections:
+            break
+        await asyncio.sleep(0.05)
+    assert [(d.channel, d.helpful) for d in deflections] == [("webform", True)]
 
     # Not answered by the article: the customer chats instead.
     await customer.goto(f"{server.url}/chat")
