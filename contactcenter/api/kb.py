@@ -29,6 +29,8 @@ from contactcenter.api.schemas.kb import (
     LearnedPhrasingList,
     LearnedPhrasingOut,
     LearnedQuery,
+    PreviewIn,
+    PreviewOut,
     ReviewIn,
     SearchHit,
     SearchQuery,
@@ -152,6 +154,13 @@ async def delete_article(req: ApiRequest) -> dict[str, bool]:
     async with req.ctx.db.write() as session:
         await actions.do_delete_article(session, req.path_id(), actor=req.actor)
     return {"ok": True}
+
+
+@api.route("POST", "/kb/preview", summary="A Markdown body rendered and sanitized as an article shows it", tag="kb",
+           role=Role.ADMIN, body=PreviewIn, response=PreviewOut)
+async def preview_body(req: ApiRequest) -> PreviewOut:
+    body: PreviewIn = req.body
+    return PreviewOut(html=render(body.body))
 
 
 @api.route("GET", "/kb/articles/{id}/versions", summary="An article's version history, newest first", tag="kb",

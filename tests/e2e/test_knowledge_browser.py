@@ -1,4 +1,5 @@
-"""The knowledge base's administration in a real browser: an admin writes a Persian article, publishes it,
+"""The knowledge base's administration in a real browser: an admin writes a Persian article (previewed before it is
+saved), publishes it,
 edits it, restores an older version, reviews the questions learned from agents' answers and deletes; agents
 may not open the page."""
 
@@ -51,6 +52,8 @@ async def test_an_admin_writes_publishes_restores_and_reviews(server: Server, br
     await page.fill("#kba-tags", "رمز, ورود")
     await page.fill("#kba-body", "در **تنظیمات ← امنیت** گزینهٔ *بازیابی رمز* را بزنید.")
     await page.fill("#kba-phrasings", "رمزم را فراموش کرده‌ام\nنمی‌توانم وارد شوم")
+    await page.click("#kba-preview-button")  # rendered by the server before anything is saved
+    await expect(page.locator("#kba-preview strong")).to_have_text("تنظیمات ← امنیت")
     await page.fill("#kba-related", str(seeded))
     await expect(page.locator("#kba-related-titles")).to_have_text("Reset your password")
     await page.click("#kba-save")

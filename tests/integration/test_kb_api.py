@@ -59,6 +59,11 @@ async def test_articles_write_read_search_and_history(client: Client, admin: Sta
     assert "<script" not in en["html"] and "href=\"javascript" not in en["html"]
     assert "&lt;script&gt;" in en["html"]  # raw HTML in Markdown is shown as text
     assert "<strong>۵ روز کاری</strong>" in fa["html"]
+    # The editor's preview renders a body exactly as the article will show it; admins only.
+    preview = await call(client, "POST", "/kb/preview", admin, json={"body": EN_CARD["body"]})
+    assert preview["html"] == en["html"]
+    await call(client, "POST", "/kb/preview", agent, 403, json={"body": "x"})
+    await call(client, "POST", "/kb/preview", admin, 422, json={"body": "x" * 100_001})
 
     # Writes need an admin; bad input is 422, unknown ids 404 or 422.
     await call(client, "POST", "/kb/articles", agent, 403, json=EN_CARD)

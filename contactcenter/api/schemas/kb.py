@@ -40,6 +40,14 @@ class ArticlePatch(Patch):
     related: list[ArticleId] | None = Field(None, max_length=50)
 
 
+class PreviewIn(Strict):
+    body: str = Field(max_length=100_000, description="Markdown")
+
+
+class PreviewOut(BaseModel):
+    html: str = Field(description="the body rendered and sanitized, as an article's ``html``")
+
+
 class ArticleOut(BaseModel):
     id: int
     title: str

@@ -101,6 +101,16 @@ async function editor(id) {
     phrasings: h("textarea", { id: "kba-phrasings", rows: 6, dir: "auto" }),
   };
   f.body.value = a.body;
+  const preview = h("div", { class: "kba-preview card", id: "kba-preview", dir: "auto", hidden: true });
+  const showPreview = async () => {
+    try {
+      // Rendered and sanitized by the server (nh3), exactly as the help page shows the article.
+      preview.innerHTML = (await api("POST", "/kb/preview", { body: f.body.value })).html;
+      preview.hidden = false;
+    } catch (exc) {
+      failed(exc);
+    }
+  };
   f.phrasings.value = a.phrasings.join("\n");
   const relatedTitles = h("span", { class: "muted", id: "kba-related-titles" });
   const showRelated = () => { relatedTitles.textContent = ids(f.related.value).map(titleOf).join(" · "); };
@@ -118,6 +128,7 @@ async function editor(id) {
       h("label", {}, t("kba.status"), f.status),
       h("label", { class: "wide" }, t("kba.related"), f.related, relatedTitles)),
     h("label", { class: "kba-block" }, t("kba.body"), f.body),
+    h("button", { type: "button", id: "kba-preview-button", onclick: showPreview }, t("kba.preview")), preview,
     h("label", { class: "kba-block" }, t("kba.phrasings.edit"), f.phrasings),
     h("div", { class: "kba-actions" },
       h("button", { type: "submit", class: "primary", id: "kba-save" }, t("kba.save")),
