@@ -1,7 +1,6 @@
-"""The knowledge base's administration in a real browser: an admin writes a Persian article (previewed before it is
-saved), publishes it,
-edits it, restores an older version, reviews the questions learned from agents' answers and deletes; agents
-may not open the page."""
+"""The knowledge base's administration in a real browser: an admin writes a Persian article (previewed before it
+is saved), publishes it, edits it, restores an older version, reviews the questions learned from agents' answers
+and deletes; agents may not open the page."""
 
 from __future__ import annotations
 
