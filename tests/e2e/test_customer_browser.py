@@ -4,7 +4,6 @@ is solved or sent to an agent by the customer's "did this help?"."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -18,6 +17,7 @@ from contactcenter.actions.kb import do_create_article
 from contactcenter.actions.tickets import ticket_tags
 from contactcenter.db.models import KbDeflection, Ticket
 from contactcenter.db.types import utcnow
+from tests.waiting import eventually
 
 __all__ = ["browser", "server"]  # fixtures
 
@@ -41,13 +41,10 @@ async def test_web_form_suggestions_then_a_live_chat_with_an_agent(server: Serve
     await shot(customer, "webform-suggestion")
     await box.locator(".kb-yes").click()
     await expect(box.locator(".kb-thanks")).to_be_visible()
-    for _ in range(100):  # the page posts the feedback in the background
+    async def deflections() -> list[KbDeflection]:  # the page posts the feedback in the background
         async with ctx.db.read() as session:
-            deflections = (await session.scalars(select(KbDeflection))).all()
-        if deflections:
-            break
-        await asyncio.sleep(0.05)
-    assert [(d.channel, d.helpful) for d in deflections] == [("webform", True)]
+            return list((await session.scalars(select(KbDeflection))).all())
+    assert [(d.channel, d.helpful) for d in await eventually(deflections)] == [("webform", True)]
 
     # Not answered by the article: the customer chats instead.
     await customer.goto(f"{server.url}/chat")

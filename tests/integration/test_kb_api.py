@@ -3,10 +3,10 @@ for tickets and learning from agents' answers."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -26,6 +26,9 @@ from contactcenter.events import TicketCreated
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
 from kb.autoanswer import AutoAnswerer, HoldSweeper
+from tests import waiting
+
+eventually = partial(waiting.eventually, what="the relay did not get there")
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -272,15 +275,6 @@ async def _kb_answer(client: Client, ticket_id: int) -> Message | None:
         found: Message | None = await session.scalar(select(Message).where(
             Message.ticket_id == ticket_id, Message.external_id == f"kb-answer:{ticket_id}"))
         return found
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
-    """Wait for the background relay: the probe's first truthy answer (10 s at most)."""
-    for _ in range(200):
-        if value := await probe():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("the relay did not get there")
 
 
 async def test_a_new_chat_is_answered_with_a_confident_article_and_can_be_deflected(

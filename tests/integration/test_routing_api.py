@@ -3,8 +3,8 @@ transfers, requirement overrides and the explanation."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,6 +19,9 @@ from contactcenter.domain.enums import IdentityKind, Role
 from contactcenter.domain.identities import Address
 from contactcenter.intake import intake
 from contactcenter.settings import Settings
+from tests import waiting
+
+eventually = partial(waiting.eventually, what="the router did not get there")
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -28,15 +31,6 @@ async def call(client: Client, staff: Staff, method: str, path: str, body: Any =
     response = await client.request(method, V1 + path, json=body, headers=staff.headers)
     assert response.status == status, (method, path, await response.text())
     return await response.json()
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
-    """Wait for the background relay and router: the probe's first truthy answer (10 s at most)."""
-    for _ in range(200):
-        if value := await probe():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("the router did not get there")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ breached, and the coalesced wallboard.changed push on the agent socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,16 +20,9 @@ from contactcenter.hub import Frame, LocalHub
 from contactcenter.intake import intake
 from contactcenter.supervision.push import WallboardPusher
 from routing.push import agent_topic
+from tests.waiting import eventually
 
 Client = TestClient[Any, Any]
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
-    for _ in range(200):
-        if value := await probe():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("never got there")
 
 
 async def new_ticket(ctx: Context, key: str, channel: str = "webform") -> int:
