@@ -14,6 +14,7 @@ kb12 (bench/kb12_rule.md): ``second-model`` adds the similarities of a second, d
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.kb_cv import REFERENCE, FoldData, Masks, Point, combine, current, hit_masks, load_fold, nested_choice
-from kb.ranker import semantic_texts
+from kb.ranker import SemanticIndex, semantic_texts
 
 # name: (members as indices into --members, the grid of their relative weights), in kb9_rule.md's order of ties;
 # the diagnostics (one other seed alone) are reported, not candidates.
@@ -120,20 +121,20 @@ SECOND_GRID: list[Point] = [(share, mix) for share in (0.05, 0.1, 0.15, 0.2, 0.2
 def second_similarities(d: FoldData, encode: Callable[[list[str]], npt.NDArray[np.float32]]
                         ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The second model's (best, mean) per query and article: its best cosine with the article's title or a
-    phrasing, and its cosine with their normalized mean direction (as ``SemanticIndex`` for MiniLM)."""
-    def unit(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        norms = np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.float32(1e-12))
-        out: npt.NDArray[np.float32] = (v / norms).astype(np.float32)
-        return out
+    phrasing, and its cosine with their normalized mean direction (``SemanticIndex``, as for MiniLM). ``encode``
+    gives unit rows."""
+    class Second:
+        name, languages = "wordllama", frozenset({"en"})
 
+        def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+            return encode(list(texts))
+
+    second = Second()
     texts = [t for e in d.entries for t in semantic_texts(e)]
-    owner = np.repeat(np.arange(len(d.entries)), [len(semantic_texts(e)) for e in d.entries])
-    vectors, queries = unit(encode(texts)), unit(encode([text for text, _ in d.texts]))
-    starts = np.searchsorted(owner, np.arange(len(d.entries)))
-    centroids = np.zeros((len(d.entries), vectors.shape[1]), dtype=np.float32)
-    np.add.at(centroids, owner, vectors)
-    best = np.maximum.reduceat(queries @ vectors.T, starts, axis=1).astype(np.float64)
-    return best, (queries @ unit(centroids).T).astype(np.float64)
+    index = SemanticIndex.build(d.entries, second, second.encode(texts), 1.0)
+    queries = second.encode([text for text, _ in d.texts])
+    best = np.maximum.reduceat(queries @ index.vectors.T, index.starts, axis=1).astype(np.float64)
+    return best, (queries @ index.centroids.T).astype(np.float64)
 
 
 def second_score(d: FoldData, second: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
@@ -164,6 +165,7 @@ def second_model(args: argparse.Namespace) -> None:
                           "second_alone_best_top3": int(alone[1].sum()), "second_alone_best_top1": int(alone[0].sum()),
                           "queries": len(base[f][1])}), flush=True)
 
+    @functools.cache  # nested_choice and the diagnostic below ask for the same points
     def masks(i: int, f: int) -> Masks:
         return hit_masks(second_score(data[f], seconds[f], SECOND_GRID[i]), data[f].s["truth"])
     row = nested_choice(SECOND_GRID, masks, base)

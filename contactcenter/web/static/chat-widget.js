@@ -69,7 +69,8 @@
   // ``box`` filled with ``text``, its http(s) addresses as links; trailing punctuation stays text ("see https://x.")
   function withLinks(box, text) {
     var at = 0, found, re = /https?:\/\/[^\s<>"']+/g;
-    while ((found = re.exec(text || "")) !== null) {
+    text = text || "";
+    while ((found = re.exec(text)) !== null) {
       var address = found[0].replace(/[.,;:!?)\]»،؛]+$/, ""), url = null;
       try { url = new URL(address); } catch (e) { url = null; }
       if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) { continue; }
@@ -79,7 +80,7 @@
       at = found.index + address.length;
       re.lastIndex = at;
     }
-    box.appendChild(document.createTextNode((text || "").slice(at)));
+    box.appendChild(document.createTextNode(text.slice(at)));
     return box;
   }
 
